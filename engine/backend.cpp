@@ -1,0 +1,25 @@
+// The registry from device type to kernel table. The CPU backend is always there; others register
+// themselves when their library is linked in.
+#include "engine/backend.h"
+
+#include "engine/cpu/cpu_backend.h"
+
+namespace dg {
+namespace {
+Backend* g_backends[2] = {nullptr, nullptr};
+}
+
+Backend& backend(Device device) {
+  if (device.is_cpu()) {
+    static auto* cpu_backend = new cpu::CpuBackend();  // never destroyed: outlives static tensors
+    return *cpu_backend;
+  }
+  Backend* b = g_backends[static_cast<int>(device.type)];
+  check(b != nullptr, "device {}: this build of dyngrad has no backend for it (build with DG_CUDA=ON)",
+        device);
+  return *b;
+}
+
+void register_backend(DeviceType type, Backend* b) { g_backends[static_cast<int>(type)] = b; }
+
+}  // namespace dg

@@ -1,0 +1,91 @@
+// The kernel table. The op layer (engine/ops/) checks arguments, allocates outputs and handles
+// autograd; it then calls one of these kernels on the Backend of the tensors' device. The CPU
+// backend (engine/cpu/) implements every kernel; the CUDA backend (cuda/) fills the same table.
+//
+// Conventions for every kernel: all tensors are on this backend's device; `out` tensors are
+// freshly allocated and contiguous unless stated otherwise; inputs may have any strides (a stride
+// of 0 is a broadcast dim) unless stated otherwise. Index tensors are i64 and have already been
+// bounds-checked by the op layer.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "engine/tensor.h"
+
+namespace dg {
+
+enum class UnaryOp : uint8_t {
+  neg, exp, log, log1p, sqrt, rsqrt, abs, sign, sin, cos, erf,
+  tanh, sigmoid, relu, silu, gelu_erf, gelu_tanh,
+  softplus,     // p0 = beta, p1 = threshold
+  leaky_relu,   // p0 = negative slope
+  clamp,        // p0 = lo, p1 = hi (use +-inf for an open side)
+  pow_scalar,   // p0 = exponent
+  logical_not,
+};
+
+enum class BinaryOp : uint8_t {
+  add, sub, mul, div, pow, maximum, minimum,
+  eq, ne, lt, le, gt, ge,  // out is bool
+  logical_and, logical_or, logical_xor,  // inputs and out are bool
+};
+
+enum class ReduceOp : uint8_t { sum, max, min };
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+
+  virtual void* allocate(size_t nbytes) = 0;
+  virtual void deallocate(void* ptr, size_t nbytes) = 0;
+
+  // out[...] = value (out may be any strided view).
+  virtual void fill(const Tensor& out, double value) = 0;
+  // dst[...] = src[...] converting dtype; same shape; dst may be any non-overlapping view.
+  virtual void copy(const Tensor& dst, const Tensor& src) = 0;
+  // Copies raw bytes between host memory and this device.
+  virtual void copy_from_host(void* dst, const void* src, size_t nbytes) = 0;
+  virtual void copy_to_host(void* dst, const void* src, size_t nbytes) = 0;
+
+  // out = op(in) elementwise; in has out's shape; p0/p1 as documented on UnaryOp.
+  virtual void unary(UnaryOp op, const Tensor& out, const Tensor& in, double p0, double p1) = 0;
+  // out = a op b; a and b are views with out's shape (broadcast dims have stride 0).
+  virtual void binary(BinaryOp op, const Tensor& out, const Tensor& a, const Tensor& b) = 0;
+  // out = cond ? a : b; all three are views with out's shape.
+  virtual void where(const Tensor& out, const Tensor& cond, const Tensor& a, const Tensor& b) = 0;
+
+  // out has in's rank with every reduced dim of size 1 (keepdim form); dims where out is 1 and in
+  // is not are reduced.
+  virtual void reduce(ReduceOp op, const Tensor& out, const Tensor& in) = 0;
+  // Max (is_max) or min along `dim` with the first index among ties; values/indices in keepdim form.
+  virtual void arg_reduce(bool is_max, const Tensor& values, const Tensor& indices,
+                          const Tensor& in, int dim) = 0;
+  virtual void cumsum(const Tensor& out, const Tensor& in, int dim) = 0;
+
+  // out[b] = a[b] @ b[b]: a is [B,M,K], b is [B,K,N], out is [B,M,N] contiguous. a and b may have
+  // batch stride 0 (broadcast) and either row- or column-major inner matrices.
+  virtual void matmul(const Tensor& out, const Tensor& a, const Tensor& b) = 0;
+
+  // out = in.index_select(dim, index); index is 1-D.
+  virtual void index_select(const Tensor& out, const Tensor& in, int dim, const Tensor& index) = 0;
+  // out[i][j] = in[index[i][j]][j] (for dim 0); out and index have the same shape.
+  virtual void gather(const Tensor& out, const Tensor& in, int dim, const Tensor& index) = 0;
+  // In place on `out` (contiguous): out[index[i][j]][j] = src[i][j] (or += when accumulate).
+  virtual void scatter(const Tensor& out, int dim, const Tensor& index, const Tensor& src,
+                       bool accumulate) = 0;
+  // In place on `out` (contiguous): out.select(dim, index[i]) += src.select(dim, i).
+  virtual void index_add(const Tensor& out, int dim, const Tensor& index, const Tensor& src) = 0;
+  // k largest/smallest along dim; values/indices have in's shape with size k at dim.
+  virtual void topk(const Tensor& values, const Tensor& indices, const Tensor& in, int64_t k,
+                    int dim, bool largest, bool sorted) = 0;
+  // Stable sort along dim.
+  virtual void sort(const Tensor& values, const Tensor& indices, const Tensor& in, int dim,
+                    bool descending) = 0;
+};
+
+Backend& backend(Device device);
+// Called once by a backend at start-up (the CUDA backend registers itself when built).
+void register_backend(DeviceType type, Backend* backend);
+
+}  // namespace dg

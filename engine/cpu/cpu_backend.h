@@ -1,0 +1,38 @@
+// The CPU backend: every kernel of the Backend table (engine/backend.h), implemented with plain
+// loops over strided memory (engine/cpu/strided_loop.h), Eigen for vectorised math and OpenBLAS
+// for GEMM. Kernels are split by family: elementwise_kernels.cpp, reduce_kernels.cpp,
+// matmul_kernels.cpp, index_kernels.cpp.
+#pragma once
+
+#include "engine/backend.h"
+
+namespace dg::cpu {
+
+class CpuBackend final : public Backend {
+ public:
+  void* allocate(size_t nbytes) override;
+  void deallocate(void* ptr, size_t nbytes) override;
+  void fill(const Tensor& out, double value) override;
+  void copy(const Tensor& dst, const Tensor& src) override;
+  void copy_from_host(void* dst, const void* src, size_t nbytes) override;
+  void copy_to_host(void* dst, const void* src, size_t nbytes) override;
+  void unary(UnaryOp op, const Tensor& out, const Tensor& in, double p0, double p1) override;
+  void binary(BinaryOp op, const Tensor& out, const Tensor& a, const Tensor& b) override;
+  void where(const Tensor& out, const Tensor& cond, const Tensor& a, const Tensor& b) override;
+  void reduce(ReduceOp op, const Tensor& out, const Tensor& in) override;
+  void arg_reduce(bool is_max, const Tensor& values, const Tensor& indices, const Tensor& in,
+                  int dim) override;
+  void cumsum(const Tensor& out, const Tensor& in, int dim) override;
+  void matmul(const Tensor& out, const Tensor& a, const Tensor& b) override;
+  void index_select(const Tensor& out, const Tensor& in, int dim, const Tensor& index) override;
+  void gather(const Tensor& out, const Tensor& in, int dim, const Tensor& index) override;
+  void scatter(const Tensor& out, int dim, const Tensor& index, const Tensor& src,
+               bool accumulate) override;
+  void index_add(const Tensor& out, int dim, const Tensor& index, const Tensor& src) override;
+  void topk(const Tensor& values, const Tensor& indices, const Tensor& in, int64_t k, int dim,
+            bool largest, bool sorted) override;
+  void sort(const Tensor& values, const Tensor& indices, const Tensor& in, int dim,
+            bool descending) override;
+};
+
+}  // namespace dg::cpu

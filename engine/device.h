@@ -1,0 +1,30 @@
+// Where a tensor's storage lives. The CPU backend is always present; CUDA plugs in when built.
+#pragma once
+
+#include <string_view>
+
+#include <fmt/format.h>
+
+namespace dg {
+
+enum class DeviceType : uint8_t { cpu, cuda };
+
+struct Device {
+  DeviceType type = DeviceType::cpu;
+  int index = 0;
+
+  static Device cpu() { return {DeviceType::cpu, 0}; }
+  static Device cuda(int index = 0) { return {DeviceType::cuda, index}; }
+  bool is_cpu() const { return type == DeviceType::cpu; }
+  bool operator==(const Device&) const = default;
+};
+
+}  // namespace dg
+
+template <>
+struct fmt::formatter<dg::Device> : fmt::formatter<std::string_view> {
+  auto format(dg::Device d, format_context& ctx) const {
+    if (d.is_cpu()) return fmt::formatter<std::string_view>::format("cpu", ctx);
+    return fmt::format_to(ctx.out(), "cuda:{}", d.index);
+  }
+};

@@ -1,0 +1,111 @@
+// gradcheck and gradgradcheck: see gradcheck.h.
+#include "engine/gradcheck.h"
+
+#include <cmath>
+
+#include "engine/autograd.h"
+#include "engine/ops/ops.h"
+
+namespace dg {
+
+namespace {
+
+// A fixed, non-uniform projection vector for an output shape (so no gradient can cancel out).
+Tensor projection(const Shape& shape, uint64_t seed) {
+  const int64_t n = numel(shape);
+  std::vector<double> v(n);
+  uint64_t state = seed * 0x9E3779B97F4A7C15ull + 0x632BE59BD9B4E019ull;
+  for (int64_t i = 0; i < n; ++i) {
+    state ^= state >> 33;
+    state *= 0xFF51AFD7ED558CCDull;
+    state ^= state >> 29;
+    v[i] = 0.5 + static_cast<double>(state % 1000) / 1000.0;  // in [0.5, 1.5)
+  }
+  return from_vector(v, shape);
+}
+
+double projected(const DifferentiableFn& f, const std::vector<Tensor>& inputs, const Tensor& v) {
+  NoGradGuard no_grad;
+  Tensor out = f(inputs);
+  check(out.dtype() == DType::f64, "gradcheck: the function must return f64, got {}", out.dtype());
+  return sum(out * v).item<double>();
+}
+
+}  // namespace
+
+GradcheckResult gradcheck(const DifferentiableFn& f, const std::vector<Tensor>& inputs_in,
+                          const GradcheckOptions& options) {
+  // Fresh leaves so the check neither sees nor leaves gradients on the caller's tensors.
+  std::vector<Tensor> inputs;
+  for (const Tensor& t : inputs_in) {
+    if (t.defined() && t.requires_grad()) {
+      check(t.dtype() == DType::f64 && t.device().is_cpu(),
+            "gradcheck: inputs requiring grad must be f64 CPU tensors, got {} on {}", t.dtype(),
+            t.device());
+      inputs.push_back(t.detach().clone().set_requires_grad(true));
+    } else {
+      inputs.push_back(t);
+    }
+  }
+  Tensor out = f(inputs);
+  check(out.dtype() == DType::f64, "gradcheck: the function must return f64, got {}", out.dtype());
+  const Tensor v = projection(out.shape(), options.seed);
+  std::vector<Tensor> wrt;
+  for (const Tensor& t : inputs)
+    if (t.defined() && t.requires_grad()) wrt.push_back(t);
+  check(!wrt.empty(), "gradcheck: no input requires grad");
+  check(out.requires_grad(), "gradcheck: the output does not depend on any input requiring grad");
+  std::vector<Tensor> analytical = grad({sum(out * v)}, wrt, {}, false, false, true);
+
+  GradcheckResult result;
+  size_t wi = 0;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    if (!inputs[i].defined() || !inputs[i].requires_grad()) continue;
+    Tensor x = inputs[i];
+    Tensor a = analytical[wi].defined() ? analytical[wi].contiguous() : zeros_like(x);
+    ++wi;
+    double* p = static_cast<double*>(x.raw_data());
+    const std::vector<double> ag = a.to_vector<double>();
+    for (int64_t k = 0; k < x.numel(); ++k) {
+      const double saved = p[k];
+      p[k] = saved + options.eps;
+      const double plus = projected(f, inputs, v);
+      p[k] = saved - options.eps;
+      const double minus = projected(f, inputs, v);
+      p[k] = saved;
+      const double numeric = (plus - minus) / (2 * options.eps);
+      const double err = std::abs(numeric - ag[k]);
+      result.max_abs_error = std::max(result.max_abs_error, err);
+      if (!(err <= options.atol + options.rtol * std::abs(numeric)) && result.ok) {
+        result.ok = false;
+        result.message = fmt::format(
+            "input {} (shape {}) element {}: analytical {:.10g} vs numerical {:.10g} (error {:.3g})",
+            i, x.shape(), k, ag[k], numeric, err);
+      }
+    }
+  }
+  if (result.ok) result.message = fmt::format("max abs error {:.3g}", result.max_abs_error);
+  return result;
+}
+
+GradcheckResult gradgradcheck(const DifferentiableFn& f, const std::vector<Tensor>& inputs,
+                              const GradcheckOptions& options) {
+  // g(x) = sum over inputs of <dL/dx_i, w_i>, with L = sum(v * f(x)); its gradient needs the
+  // second derivative of f.
+  DifferentiableFn first_order = [&](const std::vector<Tensor>& xs) {
+    EnableGradGuard enable;
+    Tensor out = f(xs);
+    const Tensor v = projection(out.shape(), options.seed + 1);
+    std::vector<Tensor> wrt;
+    for (const Tensor& t : xs)
+      if (t.defined() && t.requires_grad()) wrt.push_back(t);
+    std::vector<Tensor> g = grad({sum(out * v)}, wrt, {}, true, true, true);
+    Tensor total = zeros({}, DType::f64);
+    for (size_t i = 0; i < g.size(); ++i)
+      if (g[i].defined()) total = total + sum(g[i] * projection(g[i].shape(), options.seed + 2 + i));
+    return total;
+  };
+  return gradcheck(first_order, inputs, options);
+}
+
+}  // namespace dg

@@ -1,0 +1,188 @@
+// Per-element math shared by the CPU and CUDA backends: one functor per UnaryOp/BinaryOp, usable in
+// host and device code, and the two switches that turn a runtime op into a functor. Keeping the
+// math here means the CUDA kernels compute exactly what the CPU tests check.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+
+#include "engine/backend.h"
+
+#if defined(__CUDACC__)
+#define DG_HOST_DEVICE __host__ __device__
+#else
+#define DG_HOST_DEVICE
+#endif
+
+namespace dg::math {
+
+// ---- unary ----
+struct Neg { template <class T> DG_HOST_DEVICE T operator()(T x) const { return -x; } };
+struct Exp { template <class T> DG_HOST_DEVICE T operator()(T x) const { return std::exp(x); } };
+struct Log { template <class T> DG_HOST_DEVICE T operator()(T x) const { return std::log(x); } };
+struct Log1p { template <class T> DG_HOST_DEVICE T operator()(T x) const { return std::log1p(x); } };
+struct Sqrt { template <class T> DG_HOST_DEVICE T operator()(T x) const { return std::sqrt(x); } };
+struct Rsqrt { template <class T> DG_HOST_DEVICE T operator()(T x) const { return T(1) / std::sqrt(x); } };
+struct Abs { template <class T> DG_HOST_DEVICE T operator()(T x) const { return x < T(0) ? -x : x; } };
+struct Sign {
+  template <class T> DG_HOST_DEVICE T operator()(T x) const { return T((T(0) < x) - (x < T(0))); }
+};
+struct Sin { template <class T> DG_HOST_DEVICE T operator()(T x) const { return std::sin(x); } };
+struct Cos { template <class T> DG_HOST_DEVICE T operator()(T x) const { return std::cos(x); } };
+struct Erf { template <class T> DG_HOST_DEVICE T operator()(T x) const { return std::erf(x); } };
+struct Tanh { template <class T> DG_HOST_DEVICE T operator()(T x) const { return std::tanh(x); } };
+struct Sigmoid {
+  template <class T> DG_HOST_DEVICE T operator()(T x) const { return T(1) / (T(1) + std::exp(-x)); }
+};
+struct Relu { template <class T> DG_HOST_DEVICE T operator()(T x) const { return x > T(0) ? x : T(0); } };
+struct Silu {
+  template <class T> DG_HOST_DEVICE T operator()(T x) const { return x / (T(1) + std::exp(-x)); }
+};
+struct GeluErf {
+  template <class T> DG_HOST_DEVICE T operator()(T x) const {
+    return T(0.5) * x * (T(1) + std::erf(x * T(0.70710678118654752440)));
+  }
+};
+struct GeluTanh {
+  template <class T> DG_HOST_DEVICE T operator()(T x) const {
+    const T k = T(0.79788456080286535588);  // sqrt(2/pi)
+    return T(0.5) * x * (T(1) + std::tanh(k * (x + T(0.044715) * x * x * x)));
+  }
+};
+struct Softplus {
+  double beta, threshold;
+  template <class T> DG_HOST_DEVICE T operator()(T x) const {
+    const T bx = T(beta) * x;
+    return bx > T(threshold) ? x : std::log1p(std::exp(bx)) / T(beta);
+  }
+};
+struct LeakyRelu {
+  double slope;
+  template <class T> DG_HOST_DEVICE T operator()(T x) const { return x > T(0) ? x : T(slope) * x; }
+};
+struct Clamp {
+  double lo, hi;
+  template <class T> DG_HOST_DEVICE T operator()(T x) const {
+    // NaN stays NaN, like PyTorch.
+    return x < T(lo) ? T(lo) : (x > T(hi) ? T(hi) : x);
+  }
+};
+struct PowScalar {
+  double p;
+  template <class T> DG_HOST_DEVICE T operator()(T x) const {
+    if (p == 2.0) return x * x;
+    if (p == 1.0) return x;
+    if (p == 0.5) return std::sqrt(x);
+    return std::pow(x, T(p));
+  }
+};
+
+// Calls f(functor) for a floating unary op (logical_not is handled by the caller).
+template <class F>
+DG_HOST_DEVICE void dispatch_unary(UnaryOp op, double p0, double p1, F&& f) {
+  switch (op) {
+    case UnaryOp::neg: return f(Neg{});
+    case UnaryOp::exp: return f(Exp{});
+    case UnaryOp::log: return f(Log{});
+    case UnaryOp::log1p: return f(Log1p{});
+    case UnaryOp::sqrt: return f(Sqrt{});
+    case UnaryOp::rsqrt: return f(Rsqrt{});
+    case UnaryOp::abs: return f(Abs{});
+    case UnaryOp::sign: return f(Sign{});
+    case UnaryOp::sin: return f(Sin{});
+    case UnaryOp::cos: return f(Cos{});
+    case UnaryOp::erf: return f(Erf{});
+    case UnaryOp::tanh: return f(Tanh{});
+    case UnaryOp::sigmoid: return f(Sigmoid{});
+    case UnaryOp::relu: return f(Relu{});
+    case UnaryOp::silu: return f(Silu{});
+    case UnaryOp::gelu_erf: return f(GeluErf{});
+    case UnaryOp::gelu_tanh: return f(GeluTanh{});
+    case UnaryOp::softplus: return f(Softplus{p0, p1});
+    case UnaryOp::leaky_relu: return f(LeakyRelu{p0});
+    case UnaryOp::clamp: return f(Clamp{p0, p1});
+    case UnaryOp::pow_scalar: return f(PowScalar{p0});
+    case UnaryOp::logical_not: return;
+  }
+}
+
+// ---- binary ----
+struct Add { template <class T> DG_HOST_DEVICE T operator()(T a, T b) const { return a + b; } };
+struct Sub { template <class T> DG_HOST_DEVICE T operator()(T a, T b) const { return a - b; } };
+struct Mul { template <class T> DG_HOST_DEVICE T operator()(T a, T b) const { return a * b; } };
+struct Div { template <class T> DG_HOST_DEVICE T operator()(T a, T b) const { return a / b; } };
+struct Pow {
+  template <class T> DG_HOST_DEVICE T operator()(T a, T b) const {
+    if constexpr (std::is_integral_v<T>) {
+      T r = 1;
+      for (T i = 0; i < b; ++i) r *= a;
+      return r;
+    } else {
+      return std::pow(a, b);
+    }
+  }
+};
+// NaN propagates, like PyTorch's maximum/minimum.
+struct Maximum {
+  template <class T> DG_HOST_DEVICE T operator()(T a, T b) const { return (a != a || a > b) ? a : b; }
+};
+struct Minimum {
+  template <class T> DG_HOST_DEVICE T operator()(T a, T b) const { return (a != a || a < b) ? a : b; }
+};
+struct Eq { template <class T> DG_HOST_DEVICE bool operator()(T a, T b) const { return a == b; } };
+struct Ne { template <class T> DG_HOST_DEVICE bool operator()(T a, T b) const { return a != b; } };
+struct Lt { template <class T> DG_HOST_DEVICE bool operator()(T a, T b) const { return a < b; } };
+struct Le { template <class T> DG_HOST_DEVICE bool operator()(T a, T b) const { return a <= b; } };
+struct Gt { template <class T> DG_HOST_DEVICE bool operator()(T a, T b) const { return a > b; } };
+struct Ge { template <class T> DG_HOST_DEVICE bool operator()(T a, T b) const { return a >= b; } };
+struct And { DG_HOST_DEVICE bool operator()(bool a, bool b) const { return a && b; } };
+struct Or { DG_HOST_DEVICE bool operator()(bool a, bool b) const { return a || b; } };
+struct Xor { DG_HOST_DEVICE bool operator()(bool a, bool b) const { return a != b; } };
+
+constexpr bool is_comparison(BinaryOp op) {
+  return op == BinaryOp::eq || op == BinaryOp::ne || op == BinaryOp::lt || op == BinaryOp::le ||
+         op == BinaryOp::gt || op == BinaryOp::ge;
+}
+constexpr bool is_logical(BinaryOp op) {
+  return op == BinaryOp::logical_and || op == BinaryOp::logical_or || op == BinaryOp::logical_xor;
+}
+
+// Calls f(functor) for an arithmetic binary op.
+template <class F>
+DG_HOST_DEVICE void dispatch_arithmetic(BinaryOp op, F&& f) {
+  switch (op) {
+    case BinaryOp::add: return f(Add{});
+    case BinaryOp::sub: return f(Sub{});
+    case BinaryOp::mul: return f(Mul{});
+    case BinaryOp::div: return f(Div{});
+    case BinaryOp::pow: return f(Pow{});
+    case BinaryOp::maximum: return f(Maximum{});
+    case BinaryOp::minimum: return f(Minimum{});
+    default: return;
+  }
+}
+
+template <class F>
+DG_HOST_DEVICE void dispatch_comparison(BinaryOp op, F&& f) {
+  switch (op) {
+    case BinaryOp::eq: return f(Eq{});
+    case BinaryOp::ne: return f(Ne{});
+    case BinaryOp::lt: return f(Lt{});
+    case BinaryOp::le: return f(Le{});
+    case BinaryOp::gt: return f(Gt{});
+    case BinaryOp::ge: return f(Ge{});
+    default: return;
+  }
+}
+
+template <class F>
+DG_HOST_DEVICE void dispatch_logical(BinaryOp op, F&& f) {
+  switch (op) {
+    case BinaryOp::logical_and: return f(And{});
+    case BinaryOp::logical_or: return f(Or{});
+    case BinaryOp::logical_xor: return f(Xor{});
+    default: return;
+  }
+}
+
+}  // namespace dg::math
