@@ -142,3 +142,9 @@ void CpuBackend::reduce(ReduceOp op, const Tensor& out, const Tensor& in) {
 }
 
 }  // namespace dg::cpu
+
+// PLACEHOLDER until the arg-reduction and cumsum kernels land.
+namespace dg::cpu {
+void CpuBackend::arg_reduce(bool, const Tensor&, const Tensor&, const Tensor&, int) { fail("arg_reduce: pending"); }
+void CpuBackend::cumsum(const Tensor&, const Tensor&, int) { fail("cumsum: pending"); }
+}  // namespace dg::cpu
