@@ -7,6 +7,7 @@
 // [outer, n, inner]: each task keeps a running value per column of a block of `inner` and walks
 // the n rows in memory order, which is a plain row scan when the dim is the last one.
 #include <Eigen/Core>
+#include <algorithm>
 #include <limits>
 
 #include "engine/cpu/cpu_backend.h"
@@ -196,32 +197,37 @@ template <bool IsMax, class T>
 void arg_reduce_contiguous(T* values, int64_t* indices, const T* in, const AroundDim& s) {
   for_each_column_block(s, [&](int64_t o, int64_t c0, int64_t c1) {
     const T* slab = in + o * s.n * s.inner;
-    T* best = values + o * s.inner;
-    int64_t* best_index = indices + o * s.inner;
-    if (s.inner == 1) {  // a contiguous row: keep the running best in registers
-      T v = slab[0];
+    if (s.inner == 1) {  // one contiguous row
+      T best = slab[0];
       int64_t at = 0;
       for (int64_t k = 1; k < s.n; ++k)
-        if (replaces<IsMax>(slab[k], v)) {
-          v = slab[k];
+        if (replaces<IsMax>(slab[k], best)) {
+          best = slab[k];
           at = k;
         }
-      *best = v;
-      *best_index = at;
+      values[o] = best;
+      indices[o] = at;
       return;
     }
-    for (int64_t c = c0; c < c1; ++c) {
-      best[c] = slab[c];
-      best_index[c] = 0;
+    // Running values in local arrays (which cannot alias `in`) and a branch-free update, so the
+    // column loop vectorises.
+    const int64_t width = c1 - c0;
+    T best[kColumnBlock];
+    int64_t at[kColumnBlock];
+    for (int64_t c = 0; c < width; ++c) {
+      best[c] = slab[c0 + c];
+      at[c] = 0;
     }
     for (int64_t k = 1; k < s.n; ++k) {
-      const T* row = slab + k * s.inner;
-      for (int64_t c = c0; c < c1; ++c)
-        if (replaces<IsMax>(row[c], best[c])) {
-          best[c] = row[c];
-          best_index[c] = k;
-        }
+      const T* row = slab + k * s.inner + c0;
+      for (int64_t c = 0; c < width; ++c) {
+        const bool take = replaces<IsMax>(row[c], best[c]);
+        best[c] = take ? row[c] : best[c];
+        at[c] = take ? k : at[c];
+      }
     }
+    std::copy(best, best + width, values + o * s.inner + c0);
+    std::copy(at, at + width, indices + o * s.inner + c0);
   });
 }
 
@@ -229,14 +235,22 @@ void arg_reduce_contiguous(T* values, int64_t* indices, const T* in, const Aroun
 template <class T>
 void cumsum_contiguous(T* out, const T* in, const AroundDim& s) {
   for_each_column_block(s, [&](int64_t o, int64_t c0, int64_t c1) {
-    Acc<T> running[kColumnBlock] = {};
     const int64_t base = o * s.n * s.inner;
+    if (s.inner == 1) {  // one contiguous row
+      Acc<T> running = 0;
+      for (int64_t k = 0; k < s.n; ++k) {
+        running += in[base + k];
+        out[base + k] = static_cast<T>(running);
+      }
+      return;
+    }
+    Acc<T> running[kColumnBlock] = {};
     for (int64_t k = 0; k < s.n; ++k) {
-      const T* src = in + base + k * s.inner;
-      T* dst = out + base + k * s.inner;
-      for (int64_t c = c0; c < c1; ++c) {
-        running[c - c0] += src[c];
-        dst[c] = static_cast<T>(running[c - c0]);
+      const T* src = in + base + k * s.inner + c0;
+      T* dst = out + base + k * s.inner + c0;
+      for (int64_t c = 0; c < c1 - c0; ++c) {
+        running[c] += src[c];
+        dst[c] = static_cast<T>(running[c]);
       }
     }
   });

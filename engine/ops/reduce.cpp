@@ -265,13 +265,15 @@ Tensor logsumexp(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim
   {
     NoGradGuard no_grad;  // the forward's steps are not the op's gradient; it has its own node
     const Tensor v = x.detach();
-    // Shift by the max so exp cannot overflow. An infinite max (a row of -inf, or one holding
-    // +inf) would make x - max NaN, so shift those rows by 0: they come out as -inf and +inf, and
-    // an empty reduction as log(0) = -inf.
-    Tensor shift = x.numel() > 0 ? run_reduce(ReduceOp::max, v, keep_shape, "logsumexp")
-                                 : zeros(keep_shape, x.dtype(), x.device());
-    shift = where(eq(abs(shift), kInf), 0.0, shift);
+    // Shift by the max so exp cannot overflow. Where the max is infinite, x - max would be NaN,
+    // so those groups are shifted by 0 instead (a group holding +inf then comes out +inf).
+    const Tensor largest = x.numel() > 0 ? run_reduce(ReduceOp::max, v, keep_shape, "logsumexp")
+                                         : full(keep_shape, -kInf, x.dtype(), x.device());
+    const Tensor shift = where(eq(abs(largest), kInf), 0.0, largest);
     out = log(sum(exp(v - shift), dims, /*keepdim=*/true)) + shift;
+    // A group that is all -inf (or empty) is exactly -inf; set it rather than rely on exp(-inf)
+    // being exactly 0, which vectorised exp implementations do not all guarantee.
+    out = where(eq(largest, -kInf), -kInf, out);
   }
   if (!keepdim) out = drop_reduced_dims(out, x, dims);
   if (needs_grad(x))
