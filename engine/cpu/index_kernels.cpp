@@ -49,6 +49,15 @@ void gather_loop(const Tensor& out, const Tensor& rows, const Tensor& index, int
       T* o = reinterpret_cast<T*>(p[0]);
       const T* x = reinterpret_cast<const T*>(p[1]);
       const int64_t* idx = reinterpret_cast<const int64_t*>(p[2]);
+      if (s[2] == 0) {  // one index for the whole run (index_select): copy a slice of one row
+        const T* row = x + *idx * dim_stride;
+        if (s[0] == 1 && s[1] == 1) {
+          std::copy(row, row + n, o);
+        } else {
+          for (int64_t i = 0; i < n; ++i) o[i * s[0]] = row[i * s[1]];
+        }
+        return;
+      }
       for (int64_t i = 0; i < n; ++i) o[i * s[0]] = x[i * s[1] + idx[i * s[2]] * dim_stride];
     });
   });
@@ -74,16 +83,22 @@ void scatter_loop(const Tensor& out, int dim, const Tensor& index, const Tensor&
       T* o = reinterpret_cast<T*>(p[0]);
       const int64_t* idx = reinterpret_cast<const int64_t*>(p[1]);
       const T* x = reinterpret_cast<const T*>(p[2]);
+      auto write = [accumulate](T& target, T value) {
+        if constexpr (std::is_same_v<T, bool>) {
+          target = value;
+        } else {
+          target = accumulate ? target + value : value;
+        }
+      };
       // j outside, so a run along a contiguous dim stays contiguous in the inner loop.
       for (int64_t j = 0; j < count; ++j) {
-        for (int64_t i = 0; i < n; ++i) {
-          T& target = o[i * s[0] + idx[i * s[1] + j * index_step] * out_step];
-          const T value = x[i * s[2] + j * src_step];
-          if constexpr (std::is_same_v<T, bool>) {
-            target = value;
-          } else {
-            target = accumulate ? target + value : value;
-          }
+        const T* from = x + j * src_step;
+        if (s[1] == 0) {  // one index for the whole run (index_add): one row of out
+          T* row = o + idx[j * index_step] * out_step;
+          for (int64_t i = 0; i < n; ++i) write(row[i * s[0]], from[i * s[2]]);
+        } else {
+          for (int64_t i = 0; i < n; ++i)
+            write(o[i * s[0] + idx[i * s[1] + j * index_step] * out_step], from[i * s[2]]);
         }
       }
     });

@@ -5,6 +5,9 @@
 // The backward formulas are the ops' transposes, written with these same ops so that they run on
 // any backend and can be differentiated again: gather <-> scatter_add, index_select <->
 // index_add, and topk/sort send each value's gradient back to the index it came from.
+// FLOPs counted: the adds of scatter_add and index_add, one per element for masked_fill (as for
+// where), one per input element for topk and sort (comparisons, counted like a reduction); pure
+// data movement (index_select, gather, scatter, one_hot) executes no arithmetic and counts none.
 #include <algorithm>
 #include <optional>
 
@@ -91,6 +94,29 @@ Tensor zeros_for_grad(const Shape& shape, const Tensor& grad) {
   return zeros(shape, grad.dtype(), grad.device());
 }
 
+// scatter_add(zeros(shape), dim, index, src), or index_add(...) when `id` is OpId::index_add: the
+// backward of gather, topk, sort and index_select. Same result and same recorded op as calling
+// the public function, minus two costs that would dominate an embedding's backward: copying a
+// tensor of zeros, and re-scanning an index the forward already checked (a saved index is
+// version-checked before its backward runs, so it cannot have changed since). src has the
+// index's shape (index_add: x's shape with dim sized by the index).
+Tensor accumulate_into_zeros(OpId id, const Shape& shape, int dim, const Tensor& index,
+                             const Tensor& src) {
+  Tensor out = zeros_for_grad(shape, src);
+  if (id == OpId::index_add) {
+    backend(src.device()).index_add(out, dim, index, src);
+  } else {
+    backend(src.device()).scatter(out, dim, index, src, /*accumulate=*/true);
+  }
+  flops::add(src.numel());
+  if (needs_grad(src))
+    record(id, out, {src}, {index}, [id, dim](const BackwardArgs& a) -> Grads {
+      const Tensor& index = a.saved[0];
+      return {id == OpId::index_add ? index_select(a.grad, dim, index) : gather(a.grad, dim, index)};
+    });
+  return out;
+}
+
 // ---------------------------------------------------------------- scatter and scatter_add
 
 Tensor scatter_impl(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& src,
@@ -134,7 +160,7 @@ Tensor scatter_impl(const Tensor& x, int64_t dim, const Tensor& index, const Ten
 // backward is the plain gather).
 BackwardFn values_backward(const Shape& in_shape, int dim) {
   return [in_shape, dim](const BackwardArgs& a) -> Grads {
-    return {scatter_add(zeros_for_grad(in_shape, a.grad), dim, a.saved[0], a.grad)};
+    return {accumulate_into_zeros(OpId::scatter_add, in_shape, dim, a.saved[0], a.grad)};
   };
 }
 
@@ -164,7 +190,7 @@ Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
   if (needs_grad(x)) {
     const Shape in_shape = x.shape();
     record(OpId::index_select, out, {x}, {index}, [d, in_shape](const BackwardArgs& a) -> Grads {
-      return {index_add(zeros_for_grad(in_shape, a.grad), d, a.saved[0], a.grad)};
+      return {accumulate_into_zeros(OpId::index_add, in_shape, d, a.saved[0], a.grad)};
     });
   }
   return out;
@@ -183,7 +209,7 @@ Tensor gather(const Tensor& x, int64_t dim, const Tensor& index) {
   if (needs_grad(x)) {
     const Shape in_shape = x.shape();
     record(OpId::gather, out, {x}, {index}, [d, in_shape](const BackwardArgs& a) -> Grads {
-      return {scatter_add(zeros_for_grad(in_shape, a.grad), d, a.saved[0], a.grad)};
+      return {accumulate_into_zeros(OpId::scatter_add, in_shape, d, a.saved[0], a.grad)};
     });
   }
   return out;

@@ -460,6 +460,16 @@ TEST_CASE("index backward: masked_fill, topk and sort") {
   CHECK(values(s.grad()) == F64s{30, 10, 20});
 }
 
+TEST_CASE("index backward: an index changed in place after the forward is caught, not used") {
+  // The backward trusts the index the forward validated; the version check is what makes that safe.
+  Tensor x = x23().set_requires_grad();
+  Tensor idx = tensor_i64({0, 2}, {1, 2});
+  Tensor y = gather(x, 1, idx);
+  idx.fill_(7);
+  CHECK_THROWS_WITH(sum(y).backward(), Catch::Contains("saved by 'gather'") &&
+                                           Catch::Contains("modified by an in-place operation"));
+}
+
 // ---------------------------------------------------------------- parallel paths
 
 TEST_CASE("index kernels: inputs big enough to run in parallel match naive loops") {
