@@ -111,8 +111,8 @@ void print_dim(std::string& os, const Layout& L, int dim, int64_t first, size_t 
   // matrices of a 3-D tensor), and indentation under this dim's "[". Within a row: ", ", with the
   // row wrapped to kLineWidth.
   const bool innermost = dim == ndim - 1;
-  const std::string block_separator =
-      "," + std::string(ndim - dim - 1, '\n') + std::string(column + 1, ' ');
+  std::string block_separator(1, ',');
+  block_separator.append(ndim - dim - 1, '\n').append(column + 1, ' ');
   const size_t per_line = std::max<size_t>(1, (kLineWidth - column - 1) / (L.width + 2));
   os += '[';
   size_t on_line = 0;
@@ -121,14 +121,15 @@ void print_dim(std::string& os, const Layout& L, int dim, int64_t first, size_t 
       if (!innermost) {
         os += block_separator;
       } else if (on_line == per_line) {
-        os += ",\n" + std::string(column + 1, ' ');
+        os.append(",\n").append(column + 1, ' ');
         on_line = 0;
       } else {
         os += ", ";
       }
     }
     if (elided && i == kEdgeItems) {
-      os += innermost ? "..., " : "..." + block_separator;
+      os += "...";
+      os += innermost ? std::string(", ") : block_separator;
       ++on_line;
     }
     print_dim(os, L, dim + 1, first + i * inner, column + 1);

@@ -100,10 +100,14 @@ TEST_CASE("print: big tensors are summarised with the first and last three entri
   CHECK(lines[6] == "        [1560, 1561, 1562, ..., 1597, 1598, 1599]], shape=[40,40], dtype=i64)");
 
   // A 3-D tensor summarises every long dim, and the elided matrices keep the blank-line spacing.
-  const std::string s = arange(7 * 7 * 7).reshape({7, 7, 7}).to_string();
-  CHECK_THAT(s, Catch::StartsWith("tensor([[[  0,   1,   2, ...,   4,   5,   6],\n"));
+  const std::string s = arange(11 * 11 * 11).reshape({11, 11, 11}).to_string();
+  CHECK_THAT(s, Catch::StartsWith("tensor([[[   0,    1,    2, ...,    8,    9,   10],\n"
+                                  "         [  11,   12,   13, ...,   19,   20,   21],\n"
+                                  "         [  22,   23,   24, ...,   30,   31,   32],\n"
+                                  "         ...,\n"));
   CHECK_THAT(s, Catch::Contains("]],\n\n        ...,\n\n        [["));
-  CHECK_THAT(s, Catch::EndsWith("[336, 337, 338, ..., 340, 341, 342]]], shape=[7,7,7], dtype=i64)"));
+  CHECK_THAT(s, Catch::EndsWith("[1320, 1321, 1322, ..., 1328, 1329, 1330]]], shape=[11,11,11], dtype=i64)"));
+  CHECK(lines_of(s).size() == 6 * 7 + 6 + 1);  // 6 matrices of 7 lines, 6 blank lines, "..."
 }
 
 TEST_CASE("print: the float format is chosen from the entries shown") {

@@ -92,7 +92,7 @@ TEST_CASE("random: the same seed gives bit-identical tensors, different seeds di
   }
 }
 
-TEST_CASE("random: manual_seed restarts the default generator; a copied Generator replays") {
+TEST_CASE("random: manual_seed restarts the default generator and a copied Generator replays") {
   manual_seed(7);
   const Tensor first = randn({64});
   const Tensor second = randn({64});
@@ -122,7 +122,7 @@ TEST_CASE("random: an explicit generator does not touch the default one") {
   CHECK(bit_identical(rand({16}), expected));
 }
 
-TEST_CASE("random: rand is uniform on [0, 1)") {
+TEST_CASE("random: rand is uniform, 0 <= x < 1") {
   Generator g(1);
   for (DType dtype : {DType::f32, DType::f64}) {
     INFO(dtype_name(dtype));
@@ -157,7 +157,7 @@ TEST_CASE("random: randn is standard normal") {
   CHECK_THROWS_WITH(randn({2}, g, DType::b8), Catch::Contains("randn: expected a floating dtype"));
 }
 
-TEST_CASE("random: randint stays in [low, high) and hits every value") {
+TEST_CASE("random: randint stays within low <= x < high and hits every value") {
   Generator g(3);
   const Tensor t = randint(-3, 4, {2, 5000}, g);
   CHECK(t.dtype() == DType::i64);
