@@ -3,6 +3,8 @@
 // counter.
 #include <catch2/catch.hpp>
 
+#include <limits>
+
 #include "engine/allocator.h"
 #include "engine/flops.h"
 #include "engine/ops/ops.h"
@@ -173,4 +175,18 @@ TEST_CASE("tensor: the FLOP counter counts executed elementwise work") {
   Tensor d = exp(c);  // 100
   Tensor s = sum(d);  // 100 input elements
   CHECK(scope.count() == 300);
+}
+
+TEST_CASE("tensor: exp underflows to exactly 0 and log(exp(-inf)) is -inf") {
+  const double inf = std::numeric_limits<double>::infinity();
+  for (DType dt : {DType::f32, DType::f64}) {
+    Tensor x = to_dtype(tensor_f64({-inf, -1000.0, -750.0, 0.0, 1.0}), dt);
+    auto e = values(exp(x));
+    CHECK(e[0] == 0.0);
+    CHECK(e[1] == 0.0);
+    CHECK(e[2] == 0.0);
+    CHECK(e[3] == 1.0);
+    CHECK(e[4] == Approx(std::exp(1.0)));
+    CHECK(values(log(exp(x)))[0] == -inf);
+  }
 }
