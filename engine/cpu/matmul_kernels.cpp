@@ -4,10 +4,12 @@
 // layout is first copied to contiguous memory. A batch of a's against one shared b (a linear layer
 // on batched input) is folded into a single GEMM with B*M rows, which is what makes it fast.
 //
-// Threading: GEMM is parallelised by OpenBLAS's own (pthreads) pool and the elementwise kernels by
-// OpenMP. The two never run at the same time because this kernel is never called from inside an
-// OpenMP parallel region (the batch loop below is serial; each GEMM in it is threaded by OpenBLAS).
-// docs/performance.md records what was measured about the two pools sharing the 2 cores.
+// Threading: GEMM is parallelised by OpenBLAS's own pthreads pool, the elementwise kernels by
+// OpenMP. This kernel is never called from inside an OpenMP parallel region (the batch loop below
+// is serial), so the pools take turns instead of stacking 2 x 2 threads on 2 cores. The thread
+// count is OpenBLAS's own choice: it already runs small products (e.g. [1,512] @ [512,512]) on the
+// calling thread, and a higher single-thread threshold of ours measured up to 1.8x slower on an
+// idle machine (docs/performance.md, which also covers OpenMP's spin-waiting on a loaded one).
 #include <cblas.h>
 
 #include <algorithm>
