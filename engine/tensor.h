@@ -86,7 +86,8 @@ class Tensor {
   std::vector<T> to_vector() const;
 
   // ---- autograd ----
-  bool requires_grad() const { return impl_->requires_grad; }
+  // False for an undefined tensor, so optional inputs (a missing bias) can be passed to needs_grad.
+  bool requires_grad() const { return impl_ && impl_->requires_grad; }
   // Only on leaves (and only floating dtypes); returns *this for chaining.
   Tensor& set_requires_grad(bool requires_grad = true);
   bool is_leaf() const { return impl_->grad_fn == nullptr; }
