@@ -120,16 +120,16 @@ void layer_norm_backward_rows(T* gx, T* gw, T* gb, const T* dy, const T* x, cons
         const T mu = mean[m], r = rstd[m];
         if (gx) {
           MutMap<T> gxr(gx + m * N, N);
-          // dx = r * g - r * mean(g) - (x - mu) * r^2 * mean(g * (x - mu)).
+          // dx = r * g - r * mean(g) - (x - mu) * r^3 * mean(g * (x - mu)).
           if (w) {
             ConstMap<T> wr(w, N);
             const T mean_g = (dyr * wr).sum() / N;
             const T mean_g_xmu = (dyr * wr * (xr - mu)).sum() / N;
-            gxr = r * (dyr * wr - mean_g) - (xr - mu) * (r * r * mean_g_xmu);
+            gxr = r * (dyr * wr - mean_g) - (xr - mu) * (r * r * r * mean_g_xmu);
           } else {
             const T mean_g = dyr.sum() / N;
             const T mean_g_xmu = (dyr * (xr - mu)).sum() / N;
-            gxr = r * (dyr - mean_g) - (xr - mu) * (r * r * mean_g_xmu);
+            gxr = r * (dyr - mean_g) - (xr - mu) * (r * r * r * mean_g_xmu);
           }
         }
         if (gw) {

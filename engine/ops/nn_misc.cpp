@@ -90,10 +90,12 @@ Tensor embedding(const Tensor& weight, const Tensor& indices, std::optional<int6
     const std::vector<int64_t> host = flat.device().is_cpu() ? std::vector<int64_t>()
                                                               : flat.to_vector<int64_t>();
     const int64_t* p = flat.device().is_cpu() ? flat.data<int64_t>() : host.data();
-    for (int64_t i = 0; i < count; ++i)
-      check(p[i] >= 0 && p[i] < num_embeddings,
-            "{}: index {} is out of range for {} embeddings (weight {}){}", op, p[i],
-            num_embeddings, weight.shape(), p[i] < 0 ? "; negative indices are not supported" : "");
+    const int64_t* bad = std::find_if(p, p + count, [num_embeddings](int64_t i) {
+      return i < 0 || i >= num_embeddings;
+    });
+    if (bad != p + count)
+      fail("{}: index {} is out of range for {} embeddings (weight {}){}", op, *bad,
+           num_embeddings, weight.shape(), *bad < 0 ? "; negative indices are not supported" : "");
   }
   Tensor rows = Tensor::empty({count, dim}, weight.dtype(), weight.device());
   if (rows.numel() > 0) backend(weight.device()).index_select(rows, weight, 0, flat);

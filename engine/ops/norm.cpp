@@ -14,6 +14,7 @@
 //
 // FLOPs counted per element: layer_norm forward 3 (two statistics passes and the normalisation)
 // plus 1 with an affine map, backward 5; batch_norm forward 3 in training (1 in eval), backward 3.
+#include <algorithm>
 #include <cmath>
 #include <tuple>
 #include <utility>
@@ -69,6 +70,11 @@ struct NormInputs {
       tensors.push_back(bias);
     }
   }
+  // Whether the op must record a node (needs_grad over the defined inputs).
+  bool any_needs_grad() const {
+    return grad_enabled() &&
+           std::any_of(tensors.begin(), tensors.end(), [](const Tensor& t) { return t.requires_grad(); });
+  }
   bool needs_weight(const BackwardArgs& a) const { return weight_slot >= 0 && a.needs(weight_slot); }
   bool needs_bias(const BackwardArgs& a) const { return bias_slot >= 0 && a.needs(bias_slot); }
   Grads grads(Tensor dx, Tensor dw, Tensor db) const {
@@ -79,6 +85,15 @@ struct NormInputs {
     return out;
   }
 };
+
+// The tensors a norm's backward reads, with the (optional) weight last and only when given.
+std::vector<Tensor> saved_list(std::vector<Tensor> tensors, const Tensor& weight) {
+  if (weight.defined()) tensors.push_back(weight);
+  return tensors;
+}
+Tensor saved_weight(const BackwardArgs& a, size_t slot) {
+  return a.saved.size() > slot ? a.saved[slot] : Tensor();
+}
 
 // An optional per-feature tensor (weight, bias, running stats) must match `input`'s dtype and
 // device and have shape `expected`.
@@ -123,14 +138,13 @@ Tensor layer_norm(const Tensor& input, const Shape& normalized_shape, const Tens
   }
   flops::add(input.numel() * (w.defined() || b.defined() ? 4 : 3));
 
-  if (needs_grad(input, weight, bias)) {
-    const NormInputs inputs(input, weight, bias);
+  if (const NormInputs inputs(input, weight, bias); inputs.any_needs_grad()) {
     std::vector<int64_t> dims;
     for (int i = input.dim() - k; i < input.dim(); ++i) dims.push_back(i);
-    record(OpId::layer_norm, out, inputs.tensors, {input, weight, mean, rstd},
+    record(OpId::layer_norm, out, inputs.tensors, saved_list({input, mean, rstd}, weight),
            [inputs, normalized_shape, dims, eps, M, N](const BackwardArgs& a) -> Grads {
              const Tensor& x = a.saved[0];
-             const Tensor& weight = a.saved[1];
+             const Tensor weight = saved_weight(a, 3);
              const bool want_x = a.needs(0), want_w = inputs.needs_weight(a),
                         want_b = inputs.needs_bias(a);
              if (grad_enabled()) {  // create_graph: a differentiable formula
@@ -152,7 +166,7 @@ Tensor layer_norm(const Tensor& input, const Shape& normalized_shape, const Tens
                backend(device).layer_norm_backward(
                    rows(dx, {M, N}), rows(dw, {N}), rows(db, {N}),
                    as_shape(contiguous_data(a.grad), {M, N}), as_shape(contiguous_data(x), {M, N}),
-                   a.saved[2], a.saved[3], rows(weight.defined() ? contiguous_data(weight) : weight, {N}));
+                   a.saved[1], a.saved[2], rows(weight.defined() ? contiguous_data(weight) : weight, {N}));
              } else {  // no rows: every gradient is zero
                for (const Tensor& t : {dx, dw, db})
                  if (t.defined()) backend(device).fill(t, 0.0);
@@ -226,18 +240,17 @@ Tensor batch_norm(const Tensor& input, const Tensor& running_mean, const Tensor&
       backend(device).channel_affine(as_shape(out, {N, C, S}), x, scale, shift, Tensor(), Tensor());
   }
 
-  if (needs_grad(input, weight, bias)) {
-    const NormInputs inputs(input, weight, bias);
+  if (const NormInputs inputs(input, weight, bias); inputs.any_needs_grad()) {
     std::vector<int64_t> dims{0};  // every dim but the channels
     for (int d = 2; d < input.dim(); ++d) dims.push_back(d);
     Shape channel_view = Shape::filled(input.dim(), 1);  // [1, C, 1, ...]
     channel_view[1] = C;
-    record(OpId::batch_norm, out, inputs.tensors, {input, weight, mean, invstd},
+    record(OpId::batch_norm, out, inputs.tensors, saved_list({input, mean, invstd}, weight),
            [inputs, training, dims, channel_view, eps, N, C, S](const BackwardArgs& a) -> Grads {
              const Tensor& input = a.saved[0];
-             const Tensor& weight = a.saved[1];
-             const Tensor& mean = a.saved[2];
-             const Tensor& invstd = a.saved[3];
+             const Tensor& mean = a.saved[1];
+             const Tensor& invstd = a.saved[2];
+             const Tensor weight = saved_weight(a, 3);
              const bool want_x = a.needs(0), want_w = inputs.needs_weight(a),
                         want_b = inputs.needs_bias(a);
              if (grad_enabled()) {  // create_graph: a differentiable formula
