@@ -29,14 +29,16 @@ namespace dg {
 namespace {
 
 // A view of contiguous `t` with a new shape (no autograd; for handing kernels 2-D/3-D layouts).
+// An undefined (optional) tensor stays undefined.
 Tensor as_shape(const Tensor& t, const Shape& shape) {
-  return make_view(t, shape, contiguous_strides(shape), t.offset());
+  return t.defined() ? make_view(t, shape, contiguous_strides(shape), t.offset()) : t;
 }
 
 // A contiguous tensor holding `t`'s data, cut from the graph (the same storage when possible).
+// An undefined (optional) tensor stays undefined.
 Tensor contiguous_data(const Tensor& t) {
   NoGradGuard no_grad;
-  return t.detach().contiguous();
+  return t.defined() ? t.detach().contiguous() : t;
 }
 
 // The differentiable (engine-op) backward of y = xhat * w + b with xhat normalising x over `dims`
@@ -128,13 +130,11 @@ Tensor layer_norm(const Tensor& input, const Shape& normalized_shape, const Tens
   Tensor out = Tensor::empty(input.shape(), input.dtype(), input.device());
   Tensor mean = Tensor::empty({M}, input.dtype(), input.device());
   Tensor rstd = Tensor::empty({M}, input.dtype(), input.device());
-  const Tensor w = weight.defined() ? contiguous_data(weight) : Tensor();
-  const Tensor b = bias.defined() ? contiguous_data(bias) : Tensor();
+  const Tensor w = contiguous_data(weight), b = contiguous_data(bias);
   if (input.numel() > 0) {
     backend(input.device()).layer_norm(as_shape(out, {M, N}), mean, rstd,
                                        as_shape(contiguous_data(input), {M, N}),
-                                       w.defined() ? as_shape(w, {N}) : w,
-                                       b.defined() ? as_shape(b, {N}) : b, eps);
+                                       as_shape(w, {N}), as_shape(b, {N}), eps);
   }
   flops::add(input.numel() * (w.defined() || b.defined() ? 4 : 3));
 
@@ -157,16 +157,13 @@ Tensor layer_norm(const Tensor& input, const Shape& normalized_shape, const Tens
              auto fresh = [&](bool wanted, const Shape& shape) {
                return wanted ? Tensor::empty(shape, x.dtype(), device) : Tensor();
              };
-             auto rows = [](const Tensor& t, const Shape& shape) {
-               return t.defined() ? as_shape(t, shape) : t;
-             };
              Tensor dx = fresh(want_x, x.shape());
              Tensor dw = fresh(want_w, normalized_shape), db = fresh(want_b, normalized_shape);
              if (x.numel() > 0) {
                backend(device).layer_norm_backward(
-                   rows(dx, {M, N}), rows(dw, {N}), rows(db, {N}),
+                   as_shape(dx, {M, N}), as_shape(dw, {N}), as_shape(db, {N}),
                    as_shape(contiguous_data(a.grad), {M, N}), as_shape(contiguous_data(x), {M, N}),
-                   a.saved[1], a.saved[2], rows(weight.defined() ? contiguous_data(weight) : weight, {N}));
+                   a.saved[1], a.saved[2], as_shape(contiguous_data(weight), {N}));
              } else {  // no rows: every gradient is zero
                for (const Tensor& t : {dx, dw, db})
                  if (t.defined()) backend(device).fill(t, 0.0);
