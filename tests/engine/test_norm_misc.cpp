@@ -6,13 +6,11 @@
 // seeding, the properties of attention masks, and the error messages. Finite-difference checks
 // are in gradcheck_cases_norm_misc.cpp.
 #include <cmath>
-#include <fstream>
 #include <limits>
 #include <map>
-#include <sstream>
 
-#include "engine/flops.h"
 #include "engine/ops/functional.h"
+#include "tests/engine/golden.h"
 #include "tests/engine/test_util.h"
 
 using namespace dg;
@@ -25,96 +23,37 @@ using dg::test::values;
 namespace {
 
 // ---------------------------------------------------------------- the golden file
-// A reader for the golden format (tests/reference/README.md on the reference branch): tokens,
-// '#' comments; "case <name...>", "op", "attr k v", "input|output|proj|grad name dtype [shape]"
-// followed by the values, "end".
 
-struct Golden {
-  std::string name, op;
-  std::map<std::string, std::string> attrs;
-  std::map<std::string, Tensor> inputs, outputs, projections, grads;
-  std::vector<std::string> input_order;  // the order the inputs were written in
-};
-
-std::vector<Golden> read_golden(const std::string& file_name) {
-  const std::string path = std::string(DG_TEST_DATA_DIR) + "/reference/" + file_name;
-  std::ifstream file(path);
-  REQUIRE(file.good());
-  std::vector<std::vector<std::string>> lines;  // tokens per line, comments removed
-  for (std::string line; std::getline(file, line);) {
-    std::istringstream words(line.substr(0, line.find('#')));
-    std::vector<std::string> tokens;
-    for (std::string w; words >> w;) tokens.push_back(w);
-    if (!tokens.empty()) lines.push_back(tokens);
-  }
-  std::vector<Golden> cases;
-  size_t i = 0;
-  while (i < lines.size()) {
-    const auto& head = lines[i++];
-    REQUIRE(head[0] == "case");
-    Golden c;
-    for (size_t w = 1; w < head.size(); ++w) c.name += (w > 1 ? " " : "") + head[w];
-    for (; lines[i][0] != "end"; ++i) {
-      const auto& t = lines[i];
-      if (t[0] == "op") { c.op = t[1]; continue; }
-      if (t[0] == "attr") { c.attrs[t[1]] = t[2]; continue; }
-      const std::string shape_text = t[3].substr(1, t[3].size() - 2);
-      std::vector<int64_t> sizes;
-      std::stringstream dims(shape_text);
-      for (std::string d; std::getline(dims, d, ',');) sizes.push_back(std::stoll(d));
-      const Shape shape(sizes);
-      std::vector<double> v;
-      while (static_cast<int64_t>(v.size()) < numel(shape))
-        for (const std::string& word : lines[++i]) v.push_back(std::strtod(word.c_str(), nullptr));
-      Tensor tensor = reshape(from_vector(v), shape);
-      if (t[2] == "f32") tensor = to_dtype(tensor, DType::f32);
-      if (t[2] == "i64") tensor = to_dtype(tensor, DType::i64);
-      auto& target = t[0] == "input" ? c.inputs : t[0] == "output" ? c.outputs
-                     : t[0] == "proj" ? c.projections : c.grads;
-      target[t[1]] = tensor;
-      if (t[0] == "input") c.input_order.push_back(t[1]);
-    }
-    ++i;  // "end"
-    cases.push_back(std::move(c));
-  }
-  return cases;
-}
-
-std::vector<int64_t> int_list(const std::string& text) {
-  std::vector<int64_t> out;
-  std::stringstream list(text);
-  for (std::string item; std::getline(list, item, ',');) out.push_back(std::stoll(item));
-  return out;
-}
+using Named = std::map<std::string, Tensor>;
 
 // Runs one golden case on dyngrad; `in` holds fresh copies of the inputs (floating ones require
 // grad when the case stores their gradient). Returns the named outputs.
-std::map<std::string, Tensor> run_golden(const Golden& c, std::map<std::string, Tensor>& in) {
+Named run_golden(const dg::test::GoldenCase& c, const Named& in) {
   auto opt = [&in](const char* name) { return in.count(name) ? in.at(name) : Tensor(); };
   if (c.op == "layer_norm") {
-    const Shape normalized(int_list(c.attrs.at("normalized_shape")));
-    return {{"out", layer_norm(in.at("x"), normalized, opt("weight"), opt("bias"),
-                               std::stod(c.attrs.at("eps")))}};
+    return {{"out", layer_norm(in.at("x"), Shape(c.attr_ints("normalized_shape")), opt("weight"),
+                               opt("bias"), c.attr_double("eps"))}};
   }
   if (c.op == "batch_norm") {
     Tensor out = batch_norm(in.at("x"), in.at("running_mean"), in.at("running_var"),
-                            opt("weight"), opt("bias"), c.attrs.at("training") == "1",
-                            std::stod(c.attrs.at("momentum")), std::stod(c.attrs.at("eps")));
+                            opt("weight"), opt("bias"), c.attr_bool("training"),
+                            c.attr_double("momentum"), c.attr_double("eps"));
     return {{"out", out}, {"running_mean", in.at("running_mean")},
             {"running_var", in.at("running_var")}};
   }
   if (c.op == "linear") return {{"out", linear(in.at("x"), in.at("weight"), opt("bias"))}};
   if (c.op == "embedding") {
-    const std::string& pad = c.attrs.at("padding_idx");
+    const std::string& pad = c.attr("padding_idx");
     return {{"out", embedding(in.at("weight"), in.at("indices"),
-                              pad == "none" ? std::nullopt : std::optional(std::stoll(pad)))}};
+                              pad == "none" ? std::nullopt : std::optional(c.attr_int("padding_idx")))}};
   }
   if (c.op == "attention") {
+    // Masks are stored as i64 0/1 (the golden format has no bool dtype).
     AttentionOptions options;
     if (in.count("key_padding_mask")) options.key_padding_mask = ne(in.at("key_padding_mask"), 0.0);
     if (Tensor mask = opt("attn_mask"); mask.defined())
       options.attn_mask = mask.dtype() == DType::i64 ? ne(mask, 0.0) : mask;
-    options.causal = c.attrs.at("causal") == "1";
+    options.causal = c.attr_bool("causal");
     return {{"out", scaled_dot_product_attention(in.at("q"), in.at("k"), in.at("v"), options)}};
   }
   FAIL("no runner for golden op " << c.op);
@@ -173,34 +112,36 @@ Tensor bool_tensor(std::vector<bool> v, const Shape& shape) { return from_vector
 // ---------------------------------------------------------------- against PyTorch
 
 TEST_CASE("norm/misc golden: values, running stats and gradients match PyTorch", "[reference]") {
-  const std::vector<Golden> cases = read_golden("norm_golden.txt");
+  const auto cases = dg::test::read_golden("norm_golden.txt");
   REQUIRE(cases.size() >= 15);
-  for (const Golden& c : cases) {
+  for (const auto& c : cases) {
     DYNAMIC_SECTION(c.name) {
-      std::map<std::string, Tensor> in;
+      Named in;
       std::vector<Tensor> wrt;
       std::vector<std::string> wrt_names;
-      for (const std::string& name : c.input_order) {
-        Tensor t = clone(c.inputs.at(name));
-        if (c.grads.count(name)) {
+      for (const auto& input : c.inputs) {
+        Tensor t = input.to_tensor();
+        if (c.find(c.grads, input.name)) {
           t.set_requires_grad(true);
           wrt.push_back(t);
-          wrt_names.push_back(name);
+          wrt_names.push_back(input.name);
         }
-        in[name] = t;
+        in[input.name] = t;
       }
-      const auto outputs = run_golden(c, in);
-      const bool f32 = c.outputs.at("out").dtype() == DType::f32;
-      const double tol = f32 ? 2e-5 : 1e-10;
-      for (const auto& [name, expected] : c.outputs) check_close(outputs.at(name), expected, tol, name);
+      const Named outputs = run_golden(c, in);
+      const bool f32 = c.outputs.front().dtype == DType::f32;
+      for (const auto& expected : c.outputs)
+        check_close(outputs.at(expected.name), expected.to_tensor(), f32 ? 2e-5 : 1e-10,
+                    expected.name);
       std::vector<Tensor> outs, projections;
-      for (const auto& [name, v] : c.projections) {
-        outs.push_back(outputs.at(name));
-        projections.push_back(v);
+      for (const auto& v : c.projections) {
+        outs.push_back(outputs.at(v.name));
+        projections.push_back(v.to_tensor());
       }
       const auto got = grad(outs, wrt, projections);
       for (size_t i = 0; i < wrt.size(); ++i)
-        check_close(got[i], c.grads.at(wrt_names[i]), f32 ? 1e-4 : 1e-10, "grad " + wrt_names[i]);
+        check_close(got[i], c.find(c.grads, wrt_names[i])->to_tensor(), f32 ? 1e-4 : 1e-10,
+                    "grad " + wrt_names[i]);
     }
   }
 }
