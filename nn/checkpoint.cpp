@@ -14,6 +14,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <set>
 #include <string_view>
@@ -516,10 +517,14 @@ void read_at(std::ifstream& in, uint64_t offset, void* out, uint64_t size, const
 
 StateDict load_safetensors(const std::string& path, Metadata* metadata) {
   const std::string who = "load_safetensors: " + path;
+  std::error_code error;
+  check(!std::filesystem::is_directory(path, error), "{}: is a directory, not a file", who);
   std::ifstream in(path, std::ios::binary);
   check(in.is_open(), "{}: cannot open the file: {}", who, std::strerror(errno));
   in.seekg(0, std::ios::end);
-  const auto file_size = static_cast<uint64_t>(in.tellg());
+  const std::streamoff end = in.tellg();
+  check(in.good() && end >= 0, "{}: cannot determine the file's size", who);
+  const auto file_size = static_cast<uint64_t>(end);
 
   check(file_size >= 8, "{}: the file has {} bytes, too few for the 8-byte header length", who,
         file_size);

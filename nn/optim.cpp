@@ -204,22 +204,27 @@ OptimizerBase<Options, State>::OptimizerBase(std::string name,
 }
 
 template <class Options, class State>
-const std::vector<Tensor>& OptimizerBase<Options, State>::params(size_t group) const {
+void OptimizerBase<Options, State>::check_group(size_t group) const {
   check(group < groups_.size(), "{}: no parameter group {} (there are {})", name_, group,
         groups_.size());
+}
+
+template <class Options, class State>
+const std::vector<Tensor>& OptimizerBase<Options, State>::params(size_t group) const {
+  check_group(group);
   return groups_[group].params;
 }
 
 template <class Options, class State>
 Options& OptimizerBase<Options, State>::options(size_t group) {
-  check(group < groups_.size(), "{}: no parameter group {} (there are {})", name_, group,
-        groups_.size());
+  check_group(group);
   return groups_[group].options;
 }
 
 template <class Options, class State>
 const Options& OptimizerBase<Options, State>::options(size_t group) const {
-  return const_cast<OptimizerBase*>(this)->options(group);
+  check_group(group);
+  return groups_[group].options;
 }
 
 template <class Options, class State>

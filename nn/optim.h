@@ -119,6 +119,8 @@ class OptimizerBase : public Optimizer {
  protected:
   OptimizerBase(std::string name, std::vector<ParamGroup<Options>> groups);
 
+  void check_group(size_t group) const;
+
   std::string name_;  // for error messages: "SGD", "Adam", "AdamW"
   std::vector<ParamGroup<Options>> groups_;
   std::vector<State> state_;  // one per parameter, numbered across groups

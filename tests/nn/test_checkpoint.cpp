@@ -164,6 +164,7 @@ TEST_CASE("safetensors: empty state dict, replacing a file, unwritable path", "[
   CHECK(std::distance(fs::directory_iterator(dir.path), fs::directory_iterator()) == 1);
   CHECK_THROWS_WITH(load_safetensors(dir.file("absent.safetensors")),
                     Catch::Contains("absent.safetensors: cannot open the file"));
+  CHECK_THROWS_WITH(load_safetensors(dir.path.string()), Catch::Contains("is a directory, not a file"));
 }
 
 TEST_CASE("safetensors: loads a file written by Python's safetensors", "[nn][checkpoint]") {
