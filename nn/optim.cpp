@@ -6,6 +6,7 @@
 #include "nn/optim.h"
 
 #include <cmath>
+#include <numeric>
 #include <set>
 #include <string_view>
 
@@ -302,12 +303,12 @@ void OptimizerBase<Options, State>::load_state_dict(const StateDict& dict) {
     const std::string prefix = fmt::format("param_groups.{}.", g);
     const size_t n = groups_[g].params.size();
     const Tensor& indices = reader.take(prefix + "params");
-    const std::vector<double> expected_indices = arange(double(first), double(first + n))
-                                                     .to_vector<double>();
-    check(indices.dim() == 1 && indices.dtype() == DType::i64 &&
-              indices.to_vector<double>() == expected_indices,
-          "{}: group {} should hold parameters {}..{} (its {} parameters), the state dict lists {}",
-          reader.who(), g, first, first + n - 1, n, indices.to_string());
+    std::vector<int64_t> expected_indices(n);
+    std::iota(expected_indices.begin(), expected_indices.end(), static_cast<int64_t>(first));
+    if (indices.dim() != 1 || indices.dtype() != DType::i64 ||
+        indices.to_vector<int64_t>() != expected_indices)
+      fail("{}: group {} should hold parameters [{}, {}) (its {} parameters), the state dict "
+           "lists {}", reader.who(), g, first, first + n, n, indices.to_string());
     options[g] = groups_[g].options;
     for_each_hyperparameter(options[g], [&](const char* name, auto& value) {
       value = static_cast<std::decay_t<decltype(value)>>(reader.scalar(prefix + name));
