@@ -126,6 +126,9 @@ class Tensor {
   Tensor& mul_(const Tensor& other);
   Tensor& mul_(double value);
   Tensor& add_(double value);
+  Tensor& div_(const Tensor& other);
+  Tensor& div_(double value);
+  Tensor& sqrt_();
   Tensor& copy_(const Tensor& src);
   Tensor& fill_(double value);
   Tensor& zero_();
