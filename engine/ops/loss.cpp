@@ -55,6 +55,15 @@ void check_same_shape(const Tensor& a, const Tensor& b, std::string_view a_name,
         a.shape(), b_name, b.shape());
 }
 
+// Whether `from` broadcasts to `to` without changing it (NumPy rules).
+bool broadcasts_to(const Shape& from, const Shape& to) {
+  if (from.size() > to.size()) return false;
+  const int lead = to.size() - from.size();
+  for (int i = 0; i < from.size(); ++i)
+    if (from[i] != 1 && from[i] != to[lead + i]) return false;
+  return true;
+}
+
 // ---------------------------------------------------------------- class-index targets
 
 // A class-index loss's input [N, C, d1, ...] seen as [N, C, S] (S = d1 * ...; a 1-D [C] input is
@@ -184,12 +193,15 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target, const CrossEntr
   if (needs_grad(logits)) {
     const Reduction reduction = options.reduction;
     const Shape logits_shape = logits.shape();
-    record(OpId::cross_entropy, out, {logits}, {logits, spec.target, lse, spec.weight},
+    // (An undefined weight is not saved: the engine's saved-tensor check needs defined tensors.)
+    std::vector<Tensor> saved{logits, spec.target, lse};
+    if (spec.weight.defined()) saved.push_back(spec.weight);
+    record(OpId::cross_entropy, out, {logits}, saved,
            [L, reduction, logits_shape, ignore = spec.ignore_index,
             smoothing = spec.label_smoothing](const BackwardArgs& a) -> Grads {
              const Tensor& logits = a.saved[0];
              const Tensor& target = a.saved[1];
-             const Tensor& weight = a.saved[3];
+             const Tensor weight = a.saved.size() > 3 ? a.saved[3] : Tensor();
              const int64_t N = L.N, C = L.C, S = L.S;
              // The gradient reaching each position's loss, [N, S].
              Tensor g = reduction == Reduction::mean ? a.grad / L.weight_sum : a.grad;
@@ -260,7 +272,7 @@ Tensor binary_cross_entropy_with_logits(const Tensor& logits, const Tensor& targ
   check_same_shape(logits, target, "logits", "target", op);
   if (pos_weight.defined()) {
     detail::check_same(logits, pos_weight, op);
-    check(broadcast_shapes(pos_weight.shape(), logits.shape(), op) == logits.shape(),
+    check(broadcasts_to(pos_weight.shape(), logits.shape()),
           "{}: pos_weight {} does not broadcast to logits {}", op, pos_weight.shape(),
           logits.shape());
   }
@@ -275,13 +287,14 @@ Tensor binary_cross_entropy_with_logits(const Tensor& logits, const Tensor& targ
                                 : softplus_neg;
     loss = (1.0 - t) * x + pos_term;
   }
-  if (needs_grad(logits, target))
-    record(OpId::binary_cross_entropy_with_logits, loss, {logits, target},
-           {logits, target, pos_weight.defined() ? pos_weight.detach() : Tensor()},
+  if (needs_grad(logits, target)) {
+    std::vector<Tensor> saved{logits, target};
+    if (pos_weight.defined()) saved.push_back(pos_weight.detach());
+    record(OpId::binary_cross_entropy_with_logits, loss, {logits, target}, saved,
            [](const BackwardArgs& a) -> Grads {
              const Tensor& x = a.saved[0];
              const Tensor& t = a.saved[1];
-             const Tensor& pw = a.saved[2];
+             const Tensor pw = a.saved.size() > 2 ? a.saved[2] : Tensor();
              Tensor grad_x, grad_t;
              // d/dx = lw sigmoid(x) - pw t; d/dt = (pw - 1) softplus(-x) - x (pw = 1 without it).
              if (a.needs(0))
@@ -291,6 +304,7 @@ Tensor binary_cross_entropy_with_logits(const Tensor& logits, const Tensor& targ
                grad_t = a.grad * (pw.defined() ? (pw - 1.0) * softplus(neg(x)) - x : neg(x));
              return {grad_x, grad_t};
            });
+  }
   return reduce_loss(loss, reduction);
 }
 
