@@ -9,8 +9,11 @@
 // Numerics: every row is shifted by its max before exp, so huge logits cannot overflow; log_softmax
 // is computed as (x - max) - log(sum), never x - (max + log(sum)), which would round away the
 // small differences of logits far from 0; long sums run in blocks of 4096 whose partial sums add
-// in double; exp is flushed to exactly 0 below the smallest normal result, because Eigen's
-// vectorised exp clamps its input and would give a masked (-inf) logit a tiny probability.
+// in double. A probability that is written out is flushed to exactly 0 where exp's argument is
+// below the smallest normal result: Eigen's vectorised exp clamps its argument, so a masked (-inf)
+// logit would otherwise keep a tiny probability. (The flush is a plain loop that the compiler
+// turns into vector blends; Eigen 3.4's select() would run element by element. Sums need no
+// flush: the max's own term is 1, so the clamped terms cannot change them.)
 #include <Eigen/Core>
 #include <algorithm>
 #include <cmath>
@@ -40,10 +43,10 @@ constexpr int64_t kSumBlock = 4096;
 template <class T>
 constexpr T kExpFloor = std::is_same_v<T, float> ? T(-87.33) : T(-708.39);
 
-// dst = exp(v), exactly 0 where v < kExpFloor (and so where v is -inf).
-template <class T, class Dst, class Expr>
-void assign_exp(Dst&& dst, const Expr& v) {
-  dst = (v < kExpFloor<T>).select(T(0), v.exp());
+// Sets y[i] = 0 wherever exp's argument arg(i) was below kExpFloor (so wherever it was -inf).
+template <class T, class Arg>
+void flush_exp_underflow(T* y, int64_t n, Arg&& arg) {
+  for (int64_t i = 0; i < n; ++i) y[i] = arg(i) < kExpFloor<T> ? T(0) : y[i];
 }
 
 // Sums block_sum(start, length) over [0, n) in blocks of kSumBlock: each block in T (vectorised),
@@ -60,8 +63,7 @@ double blocked_sum(int64_t n, BlockSum&& block_sum) {
 template <class T>
 double sum_exp_shifted(const T* x, int64_t n, T shift) {
   return blocked_sum(n, [&](int64_t i, int64_t len) {
-    const auto d = ConstVecMap<T>(x + i, len) - shift;
-    return (d < kExpFloor<T>).select(T(0), d.exp()).sum();
+    return (ConstVecMap<T>(x + i, len) - shift).exp().sum();
   });
 }
 
@@ -109,15 +111,16 @@ void softmax_row(T* y_ptr, const T* x_ptr, int64_t n, bool log) {
   ConstVecMap<T> x(x_ptr, n);
   VecMap<T> y(y_ptr, n);
   const T shift = x.maxCoeff();  // a NaN or an infinite max makes x - shift NaN: the row is NaN
-  assign_exp<T>(y, x - shift);
+  if (log) {
+    y = (x - shift) - static_cast<T>(std::log(sum_exp_shifted(x_ptr, n, shift)));
+    return;
+  }
+  y = (x - shift).exp();
+  flush_exp_underflow(y_ptr, n, [&](int64_t i) { return x_ptr[i] - shift; });
   const double total = blocked_sum(n, [&](int64_t i, int64_t len) {
     return ConstVecMap<T>(y_ptr + i, len).sum();
   });
-  if (log) {
-    y = (x - shift) - static_cast<T>(std::log(total));
-  } else {
-    y *= static_cast<T>(1.0 / total);
-  }
+  y *= static_cast<T>(1.0 / total);
 }
 
 // Columns [c0, c1) of one [n, inner] slab (x and y point at the slab's first element).
@@ -129,17 +132,20 @@ void softmax_columns(T* y, const T* x, int64_t n, int64_t inner, int64_t c0, int
   Lanes<T> shift = row_in(0);
   for (int64_t k = 1; k < n; ++k) shift = shift.max(row_in(k));
   Lanes<T> total = Lanes<T>::Zero(w);
-  for (int64_t k = 0; k < n; ++k) {
-    assign_exp<T>(row_out(k), row_in(k) - shift);
-    total += row_out(k);
-  }
   if (log) {
+    for (int64_t k = 0; k < n; ++k) total += (row_in(k) - shift).exp();
     const Lanes<T> log_total = total.log();
     for (int64_t k = 0; k < n; ++k) row_out(k) = (row_in(k) - shift) - log_total;
-  } else {
-    const Lanes<T> inv_total = total.inverse();
-    for (int64_t k = 0; k < n; ++k) row_out(k) *= inv_total;
+    return;
   }
+  for (int64_t k = 0; k < n; ++k) {
+    row_out(k) = (row_in(k) - shift).exp();
+    const T* in = x + k * inner + c0;
+    flush_exp_underflow(y + k * inner + c0, w, [&](int64_t c) { return in[c] - shift[c]; });
+    total += row_out(k);
+  }
+  const Lanes<T> inv_total = total.inverse();
+  for (int64_t k = 0; k < n; ++k) row_out(k) *= inv_total;
 }
 
 // ---------------------------------------------------------------- softmax backward
@@ -152,7 +158,8 @@ void softmax_backward_row(T* gi_ptr, const T* g_ptr, const T* y_ptr, int64_t n, 
     const T total = static_cast<T>(blocked_sum(n, [&](int64_t i, int64_t len) {
       return ConstVecMap<T>(g_ptr + i, len).sum();
     }));
-    assign_exp<T>(gi, y);
+    gi = y.exp();
+    flush_exp_underflow(gi_ptr, n, [&](int64_t i) { return y_ptr[i]; });
     gi = g - gi * total;
   } else {  // y (g - sum(g y))
     const T dot = static_cast<T>(blocked_sum(n, [&](int64_t i, int64_t len) {
@@ -178,7 +185,9 @@ void softmax_backward_columns(T* gi, const T* g, const T* y, int64_t n, int64_t 
   for (int64_t k = 0; k < n; ++k) {
     VecMap<T> out(gi + k * inner + c0, w);
     if (log) {
-      assign_exp<T>(out, row(y, k));
+      out = row(y, k).exp();
+      const T* yk = y + k * inner + c0;
+      flush_exp_underflow(gi + k * inner + c0, w, [&](int64_t c) { return yk[c]; });
       out = row(g, k) - out * total;
     } else {
       out = row(y, k) * (row(g, k) - total);
@@ -259,10 +268,9 @@ void cross_entropy_columns(T* loss, T* shift_out, T* log_sum_out, const T* x, co
   Lanes<T> shift = row(0);
   for (int64_t c = 1; c < C; ++c) shift = shift.max(row(c));
   // total = sum_c exp(x_c - shift); gaps = sum_c w_c (shift - x_c), needed only with smoothing.
-  Lanes<T> total = Lanes<T>::Zero(w), gaps = Lanes<T>::Zero(w), e(w);
+  Lanes<T> total = Lanes<T>::Zero(w), gaps = Lanes<T>::Zero(w);
   for (int64_t c = 0; c < C; ++c) {
-    assign_exp<T>(e, row(c) - shift);
-    total += e;
+    total += (row(c) - shift).exp();
     if (ct.smoothing != 0) gaps += (shift - row(c)) * static_cast<T>(ct.w(c));
   }
   const Lanes<T> log_sum = total.log();
@@ -293,7 +301,8 @@ void cross_entropy_backward_row(T* grad_ptr, const T* x_ptr, T shift, T log_sum,
     grad.setZero();
     return;
   }
-  assign_exp<T>(grad, (ConstVecMap<T>(x_ptr, C) - shift) - log_sum);
+  grad = ((ConstVecMap<T>(x_ptr, C) - shift) - log_sum).exp();
+  flush_exp_underflow(grad_ptr, C, [&](int64_t c) { return (x_ptr[c] - shift) - log_sum; });
   grad *= static_cast<T>(g * m.total);
   if (m.smooth != 0) {
     const T spread = static_cast<T>(g * m.smooth);
@@ -322,7 +331,9 @@ void cross_entropy_backward_columns(T* grad, const T* x, const T* shift, const T
   const ConstVecMap<T> sh(shift + s0, w), ls(log_sum + s0, w);
   for (int64_t c = 0; c < C; ++c) {
     VecMap<T> out(grad + c * S + s0, w);
-    assign_exp<T>(out, (ConstVecMap<T>(x + c * S + s0, w) - sh) - ls);
+    const T* xc = x + c * S + s0;
+    out = ((ConstVecMap<T>(xc, w) - sh) - ls).exp();
+    flush_exp_underflow(out.data(), w, [&](int64_t j) { return (xc[j] - sh[j]) - ls[j]; });
     out = out * scale - spread * static_cast<T>(ct.w(c));
   }
   for (int64_t j = 0; j < w; ++j) {

@@ -22,20 +22,22 @@ namespace {
 constexpr double kInf = std::numeric_limits<double>::infinity();
 
 // |got - expected| <= tol * max(1, |expected|) elementwise; NaN matches NaN, infinities match
-// exactly.
+// exactly. One assertion per call, reporting the first mismatch and how many there are.
 void check_close(const Tensor& got_t, const Tensor& expected_t, double tol) {
   REQUIRE(got_t.shape() == expected_t.shape());
   const auto got = values(got_t), expected = values(expected_t);
+  int64_t mismatches = 0, first = -1;
   for (size_t i = 0; i < got.size(); ++i) {
-    INFO("element " << i << ": got " << got[i] << ", expected " << expected[i]);
-    if (std::isnan(expected[i])) {
-      CHECK(std::isnan(got[i]));
-    } else if (std::isinf(expected[i])) {
-      CHECK(got[i] == expected[i]);
-    } else {
-      CHECK(std::abs(got[i] - expected[i]) <= tol * std::max(1.0, std::abs(expected[i])));
-    }
+    const double g = got[i], e = expected[i];
+    const bool ok = std::isnan(e)   ? std::isnan(g)
+                    : std::isinf(e) ? g == e
+                                    : std::abs(g - e) <= tol * std::max(1.0, std::abs(e));
+    if (!ok && mismatches++ == 0) first = static_cast<int64_t>(i);
   }
+  INFO(mismatches << " of " << got.size() << " elements differ; the first is element " << first
+                  << ": got " << (first >= 0 ? got[first] : 0.0) << ", expected "
+                  << (first >= 0 ? expected[first] : 0.0) << " (tolerance " << tol << ")");
+  CHECK(mismatches == 0);
 }
 
 // ---------------------------------------------------------------- the PyTorch golden file
