@@ -62,9 +62,8 @@ double blocked_sum(int64_t n, BlockSum&& block_sum) {
 // sum_i exp(x_i - shift) over a contiguous run.
 template <class T>
 double sum_exp_shifted(const T* x, int64_t n, T shift) {
-  return blocked_sum(n, [&](int64_t i, int64_t len) {
-    return (ConstVecMap<T>(x + i, len) - shift).exp().sum();
-  });
+  return blocked_sum(
+      n, [&](int64_t i, int64_t len) { return (ConstVecMap<T>(x + i, len) - shift).exp().sum(); });
 }
 
 // A tensor seen as [outer, n, inner] around one dim.
@@ -110,16 +109,17 @@ template <class T>
 void softmax_row(T* y_ptr, const T* x_ptr, int64_t n, bool log) {
   ConstVecMap<T> x(x_ptr, n);
   VecMap<T> y(y_ptr, n);
-  const T shift = x.maxCoeff();  // a NaN or an infinite max makes x - shift NaN: the row is NaN
+  // A NaN entry makes the sum NaN, and a NaN or infinite max makes every x - shift NaN: such rows
+  // come out NaN, as in PyTorch.
+  const T shift = x.maxCoeff();
   if (log) {
     y = (x - shift) - static_cast<T>(std::log(sum_exp_shifted(x_ptr, n, shift)));
     return;
   }
   y = (x - shift).exp();
   flush_exp_underflow(y_ptr, n, [&](int64_t i) { return x_ptr[i] - shift; });
-  const double total = blocked_sum(n, [&](int64_t i, int64_t len) {
-    return ConstVecMap<T>(y_ptr + i, len).sum();
-  });
+  const double total =
+      blocked_sum(n, [&](int64_t i, int64_t len) { return ConstVecMap<T>(y_ptr + i, len).sum(); });
   y *= static_cast<T>(1.0 / total);
 }
 
@@ -155,9 +155,8 @@ void softmax_backward_row(T* gi_ptr, const T* g_ptr, const T* y_ptr, int64_t n, 
   ConstVecMap<T> g(g_ptr, n), y(y_ptr, n);
   VecMap<T> gi(gi_ptr, n);
   if (log) {  // g - exp(y) sum(g)
-    const T total = static_cast<T>(blocked_sum(n, [&](int64_t i, int64_t len) {
-      return ConstVecMap<T>(g_ptr + i, len).sum();
-    }));
+    const T total = static_cast<T>(blocked_sum(
+        n, [&](int64_t i, int64_t len) { return ConstVecMap<T>(g_ptr + i, len).sum(); }));
     gi = y.exp();
     flush_exp_underflow(gi_ptr, n, [&](int64_t i) { return y_ptr[i]; });
     gi = g - gi * total;
@@ -214,11 +213,13 @@ struct ClassTargets {
   ClassTargets(const Backend::CrossEntropyTarget& spec, int64_t C)
       : target(spec.target.data<int64_t>()),
         weight(spec.weight.defined() ? spec.weight.data<T>() : nullptr),
-        ignore_index(spec.ignore_index), classes(C), smoothing(spec.label_smoothing),
+        ignore_index(spec.ignore_index),
+        classes(C),
+        smoothing(spec.label_smoothing),
         weight_sum(static_cast<double>(C)) {
-    if (weight) weight_sum = blocked_sum(C, [&](int64_t i, int64_t len) {
-      return ConstVecMap<T>(weight + i, len).sum();
-    });
+    if (weight)
+      weight_sum = blocked_sum(
+          C, [&](int64_t i, int64_t len) { return ConstVecMap<T>(weight + i, len).sum(); });
   }
   double w(int64_t c) const { return weight ? static_cast<double>(weight[c]) : 1.0; }
   // All zero for an ignored target.

@@ -70,8 +70,8 @@ bool broadcasts_to(const Shape& from, const Shape& to) {
 // one sample), and what its reduction needs.
 struct ClassLayout {
   int64_t N = 1, C = 1, S = 1;
-  Shape loss_shape;        // the target's shape: the shape of an unreduced loss
-  double weight_sum = 0;   // sum of w[t] over non-ignored positions: the mean's divisor
+  Shape loss_shape;       // the target's shape: the shape of an unreduced loss
+  double weight_sum = 0;  // sum of w[t] over non-ignored positions: the mean's divisor
 };
 
 // The values of an i64 tensor, read on the host without a copy when it is a contiguous CPU tensor.
@@ -172,7 +172,8 @@ Tensor target_distribution(const Tensor& target, const Tensor& weight, int64_t i
 
 // ---------------------------------------------------------------- cross_entropy
 
-Tensor cross_entropy(const Tensor& logits, const Tensor& target, const CrossEntropyOptions& options) {
+Tensor cross_entropy(const Tensor& logits, const Tensor& target,
+                     const CrossEntropyOptions& options) {
   const ClassLayout L = check_class_target(logits, target, options, "cross_entropy", "logits");
   check(options.label_smoothing >= 0 && options.label_smoothing <= 1,
         "cross_entropy: label_smoothing must be in [0, 1], got {}", options.label_smoothing);
@@ -205,7 +206,8 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target, const CrossEntr
              const int64_t N = L.N, C = L.C, S = L.S;
              // The gradient reaching each position's loss, [N, S].
              Tensor g = reduction == Reduction::mean ? a.grad / L.weight_sum : a.grad;
-             g = reduction == Reduction::none ? reshape(g, {N, S}) : expand(reshape(g, {1, 1}), {N, S});
+             g = reduction == Reduction::none ? reshape(g, {N, S})
+                                              : expand(reshape(g, {1, 1}), {N, S});
              if (!grad_enabled()) {
                Backend::CrossEntropyTarget spec{target, weight, ignore, smoothing};
                Tensor grad = Tensor::empty({N, C, S}, g.dtype(), g.device());

@@ -30,7 +30,8 @@ Tensor at_least_1d(const Tensor& t) { return t.dim() > 0 ? t : make_view(t, {1},
 Tensor run_softmax_backward(const Tensor& g, const Tensor& y, int dim, bool log) {
   Tensor grad = Tensor::empty(y.shape(), y.dtype(), y.device());
   if (y.numel() > 0)
-    backend(y.device()).softmax_backward(at_least_1d(grad), at_least_1d(g), at_least_1d(y), dim, log);
+    backend(y.device())
+        .softmax_backward(at_least_1d(grad), at_least_1d(g), at_least_1d(y), dim, log);
   flops::add(4 * y.numel());  // a product, a sum, a difference and a product per element
   return grad;
 }
@@ -44,13 +45,16 @@ Tensor softmax_impl(const Tensor& x, int64_t dim_in, bool log) {
   if (x.numel() > 0) backend(x.device()).softmax(at_least_1d(out), at_least_1d(x), dim, log);
   flops::add(5 * x.numel());  // max, shift, exp, sum and scale per element
   if (needs_grad(x))
-    record(id, out, {x}, {}, [dim, log](const BackwardArgs& a) -> Grads {
-      const Tensor& y = a.output;
-      const Tensor& g = a.grad;
-      if (!grad_enabled()) return {run_softmax_backward(g, y, dim, log)};
-      if (log) return {g - exp(y) * sum(g, {dim}, /*keepdim=*/true)};
-      return {y * (g - sum(g * y, {dim}, /*keepdim=*/true))};
-    }, /*save_output=*/true);
+    record(
+        id, out, {x}, {},
+        [dim, log](const BackwardArgs& a) -> Grads {
+          const Tensor& y = a.output;
+          const Tensor& g = a.grad;
+          if (!grad_enabled()) return {run_softmax_backward(g, y, dim, log)};
+          if (log) return {g - exp(y) * sum(g, {dim}, /*keepdim=*/true)};
+          return {y * (g - sum(g * y, {dim}, /*keepdim=*/true))};
+        },
+        /*save_output=*/true);
   return out;
 }
 
@@ -64,7 +68,8 @@ Tensor log_softmax(const Tensor& x, int64_t dim) { return softmax_impl(x, dim, t
 Tensor gumbel_softmax(const Tensor& logits, double tau, bool hard, int64_t dim_in,
                       Generator* generator) {
   detail::check_floating(logits, "gumbel_softmax");
-  check(logits.dim() >= 1, "gumbel_softmax: expected logits with at least 1 dim, got a 0-dim tensor");
+  check(logits.dim() >= 1,
+        "gumbel_softmax: expected logits with at least 1 dim, got a 0-dim tensor");
   check(tau > 0 && std::isfinite(tau), "gumbel_softmax: tau must be positive and finite, got {}",
         tau);
   const int dim = wrap_dim(dim_in, logits.dim(), "gumbel_softmax");

@@ -66,18 +66,15 @@ RegisterGradcheck log_softmax_large{{OpId::log_softmax, "log_softmax [2,4] dim 1
 // ---- cross_entropy (fused)
 RegisterGradcheck ce_mean{{OpId::cross_entropy, "cross_entropy [4,5] mean", input({4, 5}, 11),
                            [](const Inputs& x) { return cross_entropy(x[0], targets4()); }}};
-RegisterGradcheck ce_sum{{OpId::cross_entropy, "cross_entropy [4,5] sum", input({4, 5}, 12),
-                          [](const Inputs& x) {
-                            return cross_entropy(x[0], targets4(), ce(Reduction::sum));
-                          }}};
-RegisterGradcheck ce_none{{OpId::cross_entropy, "cross_entropy [4,5] none, ignore", input({4, 5}, 13),
-                           [](const Inputs& x) {
-                             return cross_entropy(x[0], targets4_ignored(), ce(Reduction::none));
-                           }}};
-RegisterGradcheck ce_weighted{{OpId::cross_entropy, "cross_entropy [4,5] mean weighted",
-                               input({4, 5}, 14), [](const Inputs& x) {
-                                 return cross_entropy(x[0], targets4(), ce(Reduction::mean, true));
-                               }}};
+RegisterGradcheck ce_sum{
+    {OpId::cross_entropy, "cross_entropy [4,5] sum", input({4, 5}, 12),
+     [](const Inputs& x) { return cross_entropy(x[0], targets4(), ce(Reduction::sum)); }}};
+RegisterGradcheck ce_none{
+    {OpId::cross_entropy, "cross_entropy [4,5] none, ignore", input({4, 5}, 13),
+     [](const Inputs& x) { return cross_entropy(x[0], targets4_ignored(), ce(Reduction::none)); }}};
+RegisterGradcheck ce_weighted{
+    {OpId::cross_entropy, "cross_entropy [4,5] mean weighted", input({4, 5}, 14),
+     [](const Inputs& x) { return cross_entropy(x[0], targets4(), ce(Reduction::mean, true)); }}};
 RegisterGradcheck ce_smooth{{OpId::cross_entropy, "cross_entropy [4,5] mean smoothing 0.2",
                              input({4, 5}, 15), [](const Inputs& x) {
                                return cross_entropy(x[0], targets4(),
@@ -115,55 +112,51 @@ RegisterGradcheck ce_transposed{{OpId::cross_entropy, "cross_entropy of transpos
                                  }}};
 
 // ---- binary_cross_entropy_with_logits
-RegisterGradcheck bce_mean{{OpId::binary_cross_entropy_with_logits,
-                            "bce_with_logits [3,4] mean, logits and target",
-                            two_inputs({3, 4}, 31, -4.0, 4.0, 0.0, 1.0), [](const Inputs& x) {
-                              return binary_cross_entropy_with_logits(x[0], x[1]);
-                            }, true}};
-RegisterGradcheck bce_pos_weight{{OpId::binary_cross_entropy_with_logits,
-                                  "bce_with_logits [3,4] none, pos_weight [4]",
-                                  two_inputs({3, 4}, 32, -4.0, 4.0, 0.0, 1.0), [](const Inputs& x) {
-                                    return binary_cross_entropy_with_logits(
-                                        x[0], x[1], tensor_f64({0.5, 1.0, 2.0, 3.0}),
-                                        Reduction::none);
-                                  }, true}};
-RegisterGradcheck bce_sum_far{{OpId::binary_cross_entropy_with_logits,
-                               "bce_with_logits [2,3] sum, logits far from 0",
-                               two_inputs({2, 3}, 33, 15.0, 30.0, 0.0, 1.0), [](const Inputs& x) {
-                                 return binary_cross_entropy_with_logits(
-                                     cat({x[0], neg(x[0])}), cat({x[1], x[1]}),
-                                     tensor_f64({2.0, 0.5, 1.5}), Reduction::sum);
-                               }}};
+RegisterGradcheck bce_mean{
+    {OpId::binary_cross_entropy_with_logits, "bce_with_logits [3,4] mean, logits and target",
+     two_inputs({3, 4}, 31, -4.0, 4.0, 0.0, 1.0),
+     [](const Inputs& x) { return binary_cross_entropy_with_logits(x[0], x[1]); }, true}};
+RegisterGradcheck bce_pos_weight{
+    {OpId::binary_cross_entropy_with_logits, "bce_with_logits [3,4] none, pos_weight [4]",
+     two_inputs({3, 4}, 32, -4.0, 4.0, 0.0, 1.0),
+     [](const Inputs& x) {
+       return binary_cross_entropy_with_logits(x[0], x[1], tensor_f64({0.5, 1.0, 2.0, 3.0}),
+                                               Reduction::none);
+     },
+     true}};
+RegisterGradcheck bce_sum_far{
+    {OpId::binary_cross_entropy_with_logits, "bce_with_logits [2,3] sum, logits far from 0",
+     two_inputs({2, 3}, 33, 15.0, 30.0, 0.0, 1.0), [](const Inputs& x) {
+       return binary_cross_entropy_with_logits(cat({x[0], neg(x[0])}), cat({x[1], x[1]}),
+                                               tensor_f64({2.0, 0.5, 1.5}), Reduction::sum);
+     }}};
 
 // ---- composed losses
-RegisterGradcheck nll_mean{{OpId::gather, "nll_loss [4,5] mean weighted, ignore", input({4, 5}, 41),
-                            [](const Inputs& x) {
-                              return nll_loss(log_softmax(x[0], 1), targets4_ignored(),
-                                              ce(Reduction::mean, true));
-                            }}};
-RegisterGradcheck nll_none{{OpId::gather, "nll_loss [4,5] none", input({4, 5}, 42),
-                            [](const Inputs& x) {
-                              return nll_loss(x[0], targets4(), ce(Reduction::none));
-                            }}};
-RegisterGradcheck nll_spatial{{OpId::gather, "nll_loss [2,3,4] sum", input({2, 3, 4}, 43),
-                               [](const Inputs& x) {
-                                 return nll_loss(x[0], tensor_i64({2, 1, 0, 1, 0, 2, 2, 1}, {2, 4}),
-                                                 ce(Reduction::sum));
-                               }}};
+RegisterGradcheck nll_mean{
+    {OpId::gather, "nll_loss [4,5] mean weighted, ignore", input({4, 5}, 41), [](const Inputs& x) {
+       return nll_loss(log_softmax(x[0], 1), targets4_ignored(), ce(Reduction::mean, true));
+     }}};
+RegisterGradcheck nll_none{
+    {OpId::gather, "nll_loss [4,5] none", input({4, 5}, 42),
+     [](const Inputs& x) { return nll_loss(x[0], targets4(), ce(Reduction::none)); }}};
+RegisterGradcheck nll_spatial{
+    {OpId::gather, "nll_loss [2,3,4] sum", input({2, 3, 4}, 43), [](const Inputs& x) {
+       return nll_loss(x[0], tensor_i64({2, 1, 0, 1, 0, 2, 2, 1}, {2, 4}), ce(Reduction::sum));
+     }}};
 RegisterGradcheck mse_mean{{OpId::mul, "mse_loss [3,4] mean, input and target",
                             two_inputs({3, 4}, 51, -1.0, 1.0, -1.0, 1.0),
                             [](const Inputs& x) { return mse_loss(x[0], x[1]); }, true}};
 RegisterGradcheck mse_none{{OpId::mul, "mse_loss [3,4] none", two_inputs({3, 4}, 52, -1, 1, -1, 1),
                             [](const Inputs& x) { return mse_loss(x[0], x[1], Reduction::none); }}};
-RegisterGradcheck kl_batchmean{{OpId::log, "kl_div [3,4] batchmean, input and target",
-                                two_inputs({3, 4}, 61, -3.0, -0.5, 0.05, 1.0), [](const Inputs& x) {
-                                  return kl_div(x[0], x[1], KlReduction::batchmean);
-                                }, true}};
-RegisterGradcheck kl_log_target{{OpId::exp, "kl_div [3,4] sum, log_target",
-                                 two_inputs({3, 4}, 62, -3.0, -0.5, -3.0, -0.1), [](const Inputs& x) {
-                                   return kl_div(x[0], x[1], KlReduction::sum, true);
-                                 }}};
-RegisterGradcheck kl_none{{OpId::log, "kl_div [3,4] none", two_inputs({3, 4}, 63, -3, -0.5, 0.05, 1),
+RegisterGradcheck kl_batchmean{
+    {OpId::log, "kl_div [3,4] batchmean, input and target",
+     two_inputs({3, 4}, 61, -3.0, -0.5, 0.05, 1.0),
+     [](const Inputs& x) { return kl_div(x[0], x[1], KlReduction::batchmean); }, true}};
+RegisterGradcheck kl_log_target{
+    {OpId::exp, "kl_div [3,4] sum, log_target", two_inputs({3, 4}, 62, -3.0, -0.5, -3.0, -0.1),
+     [](const Inputs& x) { return kl_div(x[0], x[1], KlReduction::sum, true); }}};
+RegisterGradcheck kl_none{{OpId::log, "kl_div [3,4] none",
+                           two_inputs({3, 4}, 63, -3, -0.5, 0.05, 1),
                            [](const Inputs& x) { return kl_div(x[0], x[1], KlReduction::none); }}};
 // The noise comes from a generator reseeded on every call, so each evaluation sees the same sample.
 RegisterGradcheck gumbel_soft{{OpId::softmax, "gumbel_softmax [3,4] tau 0.5 (fixed seed)",

@@ -148,14 +148,16 @@ Tensor run_golden(const GoldenCase& c, const Tensor& input, const Tensor& target
 
 }  // namespace
 
-TEST_CASE("softmax and losses: values and gradients match PyTorch (tests/reference/loss_golden.txt)") {
+TEST_CASE(
+    "softmax and losses: values and gradients match PyTorch (tests/reference/loss_golden.txt)") {
   const std::vector<GoldenCase> cases = load_golden();
   REQUIRE(cases.size() >= 70);
   for (const GoldenCase& c : cases) {
     DYNAMIC_SECTION(c.name) {
       const bool float_target = c.op == "mse_loss" || c.op == "bce_with_logits" || c.op == "kl_div";
       Tensor input = c.f64("input").set_requires_grad(c.has("grad_input"));
-      Tensor target = float_target ? c.f64("target").set_requires_grad(c.has("grad_target")) : Tensor();
+      Tensor target =
+          float_target ? c.f64("target").set_requires_grad(c.has("grad_target")) : Tensor();
       const Tensor out = run_golden(c, input, target);
       check_close(out, c.f64("output"), 1e-10);
       if (!c.has("grad_input")) continue;
@@ -234,17 +236,19 @@ TEST_CASE("softmax: big inputs take the parallel and blocked kernel paths and ma
     int dim;
   };
   // Rows (dim last), long rows (blocked sums), strided columns in one block and in several.
-  const std::vector<Case> cases{{{64, 300}, 1}, {{2, 5000}, 1}, {{8, 300, 40}, 1},
-                                {{3, 50, 600}, 1}, {{70, 2, 300}, 0}};
+  const std::vector<Case> cases{
+      {{64, 300}, 1}, {{2, 5000}, 1}, {{8, 300, 40}, 1}, {{3, 50, 600}, 1}, {{70, 2, 300}, 0}};
   for (const Case& c : cases) {
     for (bool log : {false, true}) {
-      INFO("shape " << to_string(c.shape) << " dim " << c.dim << (log ? " log_softmax" : " softmax"));
+      INFO("shape " << to_string(c.shape) << " dim " << c.dim
+                    << (log ? " log_softmax" : " softmax"));
       const Tensor x = uniform_f32(c.shape, 7, -20.0, 20.0);
       const Tensor y = log ? log_softmax(x, c.dim) : softmax(x, c.dim);
       check_close(y, from_vector(naive_softmax(x, c.dim, log), c.shape), 1e-5);
       // The fused backward against the engine-op formulas.
       const Tensor v = uniform_f32(c.shape, 8, 0.5, 1.5);
-      check_close(softmax_grad(x, c.dim, log, v, false), softmax_grad(x, c.dim, log, v, true), 1e-5);
+      check_close(softmax_grad(x, c.dim, log, v, false), softmax_grad(x, c.dim, log, v, true),
+                  1e-5);
     }
   }
 }
@@ -266,41 +270,45 @@ TEST_CASE("softmax: the fused backward kernel equals the formulas recorded under
 TEST_CASE("softmax: huge logits are stable and -inf entries get exactly 0 probability") {
   const Tensor big = tensor({1e4f, 1e4f - 1, 1e4f - 2, -1e4f}, {1, 4});
   const double z = 1 + std::exp(-1.0) + std::exp(-2.0);
-  check_close(softmax(big, 1), tensor_f64({1 / z, std::exp(-1.0) / z, std::exp(-2.0) / z, 0}, {1, 4}),
-              1e-6);
-  check_close(log_softmax(big, 1),
-              tensor_f64({-std::log(z), -1 - std::log(z), -2 - std::log(z), -2e4 - std::log(z)},
-                         {1, 4}),
-              1e-6);
+  check_close(softmax(big, 1),
+              tensor_f64({1 / z, std::exp(-1.0) / z, std::exp(-2.0) / z, 0}, {1, 4}), 1e-6);
+  check_close(
+      log_softmax(big, 1),
+      tensor_f64({-std::log(z), -1 - std::log(z), -2 - std::log(z), -2e4 - std::log(z)}, {1, 4}),
+      1e-6);
   // Shifting every logit by -1e4 changes nothing.
   check_close(softmax(tensor({-1e4f, 1 - 1e4f, 2 - 1e4f}), 0), softmax(tensor({0.f, 1.f, 2.f}), 0),
               1e-6);
 
   const float inf = std::numeric_limits<float>::infinity();
-  for (bool along_rows : {true, false}) {
-    INFO((along_rows ? "dim 1 (contiguous rows)" : "dim 0 (strided columns)"));
-    Tensor masked = tensor({0.5f, -inf, 1.5f, -inf, 3.0f, 2.0f, -inf, 0.0f}, {2, 4});
-    if (!along_rows) masked = transpose(masked, 0, 1).contiguous();
-    const int dim = along_rows ? 1 : 0;
-    const Tensor p = softmax(masked, dim);
-    const auto pv = values(along_rows ? p : transpose(p, 0, 1));
-    CHECK(pv[1] == 0.0);
-    CHECK(pv[3] == 0.0);
-    CHECK(pv[6] == 0.0);
-    CHECK(pv[0] > 0);
-    CHECK(std::abs(pv[0] + pv[2] - 1) < 1e-6);
-    const auto lv = values(along_rows ? log_softmax(masked, dim)
-                                      : transpose(log_softmax(masked, dim), 0, 1));
-    CHECK(lv[1] == -kInf);
-    CHECK(lv[6] == -kInf);
-    CHECK(std::isfinite(lv[0]));
-    // The masked entries get no gradient.
-    Tensor leaf = masked.detach().clone().set_requires_grad(true);
-    const Tensor g = grad({sum(softmax(leaf, dim) * uniform_f32(masked.shape(), 4, 0.5, 1.5))},
-                          {leaf})[0];
-    const auto gv = values(along_rows ? g : transpose(g, 0, 1));
-    CHECK(gv[1] == 0.0);
-    CHECK(gv[6] == 0.0);
+  for (DType dtype : {DType::f32, DType::f64}) {
+    for (bool along_rows : {true, false}) {
+      INFO((along_rows ? "dim 1 (contiguous rows), " : "dim 0 (strided columns), ")
+           << dtype_name(dtype));
+      Tensor masked =
+          to_dtype(tensor({0.5f, -inf, 1.5f, -inf, 3.0f, 2.0f, -inf, 0.0f}, {2, 4}), dtype);
+      if (!along_rows) masked = transpose(masked, 0, 1).contiguous();
+      const int dim = along_rows ? 1 : 0;
+      const Tensor p = softmax(masked, dim);
+      const auto pv = values(along_rows ? p : transpose(p, 0, 1));
+      CHECK(pv[1] == 0.0);
+      CHECK(pv[3] == 0.0);
+      CHECK(pv[6] == 0.0);
+      CHECK(pv[0] > 0);
+      CHECK(std::abs(pv[0] + pv[2] - 1) < 1e-6);
+      const auto lv =
+          values(along_rows ? log_softmax(masked, dim) : transpose(log_softmax(masked, dim), 0, 1));
+      CHECK(lv[1] == -kInf);
+      CHECK(lv[6] == -kInf);
+      CHECK(std::isfinite(lv[0]));
+      // The masked entries get no gradient.
+      Tensor leaf = masked.detach().clone().set_requires_grad(true);
+      const Tensor v = to_dtype(uniform_f64(masked.shape(), 4, 0.5, 1.5), dtype);
+      const Tensor g = grad({sum(softmax(leaf, dim) * v)}, {leaf})[0];
+      const auto gv = values(along_rows ? g : transpose(g, 0, 1));
+      CHECK(gv[1] == 0.0);
+      CHECK(gv[6] == 0.0);
+    }
   }
   // A row with nothing but -inf has no distribution: NaN, as in PyTorch.
   const auto all_masked = values(softmax(tensor({-inf, -inf}), 0));
@@ -325,7 +333,8 @@ namespace {
 // PyTorch's own decomposition of cross_entropy: (1 - eps) nll_loss(log_softmax(x)) + eps / C times
 // the smoothing loss -sum_c w_c log_softmax(x)_c, zero at ignored positions and reduced like the
 // nll term (the mean divides by the same sum of target weights).
-Tensor composed_cross_entropy(const Tensor& logits, const Tensor& target, const CrossEntropyOptions& o) {
+Tensor composed_cross_entropy(const Tensor& logits, const Tensor& target,
+                              const CrossEntropyOptions& o) {
   const int class_dim = logits.dim() == 1 ? 0 : 1;
   const int64_t C = logits.shape()[class_dim];
   const Tensor lp = log_softmax(logits, class_dim);
@@ -363,8 +372,9 @@ CeGrad loss_and_grad(const Tensor& logits, bool composed, const Tensor& target,
 
 }  // namespace
 
-TEST_CASE("cross_entropy: the fused op equals log_softmax + nll_loss (+ smoothing) in values and "
-          "gradients") {
+TEST_CASE(
+    "cross_entropy: the fused op equals log_softmax + nll_loss (+ smoothing) in values and "
+    "gradients") {
   struct Shaped {
     Tensor logits, target;
   };
@@ -407,7 +417,8 @@ TEST_CASE("cross_entropy: big batches, many classes and spatial maps match the c
     Shape target_shape = c.shape;
     target_shape.erase(1);
     std::vector<int64_t> t(numel(target_shape));
-    for (size_t i = 0; i < t.size(); ++i) t[i] = i % 7 == 3 ? -100 : static_cast<int64_t>(i * 31 % C);
+    for (size_t i = 0; i < t.size(); ++i)
+      t[i] = i % 7 == 3 ? -100 : static_cast<int64_t>(i * 31 % C);
     const Tensor target = from_vector(t, target_shape);
     CrossEntropyOptions o;
     o.label_smoothing = c.smoothing;
@@ -506,8 +517,9 @@ TEST_CASE("cross_entropy and nll_loss: errors name the op, the shapes and the ba
 
   CrossEntropyOptions o;
   o.weight = ones({5});
-  CHECK_THROWS_WITH(cross_entropy(x, zeros({8}, DType::i64), o),
-                    Catch::Contains("cross_entropy: weight [5] must have one entry per class (C = 10)"));
+  CHECK_THROWS_WITH(
+      cross_entropy(x, zeros({8}, DType::i64), o),
+      Catch::Contains("cross_entropy: weight [5] must have one entry per class (C = 10)"));
   o.weight = ones({10}, DType::f64);
   CHECK_THROWS_WITH(cross_entropy(x, zeros({8}, DType::i64), o),
                     Catch::Contains("cross_entropy: dtype mismatch"));
@@ -531,7 +543,8 @@ TEST_CASE("cross_entropy: its gradient can be differentiated again through softm
     CrossEntropyOptions o;
     o.label_smoothing = 0.2;
     o.weight = tensor_f64({0.5, 1.0, 2.0});
-    const Tensor loss = composed ? composed_cross_entropy(x, target, o) : cross_entropy(x, target, o);
+    const Tensor loss =
+        composed ? composed_cross_entropy(x, target, o) : cross_entropy(x, target, o);
     const Tensor g = grad({loss}, {x}, {}, true, true)[0];
     return grad({sum(g * uniform_f64({3, 3}, 32, 0.5, 1.5))}, {x})[0];
   };
@@ -578,10 +591,12 @@ TEST_CASE("kl_div and mse_loss: zero targets, batchmean, and shape errors") {
   const Tensor positive = softmax(uniform_f64({2, 3}, 52, -1, 1), 1);
   check_close(kl_div(input, log(positive), KlReduction::none, true),
               kl_div(input, positive, KlReduction::none), 1e-15);
-  CHECK_THROWS_WITH(kl_div(zeros({2, 3}), zeros({3, 2})),
-                    Catch::Contains("kl_div: input [2,3] and target [3,2] must have the same shape"));
-  CHECK_THROWS_WITH(mse_loss(zeros({4, 1}), zeros({4})),
-                    Catch::Contains("mse_loss: input [4,1] and target [4] must have the same shape"));
+  CHECK_THROWS_WITH(
+      kl_div(zeros({2, 3}), zeros({3, 2})),
+      Catch::Contains("kl_div: input [2,3] and target [3,2] must have the same shape"));
+  CHECK_THROWS_WITH(
+      mse_loss(zeros({4, 1}), zeros({4})),
+      Catch::Contains("mse_loss: input [4,1] and target [4] must have the same shape"));
   CHECK_THROWS_WITH(mse_loss(zeros({4}), zeros({4}, DType::f64)),
                     Catch::Contains("mse_loss: dtype mismatch"));
   CHECK(mse_loss(tensor({1.f, 2.f}), tensor({3.f, 2.f})).item<double>() == 2.0);
@@ -604,8 +619,10 @@ TEST_CASE("gumbel_softmax: soft samples are distributions; the same seed gives t
   manual_seed(99);
   CHECK(values(gumbel_softmax(logits, 0.7, false, 0)) == values(d1));
   check_close(sum(d1, {0}), ones({4}), 1e-6);
-  CHECK_THROWS_WITH(gumbel_softmax(logits, 0.0), Catch::Contains("gumbel_softmax: tau must be positive"));
-  CHECK_THROWS_WITH(gumbel_softmax(logits, 1.0, false, 2), Catch::Contains("gumbel_softmax: dim 2 out of range"));
+  CHECK_THROWS_WITH(gumbel_softmax(logits, 0.0),
+                    Catch::Contains("gumbel_softmax: tau must be positive"));
+  CHECK_THROWS_WITH(gumbel_softmax(logits, 1.0, false, 2),
+                    Catch::Contains("gumbel_softmax: dim 2 out of range"));
 }
 
 TEST_CASE("gumbel_softmax: hard samples are exactly one-hot with the soft sample's gradient") {
@@ -631,7 +648,8 @@ TEST_CASE("gumbel_softmax: hard samples are exactly one-hot with the soft sample
 
 TEST_CASE("gumbel_softmax: at low temperature the argmax frequencies follow softmax(logits)") {
   // The Gumbel-max trick: argmax(logits + Gumbel noise) is distributed as softmax(logits), for any
-  // temperature. 4000 draws give each frequency a standard error below 0.008; the tolerance is 0.03.
+  // temperature. 4000 draws give each frequency a standard error below 0.008; the tolerance is
+  // 0.03.
   const std::vector<double> probs{0.1, 0.2, 0.3, 0.4};
   std::vector<double> log_probs;
   for (double p : probs) log_probs.push_back(std::log(p));
