@@ -49,22 +49,24 @@ TensorDataset read_cifar10_binary(const std::vector<std::string>& paths,
     const std::vector<uint8_t>& bytes = files[f];
     for (size_t r = 0; r < bytes.size(); r += kRecordBytes, ++n) {
       const uint8_t* record = bytes.data() + r;
-      check(record[0] < kNumClasses, "cifar10: '{}' record {}: label byte {} is not in 0-9", paths[f],
-            r / kRecordBytes, record[0]);
+      check(record[0] < kNumClasses, "cifar10: '{}' record {}: label byte {} is not in 0-9",
+            paths[f], r / kRecordBytes, record[0]);
       y[n] = record[0];
       float* out = x + n * kPixels;
       for (int64_t i = 0; i < kPixels; ++i) out[i] = table[i / 1024][record[1 + i]];
     }
   }
-  return TensorDataset(std::move(images), std::move(labels),
-                       std::vector<std::string>(kCifar10ClassNames.begin(), kCifar10ClassNames.end()));
+  return TensorDataset(
+      std::move(images), std::move(labels),
+      std::vector<std::string>(kCifar10ClassNames.begin(), kCifar10ClassNames.end()));
 }
 
 TensorDataset load_cifar10(const std::string& dir, Split split, const CifarNormalization& norm) {
   const std::filesystem::path root(dir);
   std::vector<std::string> paths;
   if (split == Split::train) {
-    for (int i = 1; i <= 5; ++i) paths.push_back((root / fmt::format("data_batch_{}.bin", i)).string());
+    for (int i = 1; i <= 5; ++i)
+      paths.push_back((root / fmt::format("data_batch_{}.bin", i)).string());
   } else {
     paths.push_back((root / "test_batch.bin").string());
   }

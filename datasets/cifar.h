@@ -32,6 +32,7 @@ TensorDataset read_cifar10_binary(const std::vector<std::string>& paths,
 
 // The CIFAR-10 directory layout: data_batch_1..5.bin (train) or test_batch.bin (test), with class
 // names from batches.meta.txt when present (else the standard ten names).
-TensorDataset load_cifar10(const std::string& dir, Split split, const CifarNormalization& norm = {});
+TensorDataset load_cifar10(const std::string& dir, Split split,
+                           const CifarNormalization& norm = {});
 
 }  // namespace dg::data

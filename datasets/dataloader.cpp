@@ -30,8 +30,10 @@ uint64_t mix(uint64_t z) {
 DataLoader::DataLoader(std::shared_ptr<const Dataset> dataset, DataLoaderOptions options)
     : dataset_(std::move(dataset)), options_(options) {
   check(dataset_ != nullptr, "DataLoader: no dataset");
-  check(options_.batch_size > 0, "DataLoader: batch_size must be positive, got {}", options_.batch_size);
-  check(options_.prefetch >= 1, "DataLoader: prefetch must be at least 1, got {}", options_.prefetch);
+  check(options_.batch_size > 0, "DataLoader: batch_size must be positive, got {}",
+        options_.batch_size);
+  check(options_.prefetch >= 1, "DataLoader: prefetch must be at least 1, got {}",
+        options_.prefetch);
 }
 
 std::vector<std::vector<int64_t>> DataLoader::batch_plan(int64_t index) const {

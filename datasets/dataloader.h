@@ -2,8 +2,8 @@
 // dataset's order or a seeded shuffle that depends only on (seed, epoch), so a run is repeatable
 // and epoch 3 can be replayed without replaying epochs 0-2. With `background` on, a worker thread
 // prepares the next batches (reading, decoding, collating) while the caller trains on the current
-// one, keeping at most `prefetch` finished batches in a bounded queue; the batches are exactly those
-// that synchronous loading gives, in the same order.
+// one, keeping at most `prefetch` finished batches in a bounded queue; the batches are exactly
+// those that synchronous loading gives, in the same order.
 //
 //   DataLoader loader(dataset, {.batch_size = 64, .shuffle = true, .seed = 1});
 //   for (int64_t epoch = 0; epoch < epochs; ++epoch)

@@ -46,14 +46,16 @@ Tensor host_contiguous(const Tensor& t, const char* what) {
 Tensor stack_rows(const std::vector<Tensor>& rows, const char* what) {
   const Tensor& first = rows[0];
   for (size_t i = 1; i < rows.size(); ++i) {
-    check(rows[i].dtype() == first.dtype(), "collate: example {} has {} dtype {} but example 0 has {}",
-          i, what, rows[i].dtype(), first.dtype());
+    check(rows[i].dtype() == first.dtype(),
+          "collate: example {} has {} dtype {} but example 0 has {}", i, what, rows[i].dtype(),
+          first.dtype());
     check(rows[i].shape() == first.shape(),
           "collate: example {} has {} shape {} but example 0 has {}; sequences of different "
           "lengths need padding (CollateOptions::pad_inputs)",
           i, what, rows[i].shape(), first.shape());
   }
-  Tensor out = Tensor::empty(prepend(static_cast<int64_t>(rows.size()), first.shape()), first.dtype());
+  Tensor out =
+      Tensor::empty(prepend(static_cast<int64_t>(rows.size()), first.shape()), first.dtype());
   const size_t row_bytes = first.numel() * itemsize(first.dtype());
   char* dst = static_cast<char*>(out.raw_data());
   for (size_t i = 0; i < rows.size(); ++i) {
@@ -73,8 +75,9 @@ Tensor pad_rows(const std::vector<Tensor>& rows, double pad, const char* what, T
   const Shape rest = tail_shape(first.shape());
   int64_t max_len = 0;
   for (size_t i = 0; i < rows.size(); ++i) {
-    check(rows[i].dtype() == first.dtype(), "collate: example {} has {} dtype {} but example 0 has {}",
-          i, what, rows[i].dtype(), first.dtype());
+    check(rows[i].dtype() == first.dtype(),
+          "collate: example {} has {} dtype {} but example 0 has {}", i, what, rows[i].dtype(),
+          first.dtype());
     check(rows[i].dim() >= 1 && tail_shape(rows[i].shape()) == rest,
           "collate: example {} has {} shape {} but example 0 has {}; padding only lets the first "
           "dim differ",
@@ -98,7 +101,8 @@ Tensor pad_rows(const std::vector<Tensor>& rows, double pad, const char* what, T
   for (int64_t i = 0; i < batch; ++i) {
     const Tensor row = host_contiguous(rows[i], what);
     const int64_t n = row.size(0);
-    if (n > 0 && step_bytes > 0) std::memcpy(dst + i * max_len * step_bytes, row.raw_data(), n * step_bytes);
+    if (n > 0 && step_bytes > 0)
+      std::memcpy(dst + i * max_len * step_bytes, row.raw_data(), n * step_bytes);
     if (m) std::fill(m + i * max_len, m + i * max_len + n, true);
     if (len) len[i] = n;
   }
@@ -134,7 +138,8 @@ Batch collate(const std::vector<Example>& examples, std::span<const int64_t> ind
     check(examples[i].input.defined(), "collate: example {} has no input", i);
     check(examples[i].target.defined() == examples[0].target.defined(),
           "collate: example {} {} a target but example 0 {}", i,
-          examples[i].target.defined() ? "has" : "lacks", examples[0].target.defined() ? "has" : "lacks");
+          examples[i].target.defined() ? "has" : "lacks",
+          examples[0].target.defined() ? "has" : "lacks");
     inputs.push_back(examples[i].input);
     if (examples[i].target.defined()) targets.push_back(examples[i].target);
   }
@@ -205,7 +210,8 @@ Subset::Subset(std::shared_ptr<const Dataset> base, std::vector<int64_t> indices
 }
 
 Example Subset::get(int64_t index) const {
-  check(index >= 0 && index < size(), "Subset: index {} out of range for {} examples", index, size());
+  check(index >= 0 && index < size(), "Subset: index {} out of range for {} examples", index,
+        size());
   return base_->get(indices_[index]);
 }
 
@@ -235,7 +241,8 @@ std::vector<std::vector<int64_t>> split_indices(int64_t n, const std::vector<dou
   check(total <= 1.0 + 1e-9, "split_indices: fractions sum to {} > 1", total);
 
   Generator gen(seed);
-  const std::vector<int64_t> perm = n ? randperm(n, gen).to_vector<int64_t>() : std::vector<int64_t>{};
+  const std::vector<int64_t> perm =
+      n ? randperm(n, gen).to_vector<int64_t>() : std::vector<int64_t>{};
   std::vector<std::vector<int64_t>> parts(fractions.size());
   int64_t start = 0;
   for (size_t k = 0; k < fractions.size(); ++k) {

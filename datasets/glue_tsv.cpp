@@ -117,8 +117,9 @@ TextDataset read_glue_tsv(const std::string& path, const GlueTsvOptions& options
     }
     for (size_t i = 0; i < data.examples.size(); ++i) {
       const auto it = ids.find(raw_labels[i]);
-      check(it != ids.end(), "glue_tsv: '{}' line {}: label '{}' is not one of the {} given class names",
-            path, label_lines[i], raw_labels[i], data.class_names.size());
+      check(it != ids.end(),
+            "glue_tsv: '{}' line {}: label '{}' is not one of the {} given class names", path,
+            label_lines[i], raw_labels[i], data.class_names.size());
       data.examples[i].label = it->second;
     }
   }

@@ -21,7 +21,7 @@ struct GlueTsvOptions {
   std::vector<std::string> text_columns;  // one (single sentence) or two (a sentence pair)
   std::string label_column;               // empty: no labels
   bool regression = false;
-  std::vector<std::string> class_names;   // fixed label order (classification); empty: sorted
+  std::vector<std::string> class_names;  // fixed label order (classification); empty: sorted
   // For files without a header row (CoLA's train/dev files): the column names to use; the first
   // line is then data.
   std::vector<std::string> column_names;

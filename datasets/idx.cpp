@@ -45,8 +45,8 @@ IdxData read_idx_u8(const std::string& path, int expected_dims, std::string_view
         "{:02x}",
         path, b[0], b[1]);
   check(b[2] == kTypeUnsignedByte,
-        "idx: '{}' holds {} data (type 0x{:02x}); MNIST-style files hold unsigned bytes (0x08)", path,
-        idx_type_name(b[2]), b[2]);
+        "idx: '{}' holds {} data (type 0x{:02x}); MNIST-style files hold unsigned bytes (0x08)",
+        path, idx_type_name(b[2]), b[2]);
   check(b[3] == expected_dims, "idx: '{}' has {} dims; an IDX {} file has {}", path, b[3], kind,
         expected_dims);
   const size_t header = 4 + 4 * static_cast<size_t>(expected_dims);
@@ -62,8 +62,9 @@ IdxData read_idx_u8(const std::string& path, int expected_dims, std::string_view
   }
   const uint64_t expected = header + count;
   check(b.size() == expected,
-        "idx: '{}' has {} bytes but its header (dims {}) implies {}: the file is {}", path, b.size(),
-        fmt::join(idx.dims, "x"), expected, b.size() < expected ? "truncated" : "longer than declared");
+        "idx: '{}' has {} bytes but its header (dims {}) implies {}: the file is {}", path,
+        b.size(), fmt::join(idx.dims, "x"), expected,
+        b.size() < expected ? "truncated" : "longer than declared");
   idx.payload_offset = header;
   return idx;
 }
@@ -141,8 +142,9 @@ TensorDataset FashionMnist::load(Split split, bool normalize, const std::string&
         images.size(3));
   const int64_t* y = labels.data<int64_t>();
   for (int64_t i = 0; i < labels.numel(); ++i)
-    check(y[i] >= 0 && y[i] < kNumClasses, "FashionMnist: '{}': label {} of example {} is not in [0, {})",
-          labels_file, y[i], i, kNumClasses);
+    check(y[i] >= 0 && y[i] < kNumClasses,
+          "FashionMnist: '{}': label {} of example {} is not in [0, {})", labels_file, y[i], i,
+          kNumClasses);
   return TensorDataset(std::move(images), std::move(labels),
                        std::vector<std::string>(kClassNames.begin(), kClassNames.end()));
 }

@@ -30,8 +30,9 @@ namespace fs = std::filesystem;
 
 bool is_image_file(const fs::path& p) {
   std::string ext = p.extension().string();
-  std::transform(ext.begin(), ext.end(), ext.begin(),
-                 [](unsigned char c) { return static_cast<char>(c >= 'A' && c <= 'Z' ? c + 32 : c); });
+  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) {
+    return static_cast<char>(c >= 'A' && c <= 'Z' ? c + 32 : c);
+  });
   return ext == ".png" || ext == ".jpg" || ext == ".jpeg" || ext == ".bmp";
 }
 
@@ -79,8 +80,10 @@ Tensor resize_bilinear(const Tensor& images, int64_t height, int64_t width) {
   check(images.dtype() == DType::f32 && (images.dim() == 3 || images.dim() == 4),
         "resize_bilinear: expected f32 [C,H,W] or [N,C,H,W], got {} {}", images.dtype(),
         images.shape());
-  check(images.device().is_cpu(), "resize_bilinear: expected a CPU tensor, got {}", images.device());
-  check(height > 0 && width > 0, "resize_bilinear: output size {}x{} must be positive", height, width);
+  check(images.device().is_cpu(), "resize_bilinear: expected a CPU tensor, got {}",
+        images.device());
+  check(height > 0 && width > 0, "resize_bilinear: output size {}x{} must be positive", height,
+        width);
   const Tensor src = images.is_contiguous() ? images : images.contiguous();
   const int64_t in_h = src.size(-2), in_w = src.size(-1);
   check(in_h > 0 && in_w > 0, "resize_bilinear: empty input {}", src.shape());
@@ -118,11 +121,12 @@ ImageFolder::ImageFolder(const std::string& root, ImageFolderOptions options)
         "ImageFolder: channels must be 1 or 3, got {}", options_.channels);
   check(options_.height > 0 && options_.width > 0, "ImageFolder: size {}x{} must be positive",
         options_.height, options_.width);
-  check(options_.mean.size() == options_.std.size() &&
-            (options_.mean.empty() || options_.mean.size() == static_cast<size_t>(options_.channels)),
-        "ImageFolder: mean and std must both be empty or hold one value per channel ({}); got {} "
-        "and {}",
-        options_.channels, options_.mean.size(), options_.std.size());
+  check(
+      options_.mean.size() == options_.std.size() &&
+          (options_.mean.empty() || options_.mean.size() == static_cast<size_t>(options_.channels)),
+      "ImageFolder: mean and std must both be empty or hold one value per channel ({}); got {} "
+      "and {}",
+      options_.channels, options_.mean.size(), options_.std.size());
   for (float s : options_.std) check(s > 0, "ImageFolder: std must be positive, got {}", s);
   std::error_code ec;
   check(fs::is_directory(root, ec), "ImageFolder: '{}' is not a directory", root);
@@ -130,8 +134,9 @@ ImageFolder::ImageFolder(const std::string& root, ImageFolderOptions options)
   std::vector<fs::path> class_dirs;
   for (const fs::directory_entry& e : fs::directory_iterator(root))
     if (e.is_directory() && !is_hidden(e.path())) class_dirs.push_back(e.path());
-  std::sort(class_dirs.begin(), class_dirs.end(),
-            [](const fs::path& a, const fs::path& b) { return a.filename().string() < b.filename().string(); });
+  std::sort(class_dirs.begin(), class_dirs.end(), [](const fs::path& a, const fs::path& b) {
+    return a.filename().string() < b.filename().string();
+  });
   check(!class_dirs.empty(), "ImageFolder: '{}' has no class sub-folders", root);
 
   for (size_t c = 0; c < class_dirs.size(); ++c) {

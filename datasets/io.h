@@ -24,6 +24,9 @@ bool is_gzip(const std::vector<uint8_t>& bytes);
 std::vector<uint8_t> gunzip(const std::vector<uint8_t>& compressed, std::string_view what,
                             const std::string& path);
 
+// `data` as one gzip member (default compression level), e.g. to write a .gz file.
+std::vector<uint8_t> gzip(const std::vector<uint8_t>& data);
+
 // The file's bytes, decompressed when they are gzip data (detected by content, not by name).
 std::vector<uint8_t> read_maybe_gzipped(const std::string& path, std::string_view what,
                                         std::string_view hint = {});

@@ -21,8 +21,10 @@ void check_pair(std::span<A> a, std::span<B> b, const char* op) {
 
 std::vector<int64_t> class_ids(const Tensor& t, const char* op, const char* what) {
   if (is_floating(t.dtype())) {
-    check(t.dim() == 2, "{}: floating {} must be scores of shape [N, C], got {}; pass class ids as "
-                        "an integer tensor of shape [N]", op, what, t.shape());
+    check(t.dim() == 2,
+          "{}: floating {} must be scores of shape [N, C], got {}; pass class ids as "
+          "an integer tensor of shape [N]",
+          op, what, t.shape());
     return argmax(t, 1).to_vector<int64_t>();
   }
   check(t.dim() == 1, "{}: {} of class ids must have shape [N], got {}", op, what, t.shape());
@@ -53,7 +55,8 @@ double macro_f1(std::span<const int64_t> predictions, std::span<const int64_t> l
     }
   }
   double sum = 0;
-  for (const auto& [cls, c] : per_class) sum += 2.0 * c.tp / static_cast<double>(2 * c.tp + c.fp + c.fn);
+  for (const auto& [cls, c] : per_class)
+    sum += 2.0 * c.tp / static_cast<double>(2 * c.tp + c.fp + c.fn);
   return sum / static_cast<double>(per_class.size());
 }
 
@@ -63,7 +66,8 @@ double matthews_corrcoef(std::span<const int64_t> predictions, std::span<const i
   for (size_t i = 0; i < labels.size(); ++i) {
     const int64_t p = predictions[i], y = labels[i];
     check((p == 0 || p == 1) && (y == 0 || y == 1),
-          "matthews_corrcoef: binary metric, but example {} has prediction {} and label {}", i, p, y);
+          "matthews_corrcoef: binary metric, but example {} has prediction {} and label {}", i, p,
+          y);
     tp += p && y;
     tn += !p && !y;
     fp += p && !y;

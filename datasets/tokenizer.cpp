@@ -14,7 +14,9 @@ namespace dg::data {
 namespace {
 
 char ascii_lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + ('a' - 'A')) : c; }
-bool ascii_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
+bool ascii_space(char c) {
+  return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
+}
 // ASCII punctuation: the printable characters that are neither letters, digits nor space.
 bool ascii_punct(char c) {
   return (c >= '!' && c <= '/') || (c >= ':' && c <= '@') || (c >= '[' && c <= '`') ||
@@ -24,7 +26,11 @@ bool ascii_punct(char c) {
 // Length in bytes of the UTF-8 sequence starting at s[i]; 1 for a malformed or truncated one.
 size_t utf8_length(std::string_view s, size_t i) {
   const auto b = static_cast<unsigned char>(s[i]);
-  const size_t n = b < 0x80 ? 1 : (b >> 5) == 0x6 ? 2 : (b >> 4) == 0xE ? 3 : (b >> 3) == 0x1E ? 4 : 1;
+  const size_t n = b < 0x80           ? 1
+                   : (b >> 5) == 0x6  ? 2
+                   : (b >> 4) == 0xE  ? 3
+                   : (b >> 3) == 0x1E ? 4
+                                      : 1;
   if (i + n > s.size()) return 1;
   for (size_t k = 1; k < n; ++k)
     if ((static_cast<unsigned char>(s[i + k]) >> 6) != 0x2) return 1;
@@ -64,13 +70,16 @@ std::string unescape(std::string_view line, const std::string& path, int64_t lin
   return out;
 }
 
-const char* kind_name(TokenizerKind kind) { return kind == TokenizerKind::word ? "word" : "character"; }
+const char* kind_name(TokenizerKind kind) {
+  return kind == TokenizerKind::word ? "word" : "character";
+}
 
 }  // namespace
 
 // ---------------------------------------------------------------- Vocabulary
 
-Vocabulary::Vocabulary() : Vocabulary(std::vector<std::string>{std::string(kPad), std::string(kUnk)}) {}
+Vocabulary::Vocabulary()
+    : Vocabulary(std::vector<std::string>{std::string(kPad), std::string(kUnk)}) {}
 
 Vocabulary::Vocabulary(std::vector<std::string> tokens) : tokens_(std::move(tokens)) {
   check(tokens_.size() >= 2 && tokens_[0] == kPad && tokens_[1] == kUnk,
@@ -136,13 +145,16 @@ Tokenizer::Tokenizer(TokenizerOptions options, Vocabulary vocab)
     : options_(std::move(options)), vocab_(std::move(vocab)) {
   for (size_t i = 0; i < options_.extra_specials.size(); ++i)
     check(vocab_.id(options_.extra_specials[i]) == static_cast<int64_t>(i) + 2,
-          "Tokenizer: special token '{}' must have id {} in the vocabulary", options_.extra_specials[i],
-          i + 2);
+          "Tokenizer: special token '{}' must have id {} in the vocabulary",
+          options_.extra_specials[i], i + 2);
 }
 
-Tokenizer Tokenizer::build(const std::vector<std::string>& training_texts, TokenizerOptions options) {
-  check(options.min_freq >= 1, "Tokenizer::build: min_freq must be at least 1, got {}", options.min_freq);
-  check(options.max_size == 0 || options.max_size >= 2 + static_cast<int64_t>(options.extra_specials.size()),
+Tokenizer Tokenizer::build(const std::vector<std::string>& training_texts,
+                           TokenizerOptions options) {
+  check(options.min_freq >= 1, "Tokenizer::build: min_freq must be at least 1, got {}",
+        options.min_freq);
+  check(options.max_size == 0 ||
+            options.max_size >= 2 + static_cast<int64_t>(options.extra_specials.size()),
         "Tokenizer::build: max_size {} leaves no room for the {} special tokens", options.max_size,
         2 + options.extra_specials.size());
   std::vector<std::string> tokens{std::string(Vocabulary::kPad), std::string(Vocabulary::kUnk)};
@@ -151,8 +163,8 @@ Tokenizer Tokenizer::build(const std::vector<std::string>& training_texts, Token
   std::map<std::string, int64_t, std::less<>> counts;
   const bool words = options.kind == TokenizerKind::word;
   for (const std::string& text : training_texts)
-    for (std::string& piece : words ? split_words(text, options.lowercase)
-                                    : split_chars(text, options.lowercase))
+    for (std::string& piece :
+         words ? split_words(text, options.lowercase) : split_chars(text, options.lowercase))
       ++counts[std::move(piece)];
 
   std::vector<std::pair<std::string, int64_t>> frequent;
@@ -218,12 +230,13 @@ Tokenizer Tokenizer::load(const std::string& path) {
     pos = end + 1;
   }
   check(!lines.empty() && lines[0] == "dyngrad-tokenizer 1",
-        "tokenizer: '{}' is not a dyngrad tokenizer file (first line must be \"dyngrad-tokenizer 1\")",
+        "tokenizer: '{}' is not a dyngrad tokenizer file (first line must be \"dyngrad-tokenizer "
+        "1\")",
         path);
   // "key value" lines, in this order.
   const auto value_of = [&](size_t line, std::string_view key) -> std::string_view {
-    check(line < lines.size() && lines[line].starts_with(key) && lines[line].size() > key.size() + 1 &&
-              lines[line][key.size()] == ' ',
+    check(line < lines.size() && lines[line].starts_with(key) &&
+              lines[line].size() > key.size() + 1 && lines[line][key.size()] == ' ',
           "tokenizer: '{}' line {}: expected \"{} <value>\"", path, line + 1, key);
     return lines[line].substr(key.size() + 1);
   };
@@ -232,12 +245,14 @@ Tokenizer Tokenizer::load(const std::string& path) {
     int64_t x = 0;
     const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), x);
     check(ec == std::errc() && end == v.data() + v.size() && x >= 0,
-          "tokenizer: '{}' line {}: {} must be a non-negative integer, got '{}'", path, line + 1, key, v);
+          "tokenizer: '{}' line {}: {} must be a non-negative integer, got '{}'", path, line + 1,
+          key, v);
     return x;
   };
   TokenizerOptions options;
   const std::string_view kind = value_of(1, "kind");
-  check(kind == "word" || kind == "character", "tokenizer: '{}' line 2: unknown kind '{}'", path, kind);
+  check(kind == "word" || kind == "character", "tokenizer: '{}' line 2: unknown kind '{}'", path,
+        kind);
   options.kind = kind == "word" ? TokenizerKind::word : TokenizerKind::character;
   options.lowercase = int_of(2, "lowercase") != 0;
   options.min_freq = int_of(3, "min_freq");
@@ -314,7 +329,8 @@ Batch TokenizedDataset::get_batch(std::span<const int64_t> indices) const {
   const int64_t batch_size = static_cast<int64_t>(indices.size());
   int64_t max_len = 0;
   for (int64_t i : indices) {
-    check(i >= 0 && i < size(), "TokenizedDataset: index {} out of range for {} examples", i, size());
+    check(i >= 0 && i < size(), "TokenizedDataset: index {} out of range for {} examples", i,
+          size());
     max_len = std::max(max_len, static_cast<int64_t>(sequences_[i].size()));
   }
   Batch batch;

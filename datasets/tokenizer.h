@@ -71,7 +71,8 @@ class Tokenizer {
   // A vocabulary from the training texts (only the training split, never validation or test):
   // specials first, then every token seen at least min_freq times, most frequent first, ties in
   // byte order of the token, so the same texts always give the same ids.
-  static Tokenizer build(const std::vector<std::string>& training_texts, TokenizerOptions options = {});
+  static Tokenizer build(const std::vector<std::string>& training_texts,
+                         TokenizerOptions options = {});
   Tokenizer(TokenizerOptions options, Vocabulary vocab);
 
   std::vector<std::string> split(std::string_view text) const;
@@ -87,7 +88,8 @@ class Tokenizer {
   int64_t pad_id() const { return Vocabulary::kPadId; }
 
   // A plain text file: a "dyngrad-tokenizer 1" line, "key value" lines for the options, then one
-  // token per line in id order (backslash, newline, carriage return and tab escaped as \\ \n \r \t).
+  // token per line in id order (backslash, newline, carriage return and tab escaped as \\ \n \r
+  // \t).
   void save(const std::string& path) const;
   static Tokenizer load(const std::string& path);
 
@@ -111,7 +113,8 @@ struct TokenizedOptions {
 // gives an empty sequence (an all-false mask row).
 class TokenizedDataset : public Dataset {
  public:
-  TokenizedDataset(const TextDataset& text, const Tokenizer& tokenizer, TokenizedOptions options = {});
+  TokenizedDataset(const TextDataset& text, const Tokenizer& tokenizer,
+                   TokenizedOptions options = {});
 
   int64_t size() const override { return static_cast<int64_t>(sequences_.size()); }
   Example get(int64_t index) const override;

@@ -3,6 +3,7 @@
 // lexicographer file number and the gloss are used. The license header lines start with two spaces.
 #include "datasets/wordnet.h"
 
+#include <algorithm>
 #include <filesystem>
 
 #include "datasets/io.h"
@@ -11,16 +12,16 @@
 namespace dg::data {
 
 const std::array<const char*, 26> kNounSupersenses = {
-    "noun.Tops",        "noun.act",       "noun.animal",   "noun.artifact",  "noun.attribute",
-    "noun.body",        "noun.cognition", "noun.communication", "noun.event", "noun.feeling",
-    "noun.food",        "noun.group",     "noun.location", "noun.motive",    "noun.object",
-    "noun.person",      "noun.phenomenon", "noun.plant",   "noun.possession", "noun.process",
-    "noun.quantity",    "noun.relation",  "noun.shape",    "noun.state",     "noun.substance",
+    "noun.Tops",     "noun.act",        "noun.animal",        "noun.artifact",   "noun.attribute",
+    "noun.body",     "noun.cognition",  "noun.communication", "noun.event",      "noun.feeling",
+    "noun.food",     "noun.group",      "noun.location",      "noun.motive",     "noun.object",
+    "noun.person",   "noun.phenomenon", "noun.plant",         "noun.possession", "noun.process",
+    "noun.quantity", "noun.relation",   "noun.shape",         "noun.state",      "noun.substance",
     "noun.time"};
 
 namespace {
 
-constexpr int kFirstNounFile = 3, kLastNounFile = 28, kTopsFile = 3;
+constexpr int kFirstNounFile = 3, kLastNounFile = 28;  // noun.Tops .. noun.time
 
 bool is_digit(char c) { return c >= '0' && c <= '9'; }
 
@@ -39,9 +40,10 @@ bool wordnet_available(const std::string& path) {
 }
 
 TextDataset read_wordnet_glosses(const WordNetOptions& options) {
-  const std::vector<uint8_t> bytes = read_file_bytes(
-      options.path, "wordnet",
-      "WordNet's data files come from the Debian package wordnet-base (apt-get install wordnet-base)");
+  const std::vector<uint8_t> bytes =
+      read_file_bytes(options.path, "wordnet",
+                      "WordNet's data files come from the Debian package wordnet-base (apt-get "
+                      "install wordnet-base)");
   const std::string_view text(reinterpret_cast<const char*>(bytes.data()), bytes.size());
 
   TextDataset data;
@@ -60,7 +62,8 @@ TextDataset read_wordnet_glosses(const WordNetOptions& options) {
 
     // "offset lex_filenum ss_type ...": an 8-digit offset, then a 2-digit decimal file number.
     const size_t gloss_bar = line.find('|');
-    const bool well_formed = line.size() >= 14 && std::all_of(line.begin(), line.begin() + 8, is_digit) &&
+    const bool well_formed = line.size() >= 14 &&
+                             std::all_of(line.begin(), line.begin() + 8, is_digit) &&
                              line[8] == ' ' && is_digit(line[9]) && is_digit(line[10]) &&
                              line[11] == ' ' && gloss_bar != std::string_view::npos;
     check(well_formed,
@@ -69,8 +72,8 @@ TextDataset read_wordnet_glosses(const WordNetOptions& options) {
           options.path, line_number, line.substr(0, 60));
     const int lex_file = (line[9] - '0') * 10 + (line[10] - '0');
     check(lex_file >= kFirstNounFile && lex_file <= kLastNounFile,
-          "wordnet: '{}' line {}: lexicographer file {:02d} is not a noun file (03-28)", options.path,
-          line_number, lex_file);
+          "wordnet: '{}' line {}: lexicographer file {:02d} is not a noun file (03-28)",
+          options.path, line_number, lex_file);
     if (lex_file < first_class) continue;  // noun.Tops, when excluded
 
     const std::string_view gloss = trim(line.substr(gloss_bar + 1));
@@ -86,8 +89,9 @@ TextDataset read_wordnet_glosses(const WordNetOptions& options) {
 
 TextSplits wordnet_gloss_splits(const WordNetOptions& options) {
   const TextDataset all = read_wordnet_glosses(options);
-  const auto parts = split_indices(all.size(), {options.train_fraction, options.validation_fraction,
-                                                1.0 - options.train_fraction - options.validation_fraction},
+  const auto parts = split_indices(all.size(),
+                                   {options.train_fraction, options.validation_fraction,
+                                    1.0 - options.train_fraction - options.validation_fraction},
                                    options.split_seed);
   return {all.subset(parts[0]), all.subset(parts[1]), all.subset(parts[2])};
 }

@@ -26,7 +26,8 @@ namespace dg::data {
 
 inline constexpr const char* kWordNetNounPath = "/usr/share/wordnet/data.noun";
 inline constexpr const char* kWordNetDebianPackage = "wordnet-base";
-inline constexpr uint64_t kWordNetSplitSeed = 20060101;  // WordNet 3.0's year; any fixed value works
+inline constexpr uint64_t kWordNetSplitSeed =
+    20060101;  // WordNet 3.0's year; any fixed value works
 // The noun lexicographer file names, index = lex_filenum - 3 (lexnames(5)).
 extern const std::array<const char*, 26> kNounSupersenses;
 
