@@ -63,7 +63,8 @@ class Dataset {
 };
 
 // Examples are the rows of `inputs` [N, ...] and `targets` [N, ...] (contiguous CPU tensors;
-// the constructor makes them so). get_batch gathers rows with memcpy, without per-example tensors.
+// the constructor makes them so). get(i) returns views of row i (no copy: do not write into them);
+// get_batch gathers rows into fresh tensors with memcpy, without per-example tensors.
 class TensorDataset : public Dataset {
  public:
   TensorDataset(Tensor inputs, Tensor targets, std::vector<std::string> class_names = {});
