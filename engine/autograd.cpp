@@ -75,6 +75,8 @@ Tensor sum_to(const Tensor& g, const Shape& shape) {
     if (i < lead || (shape[i - lead] == 1 && g.shape()[i] != 1)) dims.push_back(i);
   }
   Tensor r = dims.empty() ? g : sum(g, dims, /*keepdim=*/true);
+  check(r.numel() == numel(shape), "sum_to: cannot reduce a gradient of shape {} to shape {}",
+        g.shape(), shape);
   if (lead > 0 || !(r.shape() == shape)) r = reshape(r, shape);
   return r;
 }

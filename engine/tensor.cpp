@@ -48,6 +48,7 @@ bool Tensor::is_contiguous() const {
 
 template <class T>
 std::vector<T> Tensor::to_vector() const {
+  NoGradGuard no_grad;  // reading values is not part of any graph
   Tensor c = dg::contiguous(*this);
   if (!c.device().is_cpu()) {
     Tensor host = Tensor::empty(c.shape(), c.dtype());

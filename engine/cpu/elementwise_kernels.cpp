@@ -65,7 +65,13 @@ void unary_contiguous(UnaryOp op, T* o, const T* x, int64_t n, F f) {
   Eigen::Map<Array> out(o, n);
   Eigen::Map<const Array> in(x, n);
   switch (op) {
-    case UnaryOp::exp: out = in.exp(); return;
+    case UnaryOp::exp: {
+      // Eigen's vectorised exp clamps its input, so exp(-inf) would be a tiny positive number
+      // instead of 0; below the smallest normal result, flush to 0 (log(exp(-inf)) must be -inf).
+      const T lowest = std::is_same_v<T, float> ? T(-87.33) : T(-708.39);
+      out = (in < lowest).select(T(0), in.exp());
+      return;
+    }
     case UnaryOp::log: out = in.log(); return;
     case UnaryOp::tanh: out = in.tanh(); return;
     case UnaryOp::sigmoid: out = in.logistic(); return;

@@ -1,0 +1,103 @@
+// The neural-network functional ops: convolution and pooling, normalisation, dropout, embedding,
+// softmax and the losses, linear, attention and Gumbel-softmax. Like engine/ops/ops.h these are
+// free functions in dg::, differentiable, with forward and backward side by side in one file per
+// family (conv.cpp, pool.cpp, norm.cpp, softmax.cpp, loss.cpp, nn_misc.cpp, attention.cpp). nn/
+// builds its Modules on them.
+#pragma once
+
+#include <optional>
+
+#include "engine/ops/ops.h"
+#include "engine/random.h"
+
+namespace dg {
+
+// ---------------------------------------------------------------- convolution (conv.cpp)
+struct Conv2dOptions {
+  std::array<int64_t, 2> stride{1, 1};
+  std::array<int64_t, 2> padding{0, 0};
+  std::array<int64_t, 2> dilation{1, 1};
+  int64_t groups = 1;
+};
+// input [N, C_in, H, W], weight [C_out, C_in / groups, kH, kW], bias [C_out] or undefined.
+Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias = Tensor(),
+              const Conv2dOptions& options = {});
+
+// ---------------------------------------------------------------- pooling (pool.cpp)
+// kernel/stride/padding per spatial dim; stride defaults to the kernel size (stride {0,0}).
+struct Pool2dOptions {
+  std::array<int64_t, 2> kernel{2, 2};
+  std::array<int64_t, 2> stride{0, 0};
+  std::array<int64_t, 2> padding{0, 0};
+};
+Tensor max_pool2d(const Tensor& input, const Pool2dOptions& options);
+// Zero padding counts in the average (PyTorch's count_include_pad=true).
+Tensor avg_pool2d(const Tensor& input, const Pool2dOptions& options);
+Tensor adaptive_avg_pool2d(const Tensor& input, std::array<int64_t, 2> output_size);
+
+// ---------------------------------------------------------------- normalisation (norm.cpp)
+// input [N, C, ...]; in training mode uses batch statistics and updates running_mean/var in place
+// (unbiased variance, PyTorch's convention); in eval mode uses the running statistics.
+// weight/bias/running stats may be undefined.
+Tensor batch_norm(const Tensor& input, const Tensor& running_mean, const Tensor& running_var,
+                  const Tensor& weight, const Tensor& bias, bool training, double momentum = 0.1,
+                  double eps = 1e-5);
+// Normalises over the last normalized_shape.size() dims.
+Tensor layer_norm(const Tensor& input, const Shape& normalized_shape, const Tensor& weight = Tensor(),
+                  const Tensor& bias = Tensor(), double eps = 1e-5);
+
+// ---------------------------------------------------------------- misc layers (nn_misc.cpp)
+Tensor linear(const Tensor& input, const Tensor& weight, const Tensor& bias = Tensor());
+// Inverted dropout: zeroes with probability p and scales survivors by 1/(1-p); identity when
+// !training or p == 0. Uses `generator` (or the default generator).
+Tensor dropout(const Tensor& input, double p, bool training, Generator* generator = nullptr);
+// weight [num_embeddings, dim]; indices i64 of any shape; rows at padding_idx get no gradient.
+Tensor embedding(const Tensor& weight, const Tensor& indices,
+                 std::optional<int64_t> padding_idx = std::nullopt);
+
+// ---------------------------------------------------------------- softmax (softmax.cpp)
+Tensor softmax(const Tensor& x, int64_t dim);
+Tensor log_softmax(const Tensor& x, int64_t dim);
+// Gumbel-softmax over `dim`: soft samples, or (hard) one-hot in the forward pass with the soft
+// sample's gradient (straight-through).
+Tensor gumbel_softmax(const Tensor& logits, double tau = 1.0, bool hard = false, int64_t dim = -1,
+                      Generator* generator = nullptr);
+
+// ---------------------------------------------------------------- losses (loss.cpp)
+enum class Reduction { none, mean, sum };
+struct CrossEntropyOptions {
+  Tensor weight;                // per-class weights [C], or undefined
+  int64_t ignore_index = -100;  // targets equal to it contribute nothing
+  double label_smoothing = 0.0;
+  Reduction reduction = Reduction::mean;
+};
+// logits [N, C] or [N, C, d1, ...]; target i64 [N] or [N, d1, ...] of class indices.
+Tensor cross_entropy(const Tensor& logits, const Tensor& target, const CrossEntropyOptions& options = {});
+// log_probs as cross_entropy's logits; no label smoothing.
+Tensor nll_loss(const Tensor& log_probs, const Tensor& target, const CrossEntropyOptions& options = {});
+Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction = Reduction::mean);
+Tensor binary_cross_entropy_with_logits(const Tensor& logits, const Tensor& target,
+                                        const Tensor& pos_weight = Tensor(),
+                                        Reduction reduction = Reduction::mean);
+// PyTorch's kl_div: input is log-probabilities; target probabilities (or log-probabilities with
+// log_target). batchmean divides the sum by the batch size.
+enum class KlReduction { none, mean, sum, batchmean };
+Tensor kl_div(const Tensor& input, const Tensor& target, KlReduction reduction = KlReduction::mean,
+              bool log_target = false);
+
+// ---------------------------------------------------------------- attention (attention.cpp)
+// q [B, H, Lq, D], k/v [B, H, Lk, D]. key_padding_mask: bool [B, Lk], true = padding (ignored).
+// attn_mask: bool [Lq, Lk] (true = masked out) or float additive [Lq, Lk]; causal adds the
+// upper-triangular mask. Returns [B, H, Lq, D].
+struct AttentionOptions {
+  Tensor key_padding_mask;
+  Tensor attn_mask;
+  bool causal = false;
+  double dropout_p = 0.0;
+  bool training = false;
+  Generator* generator = nullptr;
+};
+Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v,
+                                    const AttentionOptions& options = {});
+
+}  // namespace dg
