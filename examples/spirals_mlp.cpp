@@ -5,8 +5,8 @@
 // The training: full-batch gradient descent with momentum on the cross-entropy loss. Everything is
 // written with plain engine ops (matmul, add, relu, logsumexp, gather, mean), autograd computes the
 // gradients, and the optimizer is a few in-place updates under NoGradGuard: no nn/ library, so you
-// can see every step. The data set and the initial weights come from one seeded Generator, so a run
-// prints the same numbers on every machine.
+// can see every step. The data set and the initial weights come from one seeded Generator, so every
+// run with the same --seed starts from bit-identical data and weights, on any machine.
 //
 //   spirals_mlp [--steps N] [--seed S] [--smoke]
 //
@@ -41,30 +41,35 @@ struct Settings {
 
 constexpr int64_t kClasses = 3;
 
+// The whole of `text` as a non-negative integer, or -1 if it is not one.
+long long parse_count(const char* text) {
+  char* end = nullptr;
+  const long long value = std::strtoll(text, &end, 10);
+  return *text != '\0' && *end == '\0' && value >= 0 ? value : -1;
+}
+
 Settings parse_args(int argc, char** argv) {
   Settings s;
   bool steps_given = false;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
-    const bool has_value = i + 1 < argc;
+    const long long value = i + 1 < argc ? parse_count(argv[i + 1]) : -1;
     if (arg == "--smoke") {
       s.points_per_class = 40;
       s.hidden = 16;
       if (!steps_given) s.steps = 60;
       s.log_every = 10;
-    } else if (arg == "--steps" && has_value) {
-      s.steps = std::atoll(argv[++i]);
+    } else if (arg == "--steps" && value >= 1) {
+      s.steps = value;
       steps_given = true;
-    } else if (arg == "--seed" && has_value) {
-      s.seed = std::strtoull(argv[++i], nullptr, 10);
+      ++i;
+    } else if (arg == "--seed" && value >= 0) {
+      s.seed = static_cast<uint64_t>(value);
+      ++i;
     } else {
-      std::fprintf(stderr, "usage: %s [--steps N] [--seed S] [--smoke]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s [--steps N (>= 1)] [--seed S (>= 0)] [--smoke]\n", argv[0]);
       std::exit(arg == "--help" || arg == "-h" ? 0 : 2);
     }
-  }
-  if (s.steps < 1) {
-    std::fprintf(stderr, "--steps must be at least 1\n");
-    std::exit(2);
   }
   return s;
 }
