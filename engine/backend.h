@@ -82,6 +82,13 @@ class Backend {
   // Stable sort along dim.
   virtual void sort(const Tensor& values, const Tensor& indices, const Tensor& in, int dim,
                     bool descending) = 0;
+
+  // ---- convolution and pooling (CPU: engine/cpu/conv_kernels.cpp) ----
+
+  // ---- softmax and losses (CPU: engine/cpu/softmax_kernels.cpp) ----
+
+  // ---- normalisation (CPU: engine/cpu/norm_kernels.cpp) ----
+
 };
 
 Backend& backend(Device device);

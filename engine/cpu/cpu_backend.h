@@ -33,6 +33,13 @@ class CpuBackend final : public Backend {
             bool largest, bool sorted) override;
   void sort(const Tensor& values, const Tensor& indices, const Tensor& in, int dim,
             bool descending) override;
+
+  // ---- convolution and pooling (conv_kernels.cpp) ----
+
+  // ---- softmax and losses (softmax_kernels.cpp) ----
+
+  // ---- normalisation (norm_kernels.cpp) ----
+
 };
 
 }  // namespace dg::cpu
