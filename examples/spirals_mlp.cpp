@@ -182,6 +182,7 @@ struct SgdMomentum {
 // --------------------------------------------------------------------------- training
 
 int main(int argc, char** argv) {
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);  // show the loss curve as it comes, even through a pipe
   const Settings s = parse_args(argc, argv);
   Generator gen(s.seed);
 
