@@ -13,7 +13,7 @@ BUILD_DIR=${BUILD_DIR:-$DG_ROOT/build}
 DG_JOBS=${DG_JOBS:-$(nproc)}
 
 DG_PACKAGES=(
-  build-essential   # g++ (C++20, OpenMP), make
+  build-essential   # g++ (C++20), make
   cmake             # >= 3.25
   ninja-build
   pkg-config
@@ -23,6 +23,8 @@ DG_PACKAGES=(
   libfmt-dev        # error messages and printing
   libstb-dev        # image loading (datasets)
   zlib1g-dev        # gzipped IDX files (datasets)
+  dataset-fashion-mnist  # Fashion-MNIST IDX files (datasets, examples)
+  wordnet-base           # WordNet 3.0 glosses (datasets, examples)
 )
 
 dg_install_missing_packages() {
