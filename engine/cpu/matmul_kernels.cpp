@@ -1,6 +1,107 @@
-// PLACEHOLDER until the matmul kernel lands.
+// The CPU matmul kernel: out[b] = a[b] @ b[b] through OpenBLAS sgemm/dgemm. BLAS reads a matrix in
+// place when one of its dims has unit stride (row-major, or column-major, which it reads as the
+// transpose of a row-major matrix), so transposed views cost no copy; only a matrix with neither
+// layout is first copied to contiguous memory. A batch of a's against one shared b (a linear layer
+// on batched input) is folded into a single GEMM with B*M rows, which is what makes it fast.
+//
+// Threading: GEMM is parallelised by OpenBLAS's own pthreads pool, the elementwise kernels by
+// OpenMP. This kernel is never called from inside an OpenMP parallel region (the batch loop below
+// is serial), so the pools take turns instead of stacking 2 x 2 threads on 2 cores. The thread
+// count is OpenBLAS's own choice: it already runs small products (e.g. [1,512] @ [512,512]) on the
+// calling thread, and a higher single-thread threshold of ours measured up to 1.8x slower on an
+// idle machine (docs/performance.md, which also covers OpenMP's spin-waiting on a loaded one).
+#include <cblas.h>
+
+#include <algorithm>
+#include <limits>
+#include <optional>
+
 #include "engine/cpu/cpu_backend.h"
 
 namespace dg::cpu {
-void CpuBackend::matmul(const Tensor&, const Tensor&, const Tensor&) { fail("matmul: pending"); }
+
+namespace {
+
+// How BLAS (called in row-major mode) sees one [rows, cols] matrix of a batch.
+struct BlasMatrix {
+  const void* data;      // first matrix of the batch
+  int64_t batch_stride;  // in elements; 0 when every batch entry is the same matrix
+  bool transposed;       // stored column-major: pass CblasTrans
+  int64_t ld;            // leading dimension (elements between rows, or between columns)
+};
+
+// The BLAS view of an inner matrix with the given strides, or nullopt when neither dim has unit
+// stride (or the other stride is too small to be a BLAS leading dimension).
+std::optional<BlasMatrix> blas_view(int64_t rows, int64_t cols, int64_t row_stride,
+                                    int64_t col_stride) {
+  // A size-1 dim's stride is never used, so it cannot disqualify a layout.
+  const bool unit_cols = cols == 1 || col_stride == 1;
+  const bool unit_rows = rows == 1 || row_stride == 1;
+  if (unit_cols && (rows == 1 || row_stride >= std::max<int64_t>(cols, 1)))
+    return BlasMatrix{nullptr, 0, false, rows == 1 ? std::max<int64_t>(cols, 1) : row_stride};
+  if (unit_rows && (cols == 1 || col_stride >= std::max<int64_t>(rows, 1)))
+    return BlasMatrix{nullptr, 0, true, cols == 1 ? std::max<int64_t>(rows, 1) : col_stride};
+  return std::nullopt;
+}
+
+// `t` ([B, rows, cols]) as BLAS operands; copies into `storage` only when the inner matrix has
+// neither layout. A broadcast batch (stride 0) is copied once, not B times.
+BlasMatrix prepare_operand(const Tensor& t, Backend& backend, Tensor& storage) {
+  const int64_t rows = t.shape()[1], cols = t.shape()[2];
+  if (auto m = blas_view(rows, cols, t.strides()[1], t.strides()[2])) {
+    m->data = t.raw_data();
+    m->batch_stride = t.shape()[0] == 1 ? 0 : t.strides()[0];
+    return *m;
+  }
+  const int64_t copies = t.strides()[0] == 0 ? 1 : t.shape()[0];
+  const Shape shape{copies, rows, cols};
+  storage = Tensor::empty(shape, t.dtype(), t.device());
+  backend.copy(storage, make_view(t, shape, t.strides(), t.offset()));
+  return BlasMatrix{storage.raw_data(), copies == 1 ? 0 : rows * cols, false, cols};
+}
+
+template <class T>
+void gemm(const BlasMatrix& a, const BlasMatrix& b, int64_t batch, int64_t M, int64_t N,
+          int64_t K, T* c, int64_t c_ld) {
+  const T* pa = static_cast<const T*>(a.data) + batch * a.batch_stride;
+  const T* pb = static_cast<const T*>(b.data) + batch * b.batch_stride;
+  const CBLAS_TRANSPOSE ta = a.transposed ? CblasTrans : CblasNoTrans;
+  const CBLAS_TRANSPOSE tb = b.transposed ? CblasTrans : CblasNoTrans;
+  if constexpr (std::is_same_v<T, float>) {
+    cblas_sgemm(CblasRowMajor, ta, tb, M, N, K, 1.0f, pa, a.ld, pb, b.ld, 0.0f, c, c_ld);
+  } else {
+    cblas_dgemm(CblasRowMajor, ta, tb, M, N, K, 1.0, pa, a.ld, pb, b.ld, 0.0, c, c_ld);
+  }
+}
+
+}  // namespace
+
+void CpuBackend::matmul(const Tensor& out, const Tensor& a, const Tensor& b) {
+  const int64_t B = out.shape()[0], M = out.shape()[1], N = out.shape()[2], K = a.shape()[2];
+  if (out.numel() == 0) return;
+  if (K == 0) {  // an empty sum: BLAS is not asked to handle K = 0
+    fill(out, 0.0);
+    return;
+  }
+  Tensor a_copy, b_copy;
+  const BlasMatrix A = prepare_operand(a, *this, a_copy);
+  const BlasMatrix Bm = prepare_operand(b, *this, b_copy);
+  visit_floating(out.dtype(), "matmul", [&]<class T>() {
+    T* c = out.data<T>();
+    // One shared b and a's matrices stacked row after row: [B*M, K] @ [K, N] is one GEMM.
+    const bool fold_batch = B > 1 && Bm.batch_stride == 0 && !A.transposed &&
+                            A.batch_stride == M * A.ld;
+    // cblas takes 32-bit sizes.
+    const int64_t largest = std::max({fold_batch ? B * M : M, N, K, A.ld, Bm.ld});
+    check(largest <= std::numeric_limits<int>::max(),
+          "matmul: [{},{},{}] @ [{},{},{}]: a dimension of {} is too large for BLAS", B, M, K, B, K,
+          N, largest);
+    if (fold_batch || B == 1) {
+      gemm<T>(A, Bm, 0, fold_batch ? B * M : M, N, K, c, N);
+      return;
+    }
+    for (int64_t i = 0; i < B; ++i) gemm<T>(A, Bm, i, M, N, K, c + i * M * N, N);
+  });
+}
+
 }  // namespace dg::cpu
