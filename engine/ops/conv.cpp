@@ -112,6 +112,16 @@ void check_grad_shape(const Tensor& grad, const Shape& expected, const Shape& in
         grad.shape(), expected, input, weight);
 }
 
+// What the backward of a bilinear op f(a, b) saves: each operand's gradient reads only the other
+// operand, so `a` is saved (first) when b needs a gradient and `b` (last) when a does. A tensor no
+// gradient reads is not kept alive.
+std::vector<Tensor> save_other_operands(const Tensor& a, const Tensor& b) {
+  std::vector<Tensor> saved;
+  if (b.requires_grad()) saved.push_back(a);
+  if (a.requires_grad()) saved.push_back(b);
+  return saved;
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------- conv2d
@@ -136,17 +146,14 @@ Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias,
   flops::add(conv_macs(g));
 
   if (needs_grad(input, weight) || (has_bias && needs_grad(bias))) {
-    // Each gradient reads the other operand only: save just what will be read.
-    const Tensor saved_input = weight.requires_grad() ? input : Tensor();
-    const Tensor saved_weight = input.requires_grad() ? weight : Tensor();
     std::vector<Tensor> inputs{input, weight};
     if (has_bias) inputs.push_back(bias);
-    record(OpId::conv2d, out, inputs, {saved_input, saved_weight},
+    record(OpId::conv2d, out, inputs, save_other_operands(input, weight),
            [options, in_shape = input.shape(), w_shape = weight.shape(),
             has_bias](const BackwardArgs& a) -> Grads {
              Grads grads(has_bias ? 3 : 2);
-             if (a.needs(0)) grads[0] = conv2d_input_grad(a.grad, a.saved[1], in_shape, options);
-             if (a.needs(1)) grads[1] = conv2d_weight_grad(a.grad, a.saved[0], w_shape, options);
+             if (a.needs(0)) grads[0] = conv2d_input_grad(a.grad, a.saved.back(), in_shape, options);
+             if (a.needs(1)) grads[1] = conv2d_weight_grad(a.grad, a.saved.front(), w_shape, options);
              if (has_bias && a.needs(2)) grads[2] = sum(a.grad, {0, 2, 3});
              return grads;
            });
@@ -169,12 +176,11 @@ Tensor conv2d_input_grad(const Tensor& grad_out, const Tensor& weight, const Sha
   flops::add(conv_macs(g));
 
   if (needs_grad(grad_out, weight)) {
-    const Tensor saved_grad_out = weight.requires_grad() ? grad_out : Tensor();
-    const Tensor saved_weight = grad_out.requires_grad() ? weight : Tensor();
-    record(OpId::conv2d_input_grad, grad_input, {grad_out, weight}, {saved_grad_out, saved_weight},
+    record(OpId::conv2d_input_grad, grad_input, {grad_out, weight},
+           save_other_operands(grad_out, weight),
            [options, w_shape = weight.shape()](const BackwardArgs& a) -> Grads {
-             return {a.needs(0) ? conv2d(a.grad, a.saved[1], Tensor(), options) : Tensor(),
-                     a.needs(1) ? conv2d_weight_grad(a.saved[0], a.grad, w_shape, options)
+             return {a.needs(0) ? conv2d(a.grad, a.saved.back(), Tensor(), options) : Tensor(),
+                     a.needs(1) ? conv2d_weight_grad(a.saved.front(), a.grad, w_shape, options)
                                 : Tensor()};
            });
   }
@@ -194,12 +200,11 @@ Tensor conv2d_weight_grad(const Tensor& grad_out, const Tensor& input, const Sha
   flops::add(conv_macs(g));
 
   if (needs_grad(grad_out, input)) {
-    const Tensor saved_grad_out = input.requires_grad() ? grad_out : Tensor();
-    const Tensor saved_input = grad_out.requires_grad() ? input : Tensor();
-    record(OpId::conv2d_weight_grad, grad_weight, {grad_out, input}, {saved_grad_out, saved_input},
+    record(OpId::conv2d_weight_grad, grad_weight, {grad_out, input},
+           save_other_operands(grad_out, input),
            [options, in_shape = input.shape()](const BackwardArgs& a) -> Grads {
-             return {a.needs(0) ? conv2d(a.saved[1], a.grad, Tensor(), options) : Tensor(),
-                     a.needs(1) ? conv2d_input_grad(a.saved[0], a.grad, in_shape, options)
+             return {a.needs(0) ? conv2d(a.saved.back(), a.grad, Tensor(), options) : Tensor(),
+                     a.needs(1) ? conv2d_input_grad(a.saved.front(), a.grad, in_shape, options)
                                 : Tensor()};
            });
   }
