@@ -23,6 +23,8 @@
 #include <cblas.h>
 #include <omp.h>
 
+#include <Eigen/Core>
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -126,76 +128,114 @@ ValidRange valid_outputs(int64_t offset, int64_t stride, int64_t in_size, int64_
   return {std::min(lo, out_size), std::clamp(hi, std::min(lo, out_size), out_size)};
 }
 
-// Visits every row of the columns matrix of one group: visit(row, plane, ih, offset, range) for
-// the output row oh's run, where `row` points at columns[(c, i, j), oh * out_w], `plane` at input
-// channel c, ih is the input row (possibly outside [0, in_h): padding) and input column
-// ow * stride_w + offset feeds output column ow for ow in `range`.
+// Visits the part of the columns matrix of one group that reads real input (not padding):
+// visit(at, c, ih, offset, range) for each row (c, i, j) and output row oh whose input row ih is
+// inside the input, where `at` is the offset of columns[(c, i, j), oh * out_w] and output column
+// ow reads input column ow * stride_w + offset for ow in `range` (the columns that are inside).
 template <class Visit>
-void for_each_patch_row(const ConvGeometry& g, int64_t channels, Visit&& visit) {
+void for_each_patch_run(const ConvGeometry& g, int64_t channels, Visit&& visit) {
   const int64_t out_pixels = g.out_h * g.out_w;
   int64_t row = 0;
   for (int64_t c = 0; c < channels; ++c) {
     for (int64_t i = 0; i < g.kernel_h; ++i) {
+      const int64_t offset_h = i * g.dilation_h - g.pad_h;
+      const ValidRange rows = valid_outputs(offset_h, g.stride_h, g.in_h, g.out_h);
       for (int64_t j = 0; j < g.kernel_w; ++j, ++row) {
         const int64_t offset = j * g.dilation_w - g.pad_w;
         const ValidRange range = valid_outputs(offset, g.stride_w, g.in_w, g.out_w);
-        for (int64_t oh = 0; oh < g.out_h; ++oh) {
-          const int64_t ih = oh * g.stride_h - g.pad_h + i * g.dilation_h;
-          visit(row * out_pixels + oh * g.out_w, c, ih, offset, range);
-        }
+        if (range.lo == range.hi) continue;
+        for (int64_t oh = rows.lo; oh < rows.hi; ++oh)
+          visit(row * out_pixels + oh * g.out_w, c, oh * g.stride_h + offset_h, offset, range);
       }
     }
   }
 }
 
-// columns[(c, i, j), (oh, ow)] = x[c, oh*sh - ph + i*dh, ow*sw - pw + j*dw], 0 in the padding.
+// dst[k] = src[k * stride] for k < n (a run along one output row).
+template <class T>
+void gather_run(T* __restrict dst, const T* __restrict src, int64_t n, int64_t stride) {
+  for (int64_t k = 0; k < n; ++k) dst[k] = src[k * stride];
+}
+
+// dst[k * stride] += src[k] for k < n.
+template <class T>
+void scatter_add_run(T* __restrict dst, const T* __restrict src, int64_t n, int64_t stride) {
+  for (int64_t k = 0; k < n; ++k) dst[k * stride] += src[k];
+}
+
+// im2col when consecutive output rows read input rows exactly out_w apart and columns with unit
+// stride (stride 1 with "same" padding, the common case): then all output rows of one (c, i, j)
+// read one contiguous stretch of the input, copied at once instead of one short run per row.
+// That copy also fills the entries that read padding on the left or right with neighbouring
+// values, which are put back to zero afterwards.
+template <class T>
+void im2col_rows_at_once(const T* x, T* columns, const ConvGeometry& g, int64_t channels) {
+  const int64_t out_w = g.out_w, out_pixels = g.out_h * g.out_w;
+  int64_t row = 0;
+  for (int64_t c = 0; c < channels; ++c) {
+    for (int64_t i = 0; i < g.kernel_h; ++i) {
+      const int64_t offset_h = i * g.dilation_h - g.pad_h;
+      const ValidRange rows = valid_outputs(offset_h, g.stride_h, g.in_h, g.out_h);
+      for (int64_t j = 0; j < g.kernel_w; ++j, ++row) {
+        const int64_t offset = j * g.dilation_w - g.pad_w;
+        const ValidRange cols = valid_outputs(offset, 1, g.in_w, out_w);
+        if (rows.lo == rows.hi || cols.lo == cols.hi) continue;
+        // Input (oh * sh + offset_h, ow + offset) of channel c sits at plane[pixel + shift],
+        // where pixel = oh * out_w + ow is the output's own index.
+        const int64_t shift = offset_h * g.in_w + offset;
+        const T* plane = x + c * g.in_h * g.in_w;
+        T* dst = columns + row * out_pixels;
+        const int64_t first = rows.lo * out_w + cols.lo, last = (rows.hi - 1) * out_w + cols.hi;
+        std::copy(plane + first + shift, plane + last + shift, dst + first);
+        // Column by column, so that these few stores do not become a memset call per row.
+        for (int64_t ow = 0; ow < cols.lo; ++ow)
+          for (int64_t oh = rows.lo; oh < rows.hi; ++oh) dst[oh * out_w + ow] = T(0);
+        for (int64_t ow = cols.hi; ow < out_w; ++ow)
+          for (int64_t oh = rows.lo; oh < rows.hi; ++oh) dst[oh * out_w + ow] = T(0);
+      }
+    }
+  }
+}
+
+// columns[(c, i, j), (oh, ow)] = x[c, oh*sh - ph + i*dh, ow*sw - pw + j*dw] wherever that is
+// inside the input. The entries that read padding are never written: the caller zeroes the
+// columns buffer once, and they stay zero from task to task (they depend on the geometry only).
 template <class T>
 void im2col(const T* x, T* columns, const ConvGeometry& g, int64_t channels) {
-  const int64_t sw = g.stride_w, out_w = g.out_w;
-  for_each_patch_row(g, channels, [&](int64_t at, int64_t c, int64_t ih, int64_t offset,
+  if (g.stride_w == 1 && g.stride_h * g.in_w == g.out_w) {
+    im2col_rows_at_once(x, columns, g, channels);
+    return;
+  }
+  for_each_patch_run(g, channels, [&](int64_t at, int64_t c, int64_t ih, int64_t offset,
                                       ValidRange range) {
-    T* dst = columns + at;
-    if (ih < 0 || ih >= g.in_h) {
-      std::fill(dst, dst + out_w, T(0));
-      return;
-    }
     const T* src = x + (c * g.in_h + ih) * g.in_w;  // output ow reads src[ow * sw + offset]
-    std::fill(dst, dst + range.lo, T(0));
-    if (sw == 1) {
-      std::copy(src + range.lo + offset, src + range.hi + offset, dst + range.lo);
-    } else {
-      for (int64_t ow = range.lo; ow < range.hi; ++ow) dst[ow] = src[ow * sw + offset];
-    }
-    std::fill(dst + range.hi, dst + out_w, T(0));
+    gather_run(columns + at + range.lo, src + range.lo * g.stride_w + offset, range.hi - range.lo,
+               g.stride_w);
   });
 }
 
 // The adjoint of im2col: x[c, ih, iw] += columns[(c, i, j), (oh, ow)] for every patch position
-// that read (ih, iw); padding positions are dropped. x must be zeroed by the caller.
+// that read (ih, iw); entries that read padding are dropped. x must be zeroed by the caller.
 template <class T>
 void col2im(const T* columns, T* x, const ConvGeometry& g, int64_t channels) {
-  const int64_t sw = g.stride_w;
-  for_each_patch_row(g, channels, [&](int64_t at, int64_t c, int64_t ih, int64_t offset,
+  for_each_patch_run(g, channels, [&](int64_t at, int64_t c, int64_t ih, int64_t offset,
                                       ValidRange range) {
-    if (ih < 0 || ih >= g.in_h) return;
-    const T* src = columns + at;
     T* dst = x + (c * g.in_h + ih) * g.in_w;
-    if (sw == 1) {
-      T* shifted = dst + offset + range.lo;  // in bounds: range keeps ow + offset in [0, in_w)
-      for (int64_t k = 0; k < range.hi - range.lo; ++k) shifted[k] += src[range.lo + k];
-    } else {
-      for (int64_t ow = range.lo; ow < range.hi; ++ow) dst[ow * sw + offset] += src[ow];
-    }
+    scatter_add_run(dst + range.lo * g.stride_w + offset, columns + at + range.lo,
+                    range.hi - range.lo, g.stride_w);
   });
 }
 
 // ---------------------------------------------------------------- convolution
 
-// Columns scratch: one [patch, out_pixels] buffer per thread (none for pointwise convolutions).
+// Columns scratch: one zeroed [patch, out_pixels] buffer per thread (none for pointwise
+// convolutions). im2col then writes only the entries that read real input.
 template <class T>
 Tensor columns_scratch(const GroupSizes& s, int threads) {
   if (s.pointwise) return Tensor();
-  return Tensor::empty({threads, s.patch * s.out_pixels}, dtype_of<T>());
+  Tensor scratch = Tensor::empty({threads, s.patch * s.out_pixels}, dtype_of<T>());
+  std::fill_n(scratch.data<T>(), scratch.numel(), T(0));
+  return scratch;
 }
 
 // The columns of task (n, group): the input itself for a pointwise convolution, else im2col'd
@@ -327,44 +367,84 @@ void conv2d_weight_grad_impl(const Tensor& grad_weight, const Tensor& grad_out,
 
 // ---------------------------------------------------------------- pooling
 
-// Runs body(plane_begin, plane_end) over the planes, in parallel when the work is big enough.
+// The windows of every output row and column, computed once per call: [begin, end) of input rows
+// (or columns).
+struct PoolWindows {
+  std::vector<int64_t> row_begin, row_end, col_begin, col_end;
+  // Fixed windows: the outputs whose column tap j (reading column ow * stride + j - pad) is
+  // inside the input.
+  std::vector<ValidRange> tap_outputs;
+  explicit PoolWindows(const PoolGeometry& g)
+      : row_begin(g.out_h), row_end(g.out_h), col_begin(g.out_w), col_end(g.out_w) {
+    if (!g.adaptive) {
+      for (int64_t j = 0; j < g.kernel_w; ++j)
+        tap_outputs.push_back(valid_outputs(j - g.pad_w, g.stride_w, g.in_w, g.out_w));
+    }
+    for (int64_t oh = 0; oh < g.out_h; ++oh) {
+      row_begin[oh] = g.row_begin(oh);
+      row_end[oh] = g.row_end(oh);
+    }
+    for (int64_t ow = 0; ow < g.out_w; ++ow) {
+      col_begin[ow] = g.col_begin(ow);
+      col_end[ow] = g.col_end(ow);
+    }
+  }
+};
+
+// Runs body(plane_begin, plane_end) over the planes, split over threads when there is enough
+// work: about one unit per input element plus one per window element.
 template <class Body>
-void for_planes(const PoolGeometry& g, int64_t work_per_plane, Body&& body) {
-  parallel_for(g.planes, std::max<int64_t>(work_per_plane, 1), body);
+void for_planes(const PoolGeometry& g, Body&& body) {
+  const int64_t work = g.in_h * g.in_w + g.out_h * g.out_w * g.kernel_h * g.kernel_w;
+  parallel_for(g.planes, std::max<int64_t>(work, 1), body);
 }
 
-// The average number of input elements a window reads (for parallel_for's cost estimate).
-int64_t window_work(const PoolGeometry& g) {
-  return std::max(g.in_h * g.in_w, g.out_h * g.out_w * g.kernel_h * g.kernel_w);
+// One kernel tap of max pooling along an output row: output ow (in [lo, hi)) compares its best so
+// far with row[ow * stride + offset], a position `base` + ow * stride + offset in its plane. The
+// restrict-qualified, branch-free form lets the compiler vectorise it with blends; as branches,
+// "v > best" is a coin flip on real data that the branch predictor loses. A NaN beats every
+// number and keeps its place against later NaNs.
+template <class T>
+void max_pool_tap(T* __restrict best, int64_t* __restrict best_at, const T* __restrict row,
+                  int64_t lo, int64_t hi, int64_t stride, int64_t offset, int64_t base) {
+  for (int64_t ow = lo; ow < hi; ++ow) {
+    const int64_t at = ow * stride + offset;
+    const T v = row[at];
+    const bool take = (v > best[ow]) | ((v != v) & (best[ow] == best[ow]));
+    best[ow] = take ? v : best[ow];
+    best_at[ow] = take ? base + at : best_at[ow];
+  }
 }
 
+// Max pooling one output row at a time: for each kernel tap (i, j), in the window's row-major
+// order (so the first maximum is kept), one max_pool_tap pass along the output row.
 template <class T>
 void max_pool_planes(const Tensor& out, const Tensor& indices, const Tensor& input,
                      const PoolGeometry& g) {
-  const int64_t in_plane = g.in_h * g.in_w, out_plane = g.out_h * g.out_w;
+  const int64_t in_w = g.in_w, in_plane = g.in_h * g.in_w, out_w = g.out_w;
+  const PoolWindows win(g);
   const T* x = input.data<T>();
   T* y = out.data<T>();
   int64_t* idx = indices.data<int64_t>();
-  for_planes(g, window_work(g), [&](int64_t begin, int64_t end) {
+  for_planes(g, [&](int64_t begin, int64_t end) {
     for (int64_t p = begin; p < end; ++p) {
       const T* plane = x + p * in_plane;
       for (int64_t oh = 0; oh < g.out_h; ++oh) {
-        const int64_t h0 = g.row_begin(oh), h1 = g.row_end(oh);
-        for (int64_t ow = 0; ow < g.out_w; ++ow) {
-          const int64_t w0 = g.col_begin(ow), w1 = g.col_end(ow);
-          int64_t best_at = h0 * g.in_w + w0;
-          T best = plane[best_at];
-          for (int64_t ih = h0; ih < h1; ++ih) {
-            for (int64_t iw = w0; iw < w1; ++iw) {
-              const T v = plane[ih * g.in_w + iw];
-              if (v > best || (std::isnan(v) && !std::isnan(best))) {
-                best = v;
-                best_at = ih * g.in_w + iw;
-              }
-            }
+        T* best = y + (p * g.out_h + oh) * out_w;
+        int64_t* best_at = idx + (p * g.out_h + oh) * out_w;
+        const int64_t h0 = win.row_begin[oh], h1 = win.row_end[oh];
+        // Start below every number, at the window's first element (PyTorch's index for a window
+        // of -inf).
+        for (int64_t ow = 0; ow < out_w; ++ow) {
+          best[ow] = -std::numeric_limits<T>::infinity();
+          best_at[ow] = h0 * in_w + win.col_begin[ow];
+        }
+        for (int64_t ih = h0; ih < h1; ++ih) {
+          for (int64_t j = 0; j < g.kernel_w; ++j) {
+            const ValidRange range = win.tap_outputs[j];
+            max_pool_tap(best, best_at, plane + ih * in_w, range.lo, range.hi, g.stride_w,
+                         j - g.pad_w, ih * in_w);
           }
-          y[p * out_plane + oh * g.out_w + ow] = best;
-          idx[p * out_plane + oh * g.out_w + ow] = best_at;
         }
       }
     }
@@ -378,7 +458,7 @@ void max_pool_backward_planes(const Tensor& grad_input, const Tensor& grad_out,
   const T* gy = grad_out.data<T>();
   const int64_t* idx = indices.data<int64_t>();
   T* gx = grad_input.data<T>();
-  for_planes(g, in_plane + out_plane, [&](int64_t begin, int64_t end) {
+  for_planes(g, [&](int64_t begin, int64_t end) {
     for (int64_t p = begin; p < end; ++p) {
       T* plane = gx + p * in_plane;
       std::fill_n(plane, in_plane, T(0));
@@ -387,45 +467,71 @@ void max_pool_backward_planes(const Tensor& grad_input, const Tensor& grad_out,
   });
 }
 
-// Sum of plane[h0:h1, w0:w1]; a window of whole rows is one contiguous run.
+// Sum of plane[h0:h1, w0:w1]; a window of whole rows (global pooling) is one contiguous run,
+// summed by Eigen with vectorised partial sums.
 template <class T>
 T window_sum(const T* plane, int64_t in_w, int64_t h0, int64_t h1, int64_t w0, int64_t w1) {
-  T sum = 0;
   if (w0 == 0 && w1 == in_w) {
-    const T* run = plane + h0 * in_w;
-    const int64_t n = (h1 - h0) * in_w;
-    // Four partial sums: independent adds the compiler can keep in flight (a global average pool
-    // of a big plane would otherwise wait on one add per element).
-    T s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-    int64_t i = 0;
-    for (; i + 4 <= n; i += 4) {
-      s0 += run[i];
-      s1 += run[i + 1];
-      s2 += run[i + 2];
-      s3 += run[i + 3];
-    }
-    for (; i < n; ++i) s0 += run[i];
-    return (s0 + s1) + (s2 + s3);
+    using Run = Eigen::Array<T, Eigen::Dynamic, 1>;
+    return Eigen::Map<const Run>(plane + h0 * in_w, (h1 - h0) * in_w).sum();
   }
+  T sum = 0;
   for (int64_t ih = h0; ih < h1; ++ih)
     for (int64_t iw = w0; iw < w1; ++iw) sum += plane[ih * in_w + iw];
   return sum;
 }
 
+// What output (oh, ow) divides its sum by (Pool2dGeometry::divisor, from the window table).
+template <class T>
+T divisor(const PoolGeometry& g, const PoolWindows& win, int64_t oh, int64_t ow) {
+  return static_cast<T>(g.adaptive ? (win.row_end[oh] - win.row_begin[oh]) *
+                                         (win.col_end[ow] - win.col_begin[ow])
+                                   : g.kernel_h * g.kernel_w);
+}
+
+// acc[ow] += row[ow * stride + offset] for ow in [lo, hi): one kernel tap along an output row.
+template <class T>
+void add_tap(T* __restrict acc, const T* __restrict row, int64_t lo, int64_t hi, int64_t stride,
+             int64_t offset) {
+  for (int64_t ow = lo; ow < hi; ++ow) acc[ow] += row[ow * stride + offset];
+}
+
+// row[ow * stride + offset] += share[ow] for ow in [lo, hi): the adjoint of add_tap.
+template <class T>
+void spread_tap(T* __restrict row, const T* __restrict share, int64_t lo, int64_t hi,
+                int64_t stride, int64_t offset) {
+  for (int64_t ow = lo; ow < hi; ++ow) row[ow * stride + offset] += share[ow];
+}
+
+// Fixed windows go one output row at a time, one pass per kernel tap (as max pooling does);
+// adaptive windows differ in size from output to output and are summed one by one.
 template <class T>
 void avg_pool_planes(const Tensor& out, const Tensor& input, const PoolGeometry& g) {
-  const int64_t in_plane = g.in_h * g.in_w, out_plane = g.out_h * g.out_w;
+  const int64_t in_plane = g.in_h * g.in_w, out_w = g.out_w;
+  const PoolWindows win(g);
   const T* x = input.data<T>();
   T* y = out.data<T>();
-  for_planes(g, window_work(g), [&](int64_t begin, int64_t end) {
+  for_planes(g, [&](int64_t begin, int64_t end) {
     for (int64_t p = begin; p < end; ++p) {
       const T* plane = x + p * in_plane;
       for (int64_t oh = 0; oh < g.out_h; ++oh) {
-        const int64_t h0 = g.row_begin(oh), h1 = g.row_end(oh);
-        for (int64_t ow = 0; ow < g.out_w; ++ow) {
-          const T sum = window_sum(plane, g.in_w, h0, h1, g.col_begin(ow), g.col_end(ow));
-          y[p * out_plane + oh * g.out_w + ow] = sum / static_cast<T>(g.divisor(oh, ow));
+        T* y_row = y + (p * g.out_h + oh) * out_w;
+        if (g.adaptive) {
+          for (int64_t ow = 0; ow < out_w; ++ow)
+            y_row[ow] = window_sum(plane, g.in_w, win.row_begin[oh], win.row_end[oh],
+                                   win.col_begin[ow], win.col_end[ow]) /
+                        divisor<T>(g, win, oh, ow);
+          continue;
         }
+        std::fill_n(y_row, out_w, T(0));
+        for (int64_t ih = win.row_begin[oh]; ih < win.row_end[oh]; ++ih) {
+          for (int64_t j = 0; j < g.kernel_w; ++j) {
+            const ValidRange range = win.tap_outputs[j];
+            add_tap(y_row, plane + ih * g.in_w, range.lo, range.hi, g.stride_w, j - g.pad_w);
+          }
+        }
+        const T kernel_size = static_cast<T>(g.kernel_h * g.kernel_w);
+        for (int64_t ow = 0; ow < out_w; ++ow) y_row[ow] /= kernel_size;
       }
     }
   });
@@ -434,25 +540,34 @@ void avg_pool_planes(const Tensor& out, const Tensor& input, const PoolGeometry&
 template <class T>
 void avg_pool_backward_planes(const Tensor& grad_input, const Tensor& grad_out,
                               const PoolGeometry& g) {
-  const int64_t in_plane = g.in_h * g.in_w, out_plane = g.out_h * g.out_w;
+  const int64_t in_plane = g.in_h * g.in_w, out_w = g.out_w;
+  const PoolWindows win(g);
   const T* gy = grad_out.data<T>();
   T* gx = grad_input.data<T>();
-  for_planes(g, window_work(g), [&](int64_t begin, int64_t end) {
+  for_planes(g, [&](int64_t begin, int64_t end) {
+    std::vector<T> share(out_w);  // this row's gradients over their divisors
     for (int64_t p = begin; p < end; ++p) {
       T* plane = gx + p * in_plane;
-      const T* gy_plane = gy + p * out_plane;
-      if (out_plane == 1 && g.adaptive) {  // global average pooling: one value everywhere
+      const T* gy_plane = gy + p * g.out_h * out_w;
+      if (g.adaptive && g.out_h * out_w == 1) {  // global average pooling: one value everywhere
         std::fill_n(plane, in_plane, gy_plane[0] / static_cast<T>(in_plane));
         continue;
       }
       std::fill_n(plane, in_plane, T(0));
       for (int64_t oh = 0; oh < g.out_h; ++oh) {
-        const int64_t h0 = g.row_begin(oh), h1 = g.row_end(oh);
-        for (int64_t ow = 0; ow < g.out_w; ++ow) {
-          const int64_t w0 = g.col_begin(ow), w1 = g.col_end(ow);
-          const T share = gy_plane[oh * g.out_w + ow] / static_cast<T>(g.divisor(oh, ow));
-          for (int64_t ih = h0; ih < h1; ++ih)
-            for (int64_t iw = w0; iw < w1; ++iw) plane[ih * g.in_w + iw] += share;
+        for (int64_t ow = 0; ow < out_w; ++ow)
+          share[ow] = gy_plane[oh * out_w + ow] / divisor<T>(g, win, oh, ow);
+        for (int64_t ih = win.row_begin[oh]; ih < win.row_end[oh]; ++ih) {
+          T* row = plane + ih * g.in_w;
+          if (g.adaptive) {
+            for (int64_t ow = 0; ow < out_w; ++ow)
+              for (int64_t iw = win.col_begin[ow]; iw < win.col_end[ow]; ++iw) row[iw] += share[ow];
+            continue;
+          }
+          for (int64_t j = 0; j < g.kernel_w; ++j) {
+            const ValidRange range = win.tap_outputs[j];
+            spread_tap(row, share.data(), range.lo, range.hi, g.stride_w, j - g.pad_w);
+          }
         }
       }
     }

@@ -111,6 +111,9 @@ const std::vector<ConvCase>& conv_cases() {
       {"1x1 stride 2 padding 1", {2, 5, 5, 4}, {3, 5, 1, 1}, true, opts({2, 2}, {1, 1}, {1, 1}, 1)},
       {"2x4, stride 1,3, padding 0,2, dilation 2,1", {2, 2, 7, 9}, {3, 2, 2, 4}, true,
        opts({1, 3}, {0, 2}, {2, 1}, 1)},
+      {"3x5, padding 1,2 (same size)", {2, 3, 6, 7}, {4, 3, 3, 5}, true, opts({1, 1}, {1, 2}, {1, 1}, 1)},
+      {"1x1 stride 2,1 padding 1 (output row = two input rows)", {1, 2, 5, 2}, {3, 2, 1, 1}, true,
+       opts({2, 1}, {1, 1}, {1, 1}, 1)},
       {"padding wider than the kernel reach", {1, 1, 2, 3}, {2, 1, 2, 2}, true, opts({1, 2}, {3, 2}, {1, 1}, 1)},
       // Big enough to be split over threads (each path of the weight gradient included).
       {"parallel: batch 4", {4, 8, 10, 10}, {16, 8, 3, 3}, true, opts({1, 1}, {1, 1}, {1, 1}, 1)},
