@@ -136,7 +136,9 @@ class Backend {
       return adaptive ? (row_end(oh) - row_begin(oh)) * (col_end(ow) - col_begin(ow))
                       : kernel_h * kernel_w;
     }
-    static constexpr int64_t clip(int64_t i, int64_t size) { return i < 0 ? 0 : i > size ? size : i; }
+    static constexpr int64_t clip(int64_t i, int64_t size) {
+      return i < 0 ? 0 : i > size ? size : i;
+    }
   };
   // out[p, o] = the max over window o of plane p, indices[p, o] its flat position in the plane
   // (oh_in * in_w + ow_in; the first among ties; a NaN wins). input contiguous.

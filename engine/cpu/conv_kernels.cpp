@@ -81,21 +81,19 @@ int task_threads(int64_t tasks, int64_t work_per_task) {
   return static_cast<int>(std::min<int64_t>(max_threads, tasks));
 }
 
-// Runs body(begin, end, thread) over [0, tasks) split into `threads` contiguous ranges.
+// Runs body(task, thread) for every task in [0, tasks) on `threads` threads. Tasks are handed
+// out one at a time (a dynamic schedule): they are whole GEMMs, so the hand-out costs nothing in
+// comparison, and a thread the OS pauses (other processes share the cores) delays only its
+// current task instead of a fixed share of them.
 template <class Body>
-void run_split(int64_t tasks, int threads, Body&& body) {
+void run_tasks(int64_t tasks, int threads, Body&& body) {
   if (threads <= 1) {
-    body(int64_t{0}, tasks, 0);
+    for (int64_t task = 0; task < tasks; ++task) body(task, 0);
     return;
   }
   SingleThreadedBlas single_blas(true);
-#pragma omp parallel num_threads(threads)
-  {
-    // Balanced ranges: none is empty when there are at least as many tasks as threads.
-    const int64_t t = omp_get_thread_num(), nt = omp_get_num_threads();
-    const int64_t begin = tasks * t / nt, end = tasks * (t + 1) / nt;
-    if (begin < end) body(begin, end, static_cast<int>(t));
-  }
+#pragma omp parallel for num_threads(threads) schedule(dynamic)
+  for (int64_t task = 0; task < tasks; ++task) body(task, omp_get_thread_num());
 }
 
 // ---------------------------------------------------------------- im2col and col2im
@@ -260,19 +258,17 @@ void conv2d_forward(const Tensor& out, const Tensor& input, const Tensor& weight
   const T *x = input.data<T>(), *w = weight.data<T>();
   const T* b = bias.defined() ? bias.data<T>() : nullptr;
   T* y = out.data<T>();
-  run_split(tasks, threads, [&](int64_t begin, int64_t end, int thread) {
-    for (int64_t task = begin; task < end; ++task) {
-      const int64_t n = task / g.groups, group = task % g.groups;
-      T* y_group = y + (n * g.out_channels + group * s.out_channels) * s.out_pixels;
-      if (b) {  // start every output row from its bias and let the GEMM add onto it
-        for (int64_t co = 0; co < s.out_channels; ++co)
-          std::fill_n(y_group + co * s.out_pixels, s.out_pixels, b[group * s.out_channels + co]);
-      }
-      const T* columns = task_columns(x, g, s, n, group, scratch, thread);
-      gemm<T>(false, false, s.out_channels, s.out_pixels, s.patch,
-              w + group * s.out_channels * s.patch, s.patch, columns, s.out_pixels,
-              b ? T(1) : T(0), y_group, s.out_pixels);
+  run_tasks(tasks, threads, [&](int64_t task, int thread) {
+    const int64_t n = task / g.groups, group = task % g.groups;
+    T* y_group = y + (n * g.out_channels + group * s.out_channels) * s.out_pixels;
+    if (b) {  // start every output row from its bias and let the GEMM add onto it
+      for (int64_t co = 0; co < s.out_channels; ++co)
+        std::fill_n(y_group + co * s.out_pixels, s.out_pixels, b[group * s.out_channels + co]);
     }
+    const T* columns = task_columns(x, g, s, n, group, scratch, thread);
+    gemm<T>(false, false, s.out_channels, s.out_pixels, s.patch,
+            w + group * s.out_channels * s.patch, s.patch, columns, s.out_pixels,
+            b ? T(1) : T(0), y_group, s.out_pixels);
   });
 }
 
@@ -285,48 +281,41 @@ void conv2d_input_grad_impl(const Tensor& grad_input, const Tensor& grad_out,
   const Tensor scratch = columns_scratch<T>(s, threads);
   const T *gy = grad_out.data<T>(), *w = weight.data<T>();
   T* gx = grad_input.data<T>();
-  run_split(tasks, threads, [&](int64_t begin, int64_t end, int thread) {
-    for (int64_t task = begin; task < end; ++task) {
-      const int64_t n = task / g.groups, group = task % g.groups;
-      const T* gy_group = gy + (n * g.out_channels + group * s.out_channels) * s.out_pixels;
-      const T* w_group = w + group * s.out_channels * s.patch;
-      T* gx_group = gx + (n * g.in_channels + group * s.in_channels) * s.in_plane;
-      if (s.pointwise) {  // grad_x = W^T @ grad_y, straight into the input's layout
-        gemm<T>(true, false, s.patch, s.out_pixels, s.out_channels, w_group, s.patch, gy_group,
-                s.out_pixels, T(0), gx_group, s.out_pixels);
-        continue;
-      }
-      T* columns = scratch.data<T>() + thread * s.patch * s.out_pixels;
+  run_tasks(tasks, threads, [&](int64_t task, int thread) {
+    const int64_t n = task / g.groups, group = task % g.groups;
+    const T* gy_group = gy + (n * g.out_channels + group * s.out_channels) * s.out_pixels;
+    const T* w_group = w + group * s.out_channels * s.patch;
+    T* gx_group = gx + (n * g.in_channels + group * s.in_channels) * s.in_plane;
+    if (s.pointwise) {  // grad_x = W^T @ grad_y, straight into the input's layout
       gemm<T>(true, false, s.patch, s.out_pixels, s.out_channels, w_group, s.patch, gy_group,
-              s.out_pixels, T(0), columns, s.out_pixels);
-      std::fill_n(gx_group, s.in_channels * s.in_plane, T(0));
-      col2im(columns, gx_group, g, s.in_channels);
+              s.out_pixels, T(0), gx_group, s.out_pixels);
+      return;
     }
+    T* columns = scratch.data<T>() + thread * s.patch * s.out_pixels;
+    gemm<T>(true, false, s.patch, s.out_pixels, s.out_channels, w_group, s.patch, gy_group,
+            s.out_pixels, T(0), columns, s.out_pixels);
+    std::fill_n(gx_group, s.in_channels * s.in_plane, T(0));
+    col2im(columns, gx_group, g, s.in_channels);
   });
 }
 
-// grad_w[group] = sum over samples [n_begin, n_end) of grad_y[n, group] @ columns(n, group)^T,
-// for groups [group_begin, group_end). The range of samples is not empty.
+// gw_group (+)= grad_y[n, group] @ columns(n, group)^T: one sample's share of one group's weight
+// gradient, added onto gw_group (accumulate) or written over it.
 template <class T>
-void weight_grad_range(T* gw, const T* gy, const T* x, const ConvGeometry& g, const GroupSizes& s,
-                       int64_t n_begin, int64_t n_end, int64_t group_begin, int64_t group_end,
-                       const Tensor& scratch, int thread) {
-  for (int64_t group = group_begin; group < group_end; ++group) {
-    for (int64_t n = n_begin; n < n_end; ++n) {
-      const T* gy_group = gy + (n * g.out_channels + group * s.out_channels) * s.out_pixels;
-      const T* columns = task_columns(x, g, s, n, group, scratch, thread);
-      gemm<T>(false, true, s.out_channels, s.patch, s.out_pixels, gy_group, s.out_pixels, columns,
-              s.out_pixels, n == n_begin ? T(0) : T(1), gw + group * s.out_channels * s.patch,
-              s.patch);
-    }
-  }
+void add_weight_grad(T* gw_group, const T* gy, const T* x, const ConvGeometry& g,
+                     const GroupSizes& s, int64_t n, int64_t group, bool accumulate,
+                     const Tensor& scratch, int thread) {
+  const T* gy_group = gy + (n * g.out_channels + group * s.out_channels) * s.out_pixels;
+  const T* columns = task_columns(x, g, s, n, group, scratch, thread);
+  gemm<T>(false, true, s.out_channels, s.patch, s.out_pixels, gy_group, s.out_pixels, columns,
+          s.out_pixels, accumulate ? T(1) : T(0), gw_group, s.patch);
 }
 
 template <class T>
 void conv2d_weight_grad_impl(const Tensor& grad_weight, const Tensor& grad_out,
                              const Tensor& input, const ConvGeometry& g) {
   const GroupSizes s(g);
-  const int64_t work = s.out_channels * s.patch * s.out_pixels;
+  const int64_t group_size = s.out_channels * s.patch, work = group_size * s.out_pixels;
   const T *gy = grad_out.data<T>(), *x = input.data<T>();
   T* gw = grad_weight.data<T>();
   if (g.batch == 0) {
@@ -334,32 +323,30 @@ void conv2d_weight_grad_impl(const Tensor& grad_weight, const Tensor& grad_out,
     return;
   }
   if (g.groups >= omp_get_max_threads()) {
-    // Enough groups: each thread owns whole groups, so no two threads write the same rows.
+    // Enough groups: a task is one group over all samples, so no two threads write the same rows.
     const int threads = task_threads(g.groups, work * g.batch);
     const Tensor scratch = columns_scratch<T>(s, threads);
-    run_split(g.groups, threads, [&](int64_t begin, int64_t end, int thread) {
-      weight_grad_range(gw, gy, x, g, s, 0, g.batch, begin, end, scratch, thread);
+    run_tasks(g.groups, threads, [&](int64_t group, int thread) {
+      for (int64_t n = 0; n < g.batch; ++n)
+        add_weight_grad(gw + group * group_size, gy, x, g, s, n, group, n > 0, scratch, thread);
     });
     return;
   }
-  // Few groups: split the samples, each thread summing into its own copy of grad_weight.
+  // Few groups: a task is one sample over all groups, summed into the thread's own copy of
+  // grad_weight; the copies are added up at the end.
   const int threads = task_threads(g.batch, work * g.groups);
   const Tensor scratch = columns_scratch<T>(s, threads);
-  if (threads == 1) {
-    weight_grad_range(gw, gy, x, g, s, 0, g.batch, 0, g.groups, scratch, 0);
-    return;
-  }
   const int64_t size = grad_weight.numel();
-  const Tensor partial = Tensor::empty({threads, size}, dtype_of<T>());
-  std::vector<char> written(threads, 0);  // OpenMP may start fewer threads than asked for
-  run_split(g.batch, threads, [&](int64_t begin, int64_t end, int thread) {
-    weight_grad_range(partial.data<T>() + thread * size, gy, x, g, s, begin, end, 0, g.groups,
-                      scratch, thread);
-    written[thread] = 1;
+  const Tensor partial = threads > 1 ? Tensor::empty({threads, size}, dtype_of<T>()) : grad_weight;
+  std::fill_n(partial.data<T>(), partial.numel(), T(0));
+  run_tasks(g.batch, threads, [&](int64_t n, int thread) {
+    for (int64_t group = 0; group < g.groups; ++group)
+      add_weight_grad(partial.data<T>() + thread * size + group * group_size, gy, x, g, s, n,
+                      group, true, scratch, thread);
   });
-  std::fill_n(gw, size, T(0));
-  for (int t = 0; t < threads; ++t) {
-    if (!written[t]) continue;
+  if (threads == 1) return;
+  std::copy_n(partial.data<T>(), size, gw);
+  for (int t = 1; t < threads; ++t) {
     const T* p = partial.data<T>() + t * size;
     for (int64_t i = 0; i < size; ++i) gw[i] += p[i];
   }

@@ -152,8 +152,10 @@ Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias,
            [options, in_shape = input.shape(), w_shape = weight.shape(),
             has_bias](const BackwardArgs& a) -> Grads {
              Grads grads(has_bias ? 3 : 2);
-             if (a.needs(0)) grads[0] = conv2d_input_grad(a.grad, a.saved.back(), in_shape, options);
-             if (a.needs(1)) grads[1] = conv2d_weight_grad(a.grad, a.saved.front(), w_shape, options);
+             if (a.needs(0))
+               grads[0] = conv2d_input_grad(a.grad, a.saved.back(), in_shape, options);
+             if (a.needs(1))
+               grads[1] = conv2d_weight_grad(a.grad, a.saved.front(), w_shape, options);
              if (has_bias && a.needs(2)) grads[2] = sum(a.grad, {0, 2, 3});
              return grads;
            });

@@ -147,9 +147,8 @@ Tensor average_pool_backward(const Tensor& grad_out, const Shape& input_shape, c
   backend(grad_out.device()).avg_pool2d_backward(grad_input, dense(grad_out), g);
   flops::add(window_reads(g));
   if (needs_grad(grad_out)) {
-    record(OpId::avg_pool2d_backward, grad_input, {grad_out}, {}, [g](const BackwardArgs& a) -> Grads {
-      return {average_pool(a.grad, g)};
-    });
+    record(OpId::avg_pool2d_backward, grad_input, {grad_out}, {},
+           [g](const BackwardArgs& a) -> Grads { return {average_pool(a.grad, g)}; });
   }
   return grad_input;
 }
@@ -201,8 +200,9 @@ Tensor max_pool2d_backward(const Tensor& grad_out, const Tensor& indices,
   // Bounds, before the kernel writes through them. Read on the host (see index.cpp's note).
   const int64_t plane = input_shape[2] * input_shape[3];
   for (int64_t i : indices.to_vector<int64_t>())
-    check(i >= 0 && i < plane, "{}: index {} out of range for an input plane of {}x{} ({} positions)",
-          op, i, input_shape[2], input_shape[3], plane);
+    check(i >= 0 && i < plane,
+          "{}: index {} out of range for an input plane of {}x{} ({} positions)", op, i,
+          input_shape[2], input_shape[3], plane);
 
   Geometry g;
   g.planes = input_shape[0] * input_shape[1];

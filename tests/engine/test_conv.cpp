@@ -18,6 +18,7 @@
 using namespace dg;
 using dg::test::max_abs_diff;
 using dg::test::values;
+using Catch::Contains;
 
 namespace {
 
@@ -53,7 +54,8 @@ struct NaiveConv {
                   const int64_t iw = ow * o.stride[1] - o.padding[1] + j * o.dilation[1];
                   if (ih < 0 || ih >= x[2] || iw < 0 || iw >= x[3]) continue;
                   const int64_t c = (co / cout_g) * cin_g + ci;  // the input channel of the group
-                  visit(((n * y[1] + co) * y[2] + oh) * y[3] + ow, ((n * x[1] + c) * x[2] + ih) * x[3] + iw,
+                  visit(((n * y[1] + co) * y[2] + oh) * y[3] + ow,
+                        ((n * x[1] + c) * x[2] + ih) * x[3] + iw,
                         ((co * w[1] + ci) * w[2] + i) * w[3] + j);
                 }
   }
@@ -140,7 +142,8 @@ TEST_CASE("conv2d: forward and both gradients match a naive direct loop (f64 and
         const F64s gyv = test::hashed_values(numel(naive.y), 4, -1, 1);
         Tensor x = to_dtype(from_vector(xv, c.x), dtype).set_requires_grad(true);
         Tensor w = to_dtype(from_vector(wv, c.w), dtype).set_requires_grad(true);
-        Tensor b = c.bias ? to_dtype(from_vector(bv, {c.w[0]}), dtype).set_requires_grad(true) : Tensor();
+        Tensor b = c.bias ? to_dtype(from_vector(bv, {c.w[0]}), dtype) : Tensor();
+        if (c.bias) b.set_requires_grad(true);
         const double tol = dtype == DType::f64 ? 1e-12 : 1e-4;
 
         Tensor y = conv2d(x, w, b, c.o);
@@ -153,7 +156,8 @@ TEST_CASE("conv2d: forward and both gradients match a naive direct loop (f64 and
         CHECK(max_diff(values(w.grad()), naive.weight_grad(gyv, xv)) < tol);
         if (c.bias) {
           F64s gb(c.w[0], 0.0);
-          for (size_t k = 0; k < gyv.size(); ++k) gb[(k / (naive.y[2] * naive.y[3])) % naive.y[1]] += gyv[k];
+          const int64_t pixels = naive.y[2] * naive.y[3];
+          for (size_t k = 0; k < gyv.size(); ++k) gb[(k / pixels) % naive.y[1]] += gyv[k];
           CHECK(max_diff(values(b.grad()), gb) < tol);
         }
       }
@@ -401,7 +405,9 @@ TEST_CASE("conv and pooling match PyTorch (tests/reference/conv_golden.txt)", "[
         INFO(expected.name);
         REQUIRE(actual.shape() == expected.shape);
         REQUIRE(actual.dtype() == expected.dtype);
-        const double tol = expected.dtype == DType::f64 ? 1e-12 : expected.dtype == DType::f32 ? 1e-5 : 0;
+        const double tol = expected.dtype == DType::f64   ? 1e-12
+                           : expected.dtype == DType::f32 ? 1e-5
+                                                          : 0.0;
         CHECK(max_diff(values(actual), expected.values) <= tol);
       };
       for (const test::GoldenTensor& expected : c.outputs) check_close(out.at(expected.name), expected);
@@ -423,91 +429,92 @@ TEST_CASE("conv and pooling match PyTorch (tests/reference/conv_golden.txt)", "[
 TEST_CASE("conv2d: error messages name the op, the shapes and the mistake") {
   Tensor x = zeros({2, 3, 8, 8});
   CHECK_THROWS_WITH(conv2d(zeros({3, 8, 8}), zeros({4, 3, 3, 3})),
-                    Catch::Contains("conv2d: input must be 4-D [N, C_in, H, W], got shape [3,8,8]"));
+                    Contains("conv2d: input must be 4-D [N, C_in, H, W], got shape [3,8,8]"));
   CHECK_THROWS_WITH(conv2d(x, zeros({4, 3, 3})),
-                    Catch::Contains("conv2d: weight must be 4-D [C_out, C_in / groups, kH, kW], got shape [4,3,3]"));
+                    Contains("conv2d: weight must be 4-D [C_out, C_in / groups, kH, kW], got shape [4,3,3]"));
   CHECK_THROWS_WITH(conv2d(x, zeros({4, 2, 3, 3})),
-                    Catch::Contains("conv2d: input [2,3,8,8] has 3 channels, weight [4,2,3,3] with groups 1 expects 2"));
+                    Contains("conv2d: input [2,3,8,8] has 3 channels, weight [4,2,3,3] with groups 1 expects 2"));
   CHECK_THROWS_WITH(conv2d(x, zeros({4, 1, 3, 3}), Tensor(), {.groups = 2}),
-                    Catch::Contains("conv2d: input [2,3,8,8] has 3 channels, not divisible by groups 2"));
+                    Contains("conv2d: input [2,3,8,8] has 3 channels, not divisible by groups 2"));
   CHECK_THROWS_WITH(conv2d(zeros({2, 4, 8, 8}), zeros({5, 2, 3, 3}), Tensor(), {.groups = 2}),
-                    Catch::Contains("conv2d: weight [5,2,3,3] has 5 output channels, not divisible by groups 2"));
+                    Contains("conv2d: weight [5,2,3,3] has 5 output channels, not divisible by groups 2"));
   CHECK_THROWS_WITH(conv2d(zeros({1, 3, 4, 4}), zeros({2, 3, 5, 5}), Tensor(), {.padding = {0, 1}}),
-                    Catch::Contains("conv2d: kernel 5x5 with dilation 1x1 spans 5x5, larger than the padded "
+                    Contains("conv2d: kernel 5x5 with dilation 1x1 spans 5x5, larger than the padded "
                                     "input 4x6 (input [1,3,4,4], padding 0x1)"));
   CHECK_THROWS_WITH(conv2d(zeros({1, 3, 5, 5}), zeros({2, 3, 3, 3}), Tensor(), {.dilation = {3, 1}}),
-                    Catch::Contains("kernel 3x3 with dilation 3x1 spans 7x3, larger than the padded input 5x5"));
+                    Contains("kernel 3x3 with dilation 3x1 spans 7x3, larger than the padded input 5x5"));
   CHECK_THROWS_WITH(conv2d(x, zeros({4, 3, 3, 3}, DType::f64)),
-                    Catch::Contains("conv2d: dtype mismatch: f32 [2,3,8,8] and f64 [4,3,3,3]"));
+                    Contains("conv2d: dtype mismatch: f32 [2,3,8,8] and f64 [4,3,3,3]"));
   CHECK_THROWS_WITH(conv2d(x, zeros({4, 3, 3, 3}), zeros({4}, DType::f64)),
-                    Catch::Contains("conv2d: dtype mismatch"));
+                    Contains("conv2d: dtype mismatch"));
   CHECK_THROWS_WITH(conv2d(zeros({2, 3, 8, 8}, DType::i64), zeros({4, 3, 3, 3}, DType::i64)),
-                    Catch::Contains("conv2d: expected a floating tensor"));
+                    Contains("conv2d: expected a floating tensor"));
   CHECK_THROWS_WITH(conv2d(x, zeros({4, 3, 3, 3}), zeros({3})),
-                    Catch::Contains("conv2d: bias must be [4] (one value per output channel of weight [4,3,3,3]), got shape [3]"));
+                    Contains("conv2d: bias must be [4] (one value per output channel of weight "
+                             "[4,3,3,3]), got shape [3]"));
   CHECK_THROWS_WITH(conv2d(x, zeros({4, 3, 3, 3}), Tensor(), {.stride = {0, 1}}),
-                    Catch::Contains("conv2d: stride must be positive, got 0x1"));
+                    Contains("conv2d: stride must be positive, got 0x1"));
   CHECK_THROWS_WITH(conv2d(x, zeros({4, 3, 3, 3}), Tensor(), {.padding = {-1, 0}}),
-                    Catch::Contains("conv2d: padding must be non-negative, got -1x0"));
+                    Contains("conv2d: padding must be non-negative, got -1x0"));
   CHECK_THROWS_WITH(conv2d(x, zeros({4, 3, 3, 3}), Tensor(), {.dilation = {1, 0}}),
-                    Catch::Contains("conv2d: dilation must be positive, got 1x0"));
+                    Contains("conv2d: dilation must be positive, got 1x0"));
   CHECK_THROWS_WITH(conv2d(x, zeros({4, 3, 3, 3}), Tensor(), {.groups = 0}),
-                    Catch::Contains("conv2d: groups must be positive, got 0"));
-  CHECK_THROWS_WITH(conv2d(x, zeros({4, 0, 3, 3})), Catch::Contains("conv2d: weight [4,0,3,3] has an empty dim"));
+                    Contains("conv2d: groups must be positive, got 0"));
+  CHECK_THROWS_WITH(conv2d(x, zeros({4, 0, 3, 3})), Contains("conv2d: weight [4,0,3,3] has an empty dim"));
   CHECK_THROWS_WITH(conv2d(zeros({2, 3, 0, 8}), zeros({4, 3, 1, 1})),
-                    Catch::Contains("conv2d: input [2,3,0,8] has an empty spatial dim"));
+                    Contains("conv2d: input [2,3,0,8] has an empty spatial dim"));
 }
 
 TEST_CASE("conv2d backward ops: error messages") {
   CHECK_THROWS_WITH(conv2d_input_grad(zeros({2, 4, 5, 5}), zeros({4, 3, 3, 3}), {2, 3, 8, 8}),
-                    Catch::Contains("conv2d_input_grad: grad_out has shape [2,4,5,5], expected [2,4,6,6] "
+                    Contains("conv2d_input_grad: grad_out has shape [2,4,5,5], expected [2,4,6,6] "
                                     "(the conv2d output for input [2,3,8,8] and weight [4,3,3,3])"));
   CHECK_THROWS_WITH(conv2d_weight_grad(zeros({2, 4, 6, 6}), zeros({2, 3, 8, 8}), {4, 2, 3, 3}),
-                    Catch::Contains("conv2d_weight_grad: input [2,3,8,8] has 3 channels, weight [4,2,3,3] with "
+                    Contains("conv2d_weight_grad: input [2,3,8,8] has 3 channels, weight [4,2,3,3] with "
                                     "groups 1 expects 2"));
   CHECK_THROWS_WITH(conv2d_weight_grad(zeros({2, 4, 6, 6}), zeros({2, 3, 8, 8}, DType::f64), {4, 3, 3, 3}),
-                    Catch::Contains("conv2d_weight_grad: dtype mismatch"));
+                    Contains("conv2d_weight_grad: dtype mismatch"));
 }
 
 TEST_CASE("pooling: error messages name the op, the shapes and the mistake") {
   Tensor x = zeros({2, 3, 6, 6});
   CHECK_THROWS_WITH(max_pool2d(zeros({3, 6, 6}), {{2, 2}}),
-                    Catch::Contains("max_pool2d: input must be 4-D [N, C, H, W], got shape [3,6,6]"));
-  CHECK_THROWS_WITH(avg_pool2d(x, {{0, 2}}), Catch::Contains("avg_pool2d: kernel must be positive, got 0x2"));
+                    Contains("max_pool2d: input must be 4-D [N, C, H, W], got shape [3,6,6]"));
+  CHECK_THROWS_WITH(avg_pool2d(x, {{0, 2}}), Contains("avg_pool2d: kernel must be positive, got 0x2"));
   CHECK_THROWS_WITH(max_pool2d(x, {{2, 2}, {-1, 1}}),
-                    Catch::Contains("max_pool2d: stride must be positive (or 0 for the kernel size), got -1x1"));
+                    Contains("max_pool2d: stride must be positive (or 0 for the kernel size), got -1x1"));
   CHECK_THROWS_WITH(max_pool2d(x, {{3, 3}, {1, 1}, {2, 1}}),
-                    Catch::Contains("max_pool2d: padding 2x1 must be at most half the kernel 3x3"));
+                    Contains("max_pool2d: padding 2x1 must be at most half the kernel 3x3"));
   CHECK_THROWS_WITH(avg_pool2d(x, {{7, 2}}),
-                    Catch::Contains("avg_pool2d: kernel 7x2 is larger than the padded input 6x6 (input [2,3,6,6], "
+                    Contains("avg_pool2d: kernel 7x2 is larger than the padded input 6x6 (input [2,3,6,6], "
                                     "padding 0x0)"));
   CHECK_THROWS_WITH(max_pool2d(zeros({1, 1, 4, 4}, DType::i64), {{2, 2}}),
-                    Catch::Contains("max_pool2d: expected a floating tensor"));
+                    Contains("max_pool2d: expected a floating tensor"));
   CHECK_THROWS_WITH(adaptive_avg_pool2d(x, {0, 3}),
-                    Catch::Contains("adaptive_avg_pool2d: output size must be positive, got 0x3"));
+                    Contains("adaptive_avg_pool2d: output size must be positive, got 0x3"));
   CHECK_THROWS_WITH(adaptive_avg_pool2d(zeros({6, 6}), {2, 2}),
-                    Catch::Contains("adaptive_avg_pool2d: input must be 4-D [N, C, H, W], got shape [6,6]"));
+                    Contains("adaptive_avg_pool2d: input must be 4-D [N, C, H, W], got shape [6,6]"));
 }
 
 TEST_CASE("pooling backward ops: shape, dtype and index checks") {
   Tensor g = zeros({1, 2, 2, 2});
   CHECK_THROWS_WITH(max_pool2d_backward(g, zeros({1, 2, 2, 2}), {1, 2, 4, 4}),
-                    Catch::Contains("max_pool2d_backward: indices of shape [1,2,2,2] have dtype f32, expected i64"));
+                    Contains("max_pool2d_backward: indices of shape [1,2,2,2] have dtype f32, expected i64"));
   CHECK_THROWS_WITH(max_pool2d_backward(g, zeros({1, 2, 2, 2}, DType::i64) + 16.0, {1, 2, 4, 4}),
-                    Catch::Contains("max_pool2d_backward: index 16 out of range for an input plane of 4x4"));
+                    Contains("max_pool2d_backward: index 16 out of range for an input plane of 4x4"));
   CHECK_THROWS_WITH(max_pool2d_backward(g, zeros({1, 2, 2, 2}, DType::i64) - 1.0, {1, 2, 4, 4}),
-                    Catch::Contains("index -1 out of range"));
+                    Contains("index -1 out of range"));
   CHECK_THROWS_WITH(max_pool2d_backward(g, zeros({1, 2, 2, 1}, DType::i64), {1, 2, 4, 4}),
-                    Catch::Contains("max_pool2d_backward: indices have shape [1,2,2,1] but grad_out has shape [1,2,2,2]"));
+                    Contains("max_pool2d_backward: indices have shape [1,2,2,1] but grad_out has shape [1,2,2,2]"));
   CHECK_THROWS_WITH(max_pool2d_backward(g, zeros({1, 2, 2, 2}, DType::i64), {1, 3, 4, 4}),
-                    Catch::Contains("max_pool2d_backward: grad_out has shape [1,2,2,2], expected [1, 3, H_out, W_out]"));
+                    Contains("max_pool2d_backward: grad_out has shape [1,2,2,2], expected [1, 3, H_out, W_out]"));
   CHECK_THROWS_WITH(avg_pool2d_backward(g, {1, 2, 5, 5}, {{3, 3}}),
-                    Catch::Contains("avg_pool2d_backward: grad_out has shape [1,2,2,2], expected [1,2,1,1] (the "
+                    Contains("avg_pool2d_backward: grad_out has shape [1,2,2,2], expected [1,2,1,1] (the "
                                     "pooled output of input [1,2,5,5])"));
   CHECK_THROWS_WITH(adaptive_avg_pool2d_backward(zeros({2, 2}), {1, 2, 4, 4}),
-                    Catch::Contains("adaptive_avg_pool2d_backward: grad_out must be 4-D"));
+                    Contains("adaptive_avg_pool2d_backward: grad_out must be 4-D"));
   // A valid call routes each gradient to its index, adding duplicates.
-  Tensor routed = max_pool2d_backward(tensor({1, 2, 3, 4}, {1, 1, 2, 2}), tensor_i64({5, 5, 0, 15}, {1, 1, 2, 2}),
-                                      {1, 1, 4, 4});
+  Tensor routed = max_pool2d_backward(tensor({1, 2, 3, 4}, {1, 1, 2, 2}),
+                                      tensor_i64({5, 5, 0, 15}, {1, 1, 2, 2}), {1, 1, 4, 4});
   CHECK(values(routed) == F64s{3, 0, 0, 0, 0, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 4});
 }
