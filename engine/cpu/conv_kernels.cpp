@@ -7,7 +7,9 @@
 // into the input by col2im (the adjoint of im2col), and grad_weight = grad_out @ columns^T summed
 // over samples. A 1x1 kernel with stride 1 and no padding needs no columns: the input itself is
 // the columns matrix. Weights and outputs of a group are contiguous row blocks, so no task copies
-// anything but its columns.
+// anything but its columns. Each thread's columns buffer is zeroed once per call and im2col only
+// writes the entries that read real input, so padding costs nothing; with stride 1 and "same"
+// padding, all output rows of one kernel tap are one contiguous copy.
 //
 // Threading: tasks run in parallel over OpenMP threads, each with its own columns buffer and
 // single-threaded BLAS (OpenBLAS's own pool is set to one thread for the duration, so the two
@@ -19,7 +21,9 @@
 // sample into per-thread accumulators summed at the end.
 //
 // Pooling loops over contiguous [H, W] planes, split over threads; the window bounds come from
-// Backend::Pool2dGeometry so every backend computes the same windows.
+// Backend::Pool2dGeometry so every backend computes the same windows. Fixed windows are walked one
+// output row at a time, one branch-free (vectorisable) pass per kernel tap; adaptive windows,
+// whose sizes vary, one window at a time.
 #include <cblas.h>
 #include <omp.h>
 
@@ -27,7 +31,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 #include <limits>
 #include <vector>
 
@@ -56,11 +59,11 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const T* 
   }
 }
 
-// Sets OpenBLAS to one thread while alive (when `active`), so GEMMs called from several OpenMP
-// threads at once each run on their caller's thread instead of contending for BLAS's pool.
+// Sets OpenBLAS to one thread while alive, so GEMMs called from several OpenMP threads at once
+// each run on their caller's thread instead of contending for BLAS's pool.
 class SingleThreadedBlas {
  public:
-  explicit SingleThreadedBlas(bool active) : previous_(active ? openblas_get_num_threads() : 0) {
+  SingleThreadedBlas() : previous_(openblas_get_num_threads()) {
     if (previous_ > 1) openblas_set_num_threads(1);
   }
   ~SingleThreadedBlas() {
@@ -91,7 +94,7 @@ void run_tasks(int64_t tasks, int threads, Body&& body) {
     for (int64_t task = 0; task < tasks; ++task) body(task, 0);
     return;
   }
-  SingleThreadedBlas single_blas(true);
+  SingleThreadedBlas single_blas;
 #pragma omp parallel for num_threads(threads) schedule(dynamic)
   for (int64_t task = 0; task < tasks; ++task) body(task, omp_get_thread_num());
 }

@@ -26,7 +26,9 @@ namespace {
 
 using Geometry = Backend::Conv2dGeometry;
 
-std::string pair(const std::array<int64_t, 2>& a) { return fmt::format("{}x{}", a[0], a[1]); }
+// A (height, width) pair as errors print it, "3x3". A view, formatted only if a check fails, so
+// checks that pass cost no string building.
+auto hw(const std::array<int64_t, 2>& a) { return fmt::join(a, "x"); }
 
 // `t` itself when contiguous, else a contiguous copy (not recorded: the caller records its op).
 Tensor dense(const Tensor& t) {
@@ -44,11 +46,11 @@ Geometry conv_geometry(const Shape& input, const Shape& weight, const Conv2dOpti
   check(weight.size() == 4, "{}: weight must be 4-D [C_out, C_in / groups, kH, kW], got shape {}",
         op, weight);
   check(o.stride[0] >= 1 && o.stride[1] >= 1, "{}: stride must be positive, got {}", op,
-        pair(o.stride));
+        hw(o.stride));
   check(o.padding[0] >= 0 && o.padding[1] >= 0, "{}: padding must be non-negative, got {}", op,
-        pair(o.padding));
+        hw(o.padding));
   check(o.dilation[0] >= 1 && o.dilation[1] >= 1, "{}: dilation must be positive, got {}", op,
-        pair(o.dilation));
+        hw(o.dilation));
   check(o.groups >= 1, "{}: groups must be positive, got {}", op, o.groups);
   for (int64_t d : weight) check(d > 0, "{}: weight {} has an empty dim", op, weight);
   check(input[1] % o.groups == 0, "{}: input {} has {} channels, not divisible by groups {}", op,
@@ -67,8 +69,8 @@ Geometry conv_geometry(const Shape& input, const Shape& weight, const Conv2dOpti
   check(span[0] <= padded[0] && span[1] <= padded[1],
         "{}: kernel {}x{} with dilation {} spans {}, larger than the padded input {} (input {}, "
         "padding {})",
-        op, weight[2], weight[3], pair(o.dilation), pair(span), pair(padded), input,
-        pair(o.padding));
+        op, weight[2], weight[3], hw(o.dilation), hw(span), hw(padded), input,
+        hw(o.padding));
 
   Geometry g;
   g.batch = input[0];

@@ -22,7 +22,9 @@ namespace {
 
 using Geometry = Backend::Pool2dGeometry;
 
-std::string pair(const std::array<int64_t, 2>& a) { return fmt::format("{}x{}", a[0], a[1]); }
+// A (height, width) pair as errors print it, "3x3". A view, formatted only if a check fails, so
+// checks that pass cost no string building.
+auto hw(const std::array<int64_t, 2>& a) { return fmt::join(a, "x"); }
 
 // `t` itself when contiguous, else a contiguous copy (not recorded: the caller records its op).
 Tensor dense(const Tensor& t) {
@@ -41,20 +43,20 @@ void check_input_rank(const Shape& input, std::string_view op) {
 Geometry window_geometry(const Shape& input, const Pool2dOptions& o, std::string_view op) {
   check_input_rank(input, op);
   const std::array<int64_t, 2> kernel = o.kernel;
-  check(kernel[0] >= 1 && kernel[1] >= 1, "{}: kernel must be positive, got {}", op, pair(kernel));
+  check(kernel[0] >= 1 && kernel[1] >= 1, "{}: kernel must be positive, got {}", op, hw(kernel));
   check(o.stride[0] >= 0 && o.stride[1] >= 0,
-        "{}: stride must be positive (or 0 for the kernel size), got {}", op, pair(o.stride));
+        "{}: stride must be positive (or 0 for the kernel size), got {}", op, hw(o.stride));
   const std::array<int64_t, 2> stride{o.stride[0] == 0 ? kernel[0] : o.stride[0],
                                       o.stride[1] == 0 ? kernel[1] : o.stride[1]};
   check(o.padding[0] >= 0 && o.padding[1] >= 0, "{}: padding must be non-negative, got {}", op,
-        pair(o.padding));
+        hw(o.padding));
   // PyTorch's rule: it guarantees every window holds at least one input element.
   check(2 * o.padding[0] <= kernel[0] && 2 * o.padding[1] <= kernel[1],
-        "{}: padding {} must be at most half the kernel {}", op, pair(o.padding), pair(kernel));
+        "{}: padding {} must be at most half the kernel {}", op, hw(o.padding), hw(kernel));
   const std::array<int64_t, 2> padded{input[2] + 2 * o.padding[0], input[3] + 2 * o.padding[1]};
   check(kernel[0] <= padded[0] && kernel[1] <= padded[1],
         "{}: kernel {} is larger than the padded input {} (input {}, padding {})", op,
-        pair(kernel), pair(padded), input, pair(o.padding));
+        hw(kernel), hw(padded), input, hw(o.padding));
   Geometry g;
   g.planes = input[0] * input[1];
   g.in_h = input[2];
@@ -74,7 +76,7 @@ Geometry adaptive_geometry(const Shape& input, std::array<int64_t, 2> output_siz
                            std::string_view op) {
   check_input_rank(input, op);
   check(output_size[0] >= 1 && output_size[1] >= 1, "{}: output size must be positive, got {}",
-        op, pair(output_size));
+        op, hw(output_size));
   Geometry g;
   g.planes = input[0] * input[1];
   g.in_h = input[2];
