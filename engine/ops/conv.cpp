@@ -158,7 +158,9 @@ Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias,
                grads[0] = conv2d_input_grad(a.grad, a.saved.back(), in_shape, options);
              if (a.needs(1))
                grads[1] = conv2d_weight_grad(a.grad, a.saved.front(), w_shape, options);
-             if (has_bias && a.needs(2)) grads[2] = sum(a.grad, {0, 2, 3});
+             // Pixels first, then the batch: each step is a layout the reduce kernel sums in
+             // place, where reducing {0, 2, 3} at once would first copy the whole gradient.
+             if (has_bias && a.needs(2)) grads[2] = sum(sum(a.grad, {2, 3}), {0});
              return grads;
            });
   }
