@@ -11,7 +11,7 @@
 // writes the entries that read real input, so padding costs nothing; with stride 1 and "same"
 // padding, all output rows of one kernel tap are one contiguous copy.
 //
-// Threading: tasks run in parallel over OpenMP threads, each with its own columns buffer and
+// Threading: tasks run in parallel on the engine's threads, each with its own columns buffer and
 // single-threaded BLAS (OpenBLAS's own pool is set to one thread for the duration, so the two
 // pools never compete for the 2 cores). A single task (batch 1, groups 1) instead runs on the
 // calling thread with BLAS's own threads. This is what makes a grouped convolution with
@@ -25,11 +25,11 @@
 // output row at a time, one branch-free (vectorisable) pass per kernel tap; adaptive windows,
 // whose sizes vary, one window at a time.
 #include <cblas.h>
-#include <omp.h>
 
 #include <Eigen/Core>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <limits>
 #include <vector>
@@ -59,8 +59,8 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const T* 
   }
 }
 
-// Sets OpenBLAS to one thread while alive, so GEMMs called from several OpenMP threads at once
-// each run on their caller's thread instead of contending for BLAS's pool.
+// Sets OpenBLAS to one thread while alive, so GEMMs called from several of the engine's threads at
+// once each run on their caller's thread instead of contending for BLAS's pool.
 class SingleThreadedBlas {
  public:
   SingleThreadedBlas() : previous_(openblas_get_num_threads()) {
@@ -79,13 +79,14 @@ class SingleThreadedBlas {
 // How many threads to split `tasks` tasks of `work_per_task` multiply-adds over: 1 when there is
 // a single task (its GEMM is then threaded by BLAS) or too little work to pay for the fork.
 int task_threads(int64_t tasks, int64_t work_per_task) {
-  const int max_threads = omp_get_max_threads();
+  const int max_threads = num_threads();
   if (tasks < 2 || max_threads < 2 || tasks * work_per_task < kParallelGrain) return 1;
   return static_cast<int>(std::min<int64_t>(max_threads, tasks));
 }
 
-// Runs body(task, thread) for every task in [0, tasks) on `threads` threads. Tasks are handed
-// out one at a time (a dynamic schedule): they are whole GEMMs, so the hand-out costs nothing in
+// Runs body(task, thread) for every task in [0, tasks) on at most `threads` of the engine's
+// threads (engine/parallel.h); `thread` < `threads` indexes per-thread scratch. Tasks are handed
+// out one at a time from a shared counter: they are whole GEMMs, so the hand-out costs nothing in
 // comparison, and a thread the OS pauses (other processes share the cores) delays only its
 // current task instead of a fixed share of them.
 template <class Body>
@@ -95,8 +96,10 @@ void run_tasks(int64_t tasks, int threads, Body&& body) {
     return;
   }
   SingleThreadedBlas single_blas;
-#pragma omp parallel for num_threads(threads) schedule(dynamic)
-  for (int64_t task = 0; task < tasks; ++task) body(task, omp_get_thread_num());
+  std::atomic<int64_t> next{0};
+  parallel_region(threads, [&](int thread, int) {
+    for (int64_t task = next++; task < tasks; task = next++) body(task, thread);
+  });
 }
 
 // ---------------------------------------------------------------- im2col and col2im
@@ -325,7 +328,7 @@ void conv2d_weight_grad_impl(const Tensor& grad_weight, const Tensor& grad_out,
     std::fill_n(gw, grad_weight.numel(), T(0));
     return;
   }
-  if (g.groups >= omp_get_max_threads()) {
+  if (g.groups >= num_threads()) {
     // Enough groups: a task is one group over all samples, so no two threads write the same rows.
     const int threads = task_threads(g.groups, work * g.batch);
     const Tensor scratch = columns_scratch<T>(s, threads);
