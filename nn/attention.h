@@ -22,8 +22,8 @@ namespace dg::nn {
 // [B, Lk] (true = that key is padding), attn_mask bool [Lq, Lk] (true = masked out) or additive
 // float [Lq, Lk], causal (query i sees keys j <= i).
 struct AttentionMasks {
-  Tensor key_padding_mask;
-  Tensor attn_mask;
+  Tensor key_padding_mask{};
+  Tensor attn_mask{};
   bool causal = false;
 };
 

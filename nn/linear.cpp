@@ -39,7 +39,7 @@ Tensor Linear::forward(const Tensor& x) { return linear(x, weight, bias); }
 
 std::string Linear::extra_repr() const {
   return fmt::format("in_features={}, out_features={}, bias={}", in_features, out_features,
-                     bias.defined());
+                     bias.defined() ? "True" : "False");
 }
 
 }  // namespace dg::nn

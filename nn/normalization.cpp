@@ -57,7 +57,8 @@ std::string BatchNorm2d::extra_repr() const {
   return fmt::format("{}, eps={}, momentum={}, affine={}, track_running_stats={}", num_features,
                      options.eps,
                      options.momentum ? fmt::format("{}", *options.momentum) : "None",
-                     options.affine, options.track_running_stats);
+                     options.affine ? "True" : "False",
+                     options.track_running_stats ? "True" : "False");
 }
 
 LayerNorm::LayerNorm(const Shape& normalized_shape, double eps, bool elementwise_affine,
@@ -78,7 +79,8 @@ Tensor LayerNorm::forward(const Tensor& x) {
 }
 
 std::string LayerNorm::extra_repr() const {
-  return fmt::format("{}, eps={}, elementwise_affine={}", normalized_shape, eps, weight.defined());
+  return fmt::format("{}, eps={}, elementwise_affine={}", normalized_shape, eps,
+                     weight.defined() ? "True" : "False");
 }
 
 }  // namespace dg::nn

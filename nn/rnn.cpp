@@ -86,7 +86,7 @@ LSTMState LSTMCell::forward(const Tensor& x, const LSTMState& state) {
 }
 
 std::string LSTMCell::extra_repr() const {
-  return fmt::format("{}, {}, bias={}", input_size, hidden_size, bias_ih.defined());
+  return fmt::format("{}, {}, bias={}", input_size, hidden_size, bias_ih.defined() ? "True" : "False");
 }
 
 // ---------------------------------------------------------------- GRUCell
@@ -122,7 +122,7 @@ Tensor GRUCell::forward(const Tensor& x, const Tensor& h) {
 }
 
 std::string GRUCell::extra_repr() const {
-  return fmt::format("{}, {}, bias={}", input_size, hidden_size, bias_ih.defined());
+  return fmt::format("{}, {}, bias={}", input_size, hidden_size, bias_ih.defined() ? "True" : "False");
 }
 
 // ---------------------------------------------------------------- LSTM

@@ -25,8 +25,8 @@ namespace dg::nn {
 // An LSTM state. For the cell: h and c are [B, hidden]; for the LSTM: [num_layers, B, hidden].
 // Undefined tensors mean zeros (and let the first step skip the work they would cost).
 struct LSTMState {
-  Tensor h;
-  Tensor c;
+  Tensor h{};
+  Tensor c{};
 };
 
 class LSTMCell : public Module {
