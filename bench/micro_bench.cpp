@@ -14,7 +14,6 @@
 // Usage: micro_bench [seconds per row, default 1]
 #include <cblas.h>
 #include <fmt/format.h>
-#include <omp.h>
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -27,6 +26,7 @@
 #include <vector>
 
 #include "engine/ops/ops.h"
+#include "engine/parallel.h"
 
 namespace {
 
@@ -195,9 +195,9 @@ std::string env_or_unset(const char* name) {
 int main(int argc, char** argv) {
   const double budget_s = argc > 1 ? std::atof(argv[1]) : 1.0;
   fmt::print("dyngrad micro_bench: {}\n", openblas_get_config());
-  fmt::print("OpenBLAS threads {}, OpenMP threads {}; OMP_WAIT_POLICY={} OMP_NUM_THREADS={} "
+  fmt::print("OpenBLAS threads {}, engine threads {}; DG_NUM_THREADS={} OMP_NUM_THREADS={} "
              "OPENBLAS_NUM_THREADS={}\n",
-             openblas_get_num_threads(), omp_get_max_threads(), env_or_unset("OMP_WAIT_POLICY"),
+             openblas_get_num_threads(), dg::num_threads(), env_or_unset("DG_NUM_THREADS"),
              env_or_unset("OMP_NUM_THREADS"), env_or_unset("OPENBLAS_NUM_THREADS"));
   fmt::print("medians over alternating timings after warm-up, ~{} s per row\n\n", budget_s);
   bench_matmul(budget_s);

@@ -172,18 +172,18 @@ class GraphTask {
     args.saved.reserve(node->saved_.size());
     for (size_t i = 0; i < node->saved_.size(); ++i) {
       const Tensor& s = node->saved_[i];
-      check(!s.defined() || s.version() == node->saved_versions_[i],
-            "backward: a tensor of shape {} saved by '{}' for its backward was modified by an "
-            "in-place operation (version {} -> {}); clone it before modifying it",
-            s.shape(), node->name(), node->saved_versions_[i], s.version());
+      if (s.defined() && s.version() != node->saved_versions_[i])
+        fail("backward: a tensor of shape {} saved by '{}' for its backward was modified by an "
+             "in-place operation (version {} -> {}); clone it before modifying it",
+             s.shape(), node->name(), node->saved_versions_[i], s.version());
       args.saved.push_back(s);
     }
     if (node->saved_output_) {
       Tensor out_data(node->saved_output_);
-      check(out_data.version() == node->saved_output_version_,
-            "backward: the output of '{}' (shape {}) was modified by an in-place operation "
-            "(version {} -> {}); clone it before modifying it",
-            node->name(), out_data.shape(), node->saved_output_version_, out_data.version());
+      if (out_data.version() != node->saved_output_version_)
+        fail("backward: the output of '{}' (shape {}) was modified by an in-place operation "
+             "(version {} -> {}); clone it before modifying it",
+             node->name(), out_data.shape(), node->saved_output_version_, out_data.version());
       // Reconnect the output to this node so the formula can be differentiated again.
       auto impl = std::make_shared<TensorImpl>(*node->saved_output_);
       impl->requires_grad = true;

@@ -88,6 +88,30 @@ class Backend {
   // ---- softmax and losses (CPU: engine/cpu/softmax_kernels.cpp) ----
 
   // ---- normalisation (CPU: engine/cpu/norm_kernels.cpp) ----
+  // Layer norm over the rows of x [M, N] (contiguous): mean[m], rstd[m] = 1 / sqrt(var + eps)
+  // with the biased variance, and out = (x - mean) * rstd * weight + bias. mean and rstd are [M];
+  // weight and bias are [N] contiguous, or undefined (no scale, no shift).
+  virtual void layer_norm(const Tensor& out, const Tensor& mean, const Tensor& rstd,
+                          const Tensor& x, const Tensor& weight, const Tensor& bias,
+                          double eps) = 0;
+  // Its backward from the saved mean and rstd: grad_input [M, N], grad_weight and grad_bias [N].
+  // Any of the three outputs may be undefined (not needed); weight may be undefined (scale 1).
+  // grad_out and x are [M, N] contiguous.
+  virtual void layer_norm_backward(const Tensor& grad_input, const Tensor& grad_weight,
+                                   const Tensor& grad_bias, const Tensor& grad_out,
+                                   const Tensor& x, const Tensor& mean, const Tensor& rstd,
+                                   const Tensor& weight) = 0;
+  // x is [N, C, S] contiguous: per-channel mean and biased variance over N and S (both [C]).
+  virtual void batch_norm_stats(const Tensor& mean, const Tensor& var, const Tensor& x) = 0;
+  // Per-channel affine map of [N, C, S] contiguous tensors: out = x * scale[c] + shift[c], plus
+  // y * y_scale[c] when y is defined. scale, shift and y_scale are [C] contiguous.
+  virtual void channel_affine(const Tensor& out, const Tensor& x, const Tensor& scale,
+                              const Tensor& shift, const Tensor& y, const Tensor& y_scale) = 0;
+  // Per channel of [N, C, S] contiguous grad_out and x: sum_dy[c] = sum of grad_out and
+  // sum_dy_xmu[c] = sum of grad_out * (x - mean[c]), over N and S.
+  virtual void batch_norm_backward_reduce(const Tensor& sum_dy, const Tensor& sum_dy_xmu,
+                                          const Tensor& grad_out, const Tensor& x,
+                                          const Tensor& mean) = 0;
 
 };
 

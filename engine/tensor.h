@@ -86,7 +86,8 @@ class Tensor {
   std::vector<T> to_vector() const;
 
   // ---- autograd ----
-  bool requires_grad() const { return impl_->requires_grad; }
+  // False for an undefined tensor, so optional inputs (a missing bias) can be passed to needs_grad.
+  bool requires_grad() const { return impl_ && impl_->requires_grad; }
   // Only on leaves (and only floating dtypes); returns *this for chaining.
   Tensor& set_requires_grad(bool requires_grad = true);
   bool is_leaf() const { return impl_->grad_fn == nullptr; }
@@ -125,6 +126,9 @@ class Tensor {
   Tensor& mul_(const Tensor& other);
   Tensor& mul_(double value);
   Tensor& add_(double value);
+  Tensor& div_(const Tensor& other);
+  Tensor& div_(double value);
+  Tensor& sqrt_();
   Tensor& copy_(const Tensor& src);
   Tensor& fill_(double value);
   Tensor& zero_();

@@ -39,6 +39,17 @@ class CpuBackend final : public Backend {
   // ---- softmax and losses (softmax_kernels.cpp) ----
 
   // ---- normalisation (norm_kernels.cpp) ----
+  void layer_norm(const Tensor& out, const Tensor& mean, const Tensor& rstd, const Tensor& x,
+                  const Tensor& weight, const Tensor& bias, double eps) override;
+  void layer_norm_backward(const Tensor& grad_input, const Tensor& grad_weight,
+                           const Tensor& grad_bias, const Tensor& grad_out, const Tensor& x,
+                           const Tensor& mean, const Tensor& rstd, const Tensor& weight) override;
+  void batch_norm_stats(const Tensor& mean, const Tensor& var, const Tensor& x) override;
+  void channel_affine(const Tensor& out, const Tensor& x, const Tensor& scale, const Tensor& shift,
+                      const Tensor& y, const Tensor& y_scale) override;
+  void batch_norm_backward_reduce(const Tensor& sum_dy, const Tensor& sum_dy_xmu,
+                                  const Tensor& grad_out, const Tensor& x,
+                                  const Tensor& mean) override;
 
 };
 

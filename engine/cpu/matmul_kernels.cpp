@@ -4,12 +4,13 @@
 // layout is first copied to contiguous memory. A batch of a's against one shared b (a linear layer
 // on batched input) is folded into a single GEMM with B*M rows, which is what makes it fast.
 //
-// Threading: GEMM is parallelised by OpenBLAS's own pthreads pool, the elementwise kernels by
-// OpenMP. This kernel is never called from inside an OpenMP parallel region (the batch loop below
-// is serial), so the pools take turns instead of stacking 2 x 2 threads on 2 cores. The thread
+// Threading: GEMM is parallelised by OpenBLAS's own pthreads pool, the elementwise kernels by the
+// engine's pool (engine/parallel.h). This kernel is never called from inside a parallel region
+// (the batch loop below is serial), so the pools take turns instead of stacking 2 x 2 threads on
+// 2 cores. The thread
 // count is OpenBLAS's own choice: it already runs small products (e.g. [1,512] @ [512,512]) on the
 // calling thread, and a higher single-thread threshold of ours measured up to 1.8x slower on an
-// idle machine (docs/performance.md, which also covers OpenMP's spin-waiting on a loaded one).
+// idle machine (docs/performance.md, which also covers why the engine has its own thread pool).
 #include <cblas.h>
 
 #include <algorithm>

@@ -64,7 +64,7 @@ template <class T>
 void reduce_rows(ReduceOp op, T* out, const T* in, int64_t K, int64_t R) {
   if (K == 1 && R >= 2 * kParallelGrain) {
     // One output over a long run: split the run over threads and combine the partials.
-    const int nt = omp_get_max_threads();
+    const int nt = num_threads();
     std::vector<T> partial(nt, identity<T>(op));
     parallel_for(nt, kParallelGrain, [&](int64_t b, int64_t e) {
       for (int64_t t = b; t < e; ++t) {

@@ -1,14 +1,13 @@
 // The CPU's one way to walk N same-shaped strided operands: dims of size 1 are dropped, adjacent
 // dims that are contiguous in every operand are merged, and the flat index space is split into
-// chunks over OpenMP threads. Each chunk calls `inner(ptrs, strides, n)` on runs along the
+// chunks over the engine's threads (engine/parallel.h). Each chunk calls `inner(ptrs, strides, n)` on runs along the
 // innermost dim, so kernels only write a 1-D loop (with a fast path for stride 1 / stride 0).
 #pragma once
-
-#include <omp.h>
 
 #include <array>
 #include <cstdint>
 
+#include "engine/parallel.h"
 #include "engine/tensor.h"
 
 namespace dg::cpu {
@@ -100,35 +99,31 @@ void for_each_strided(const Shape& shape, const std::array<const Tensor*, N>& op
     }
   };
 
-  const int threads = total >= kParallelGrain ? omp_get_max_threads() : 1;
+  const int threads = total >= kParallelGrain ? num_threads() : 1;
   if (threads <= 1) {
     run_range(0, total);
     return;
   }
-#pragma omp parallel num_threads(threads)
-  {
-    const int t = omp_get_thread_num(), nt = omp_get_num_threads();
+  parallel_region(threads, [&](int t, int nt) {
     // Chunk boundaries on 64-element multiples keep threads off each other's cache lines.
     const int64_t chunk = ((total + nt - 1) / nt + 63) / 64 * 64;
     const int64_t begin = std::min(total, t * chunk), end = std::min(total, begin + chunk);
     if (begin < end) run_range(begin, end);
-  }
+  });
 }
 
-// Splits [0, n) over OpenMP threads when n * cost_per_item is large enough to pay for it.
+// Splits [0, n) over the engine's threads when n * cost_per_item is large enough to pay for it.
 template <class F>
 void parallel_for(int64_t n, int64_t cost_per_item, F&& f) {
-  if (n * cost_per_item < kParallelGrain || omp_get_max_threads() <= 1 || n <= 1) {
+  if (n * cost_per_item < kParallelGrain || num_threads() <= 1 || n <= 1) {
     f(int64_t{0}, n);
     return;
   }
-#pragma omp parallel
-  {
-    const int t = omp_get_thread_num(), nt = omp_get_num_threads();
+  parallel_region(num_threads(), [&](int t, int nt) {
     const int64_t chunk = (n + nt - 1) / nt;
     const int64_t begin = std::min(n, t * chunk), end = std::min(n, begin + chunk);
     if (begin < end) f(begin, end);
-  }
+  });
 }
 
 }  // namespace dg::cpu

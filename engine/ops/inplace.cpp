@@ -1,7 +1,7 @@
-// In-place ops, for optimizers and buffer updates: add_, sub_, mul_, copy_, fill_, zero_. Each
-// bumps the storage's version counter, so a graph that saved this tensor (or a view of it) for
-// backward detects the change and refuses to compute a wrong gradient. They are not recorded by
-// autograd: on a tensor that requires grad they are refused while grad mode is on.
+// In-place ops, for optimizers and buffer updates: add_, sub_, mul_, div_, sqrt_, copy_, fill_,
+// zero_. Each bumps the storage's version counter, so a graph that saved this tensor (or a view of
+// it) for backward detects the change and refuses to compute a wrong gradient. They are not
+// recorded by autograd: on a tensor that requires grad they are refused while grad mode is on.
 #include "engine/backend.h"
 #include "engine/flops.h"
 #include "engine/ops/op_helpers.h"
@@ -62,6 +62,25 @@ Tensor& Tensor::mul_(double value) {
 
 Tensor& Tensor::add_(double value) {
   binary_inplace(BinaryOp::add, *this, detail::scalar_like(*this, value), "add_");
+  return *this;
+}
+
+Tensor& Tensor::div_(const Tensor& other) {
+  binary_inplace(BinaryOp::div, *this, other, "div_");
+  return *this;
+}
+
+Tensor& Tensor::div_(double value) {
+  binary_inplace(BinaryOp::div, *this, detail::scalar_like(*this, value), "div_");
+  return *this;
+}
+
+Tensor& Tensor::sqrt_() {
+  check_inplace(*this, nullptr, "sqrt_");
+  detail::check_floating(*this, "sqrt_");
+  backend(device()).unary(UnaryOp::sqrt, *this, *this, 0, 0);
+  flops::add(numel());
+  storage()->bump_version();
   return *this;
 }
 

@@ -230,3 +230,18 @@ TEST_CASE("autograd: set_requires_grad only on floating leaves") {
   Tensor y = x * 2.0;
   CHECK_THROWS_WITH(y.set_requires_grad(false), Catch::Contains("only leaves can change requires_grad"));
 }
+
+TEST_CASE("autograd: optional (undefined) tensors can be passed to needs_grad and saved") {
+  Tensor x = tensor({1, 2}).set_requires_grad();
+  Tensor missing;
+  CHECK_FALSE(missing.requires_grad());
+  CHECK(needs_grad(x, missing));
+  CHECK_FALSE(needs_grad(missing));
+  Tensor y = x * 2.0;
+  record(OpId::mul, y, {x}, {missing}, [](const BackwardArgs& a) -> Grads {
+    CHECK_FALSE(a.saved[0].defined());
+    return {a.grad * 2.0};
+  });
+  sum(y).backward();
+  CHECK(values(x.grad()) == std::vector<double>{2, 2});
+}

@@ -1,0 +1,125 @@
+// The small layers: linear, dropout and embedding.
+//
+// linear and dropout are compositions of engine ops (one GEMM plus a broadcast add; one Bernoulli
+// mask and a multiply), so their gradients, and gradients of those, come from the ops they use.
+// embedding has its own node: its forward is a row gather (the index_select kernel) and its
+// backward adds each output row's gradient into the row it came from, then clears the row at
+// padding_idx, which is cheaper than masking every padded position of the gradient and gives
+// PyTorch's semantics exactly (that row receives no gradient at all).
+#include <algorithm>
+
+#include "engine/backend.h"
+#include "engine/flops.h"
+#include "engine/ops/functional.h"
+#include "engine/ops/op_helpers.h"
+
+namespace dg {
+
+// ---------------------------------------------------------------- linear
+
+Tensor linear(const Tensor& input, const Tensor& weight, const Tensor& bias) {
+  constexpr std::string_view op = "linear";
+  detail::check_floating(input, op);
+  detail::check_same(input, weight, op);
+  check(weight.dim() == 2, "{}: weight must be 2-D [out_features, in_features], got {}", op,
+        weight.shape());
+  check(input.dim() >= 1, "{}: input must have at least 1 dim [..., in_features], got a 0-dim tensor",
+        op);
+  const int64_t in_features = weight.shape()[1], out_features = weight.shape()[0];
+  check(input.shape().back() == in_features,
+        "{}: input {} has {} features in its last dim but weight {} expects {}", op, input.shape(),
+        input.shape().back(), weight.shape(), in_features);
+  if (bias.defined()) {
+    detail::check_same(input, bias, op);
+    check(bias.shape() == Shape{out_features},
+          "{}: bias of shape {} does not match the {} outputs of weight {}", op, bias.shape(),
+          out_features, weight.shape());
+  }
+  // One GEMM over all leading dims: [rows, in] @ [in, out].
+  const Tensor rows = input.dim() == 2 ? input : reshape(input, {-1, in_features});
+  Tensor out = matmul(rows, transpose(weight, 0, 1));
+  if (bias.defined()) out = out + bias;
+  if (input.dim() == 2) return out;
+  Shape out_shape = input.shape();
+  out_shape[out_shape.size() - 1] = out_features;
+  return reshape(out, out_shape);
+}
+
+// ---------------------------------------------------------------- dropout
+
+Tensor dropout(const Tensor& input, double p, bool training, Generator* generator) {
+  constexpr std::string_view op = "dropout";
+  detail::check_floating(input, op);
+  check(p >= 0.0 && p <= 1.0, "{}: probability p must be in [0, 1], got {}", op, p);
+  if (!training || p == 0.0) return input;
+  if (p == 1.0) return input * zeros_like(input);  // every element dropped; the gradient is 0
+  // The mask holds 0 or 1 / (1 - p), so the expected value of each output equals its input.
+  Tensor mask = generator ? bernoulli(input.shape(), 1.0 - p, *generator, input.dtype(), input.device())
+                          : bernoulli(input.shape(), 1.0 - p, input.dtype(), input.device());
+  {
+    NoGradGuard no_grad;
+    mask.mul_(1.0 / (1.0 - p));
+  }
+  return input * mask;
+}
+
+// ---------------------------------------------------------------- embedding
+
+Tensor embedding(const Tensor& weight, const Tensor& indices, std::optional<int64_t> padding_idx) {
+  constexpr std::string_view op = "embedding";
+  detail::check_defined(weight, op);
+  detail::check_defined(indices, op);
+  check(weight.dim() == 2, "{}: weight must be 2-D [num_embeddings, embedding_dim], got {}", op,
+        weight.shape());
+  check(indices.dtype() == DType::i64, "{}: indices of shape {} have dtype {}, expected i64", op,
+        indices.shape(), indices.dtype());
+  check(indices.device() == weight.device(), "{}: indices are on {} but weight is on {}", op,
+        indices.device(), weight.device());
+  const int64_t num_embeddings = weight.shape()[0], dim = weight.shape()[1];
+  std::optional<int64_t> pad;
+  if (padding_idx) {
+    check(*padding_idx >= -num_embeddings && *padding_idx < num_embeddings,
+          "{}: padding_idx {} is out of range for {} embeddings", op, *padding_idx, num_embeddings);
+    pad = *padding_idx < 0 ? *padding_idx + num_embeddings : *padding_idx;  // like PyTorch
+  }
+
+  // Flat, contiguous indices; every one bounds-checked before the kernel reads a row.
+  const Tensor flat = contiguous(reshape(indices.detach(), {-1}));
+  const int64_t count = flat.numel();
+  {
+    const std::vector<int64_t> host = flat.device().is_cpu() ? std::vector<int64_t>()
+                                                              : flat.to_vector<int64_t>();
+    const int64_t* p = flat.device().is_cpu() ? flat.data<int64_t>() : host.data();
+    const int64_t* bad = std::find_if(p, p + count, [num_embeddings](int64_t i) {
+      return i < 0 || i >= num_embeddings;
+    });
+    if (bad != p + count)
+      fail("{}: index {} is out of range for {} embeddings (weight {}){}", op, *bad,
+           num_embeddings, weight.shape(), *bad < 0 ? "; negative indices are not supported" : "");
+  }
+  Tensor rows = Tensor::empty({count, dim}, weight.dtype(), weight.device());
+  if (rows.numel() > 0) backend(weight.device()).index_select(rows, weight, 0, flat);
+  Shape out_shape = indices.shape();
+  out_shape.push_back(dim);
+  Tensor out = make_view(rows, out_shape, contiguous_strides(out_shape), 0);
+
+  if (needs_grad(weight)) {
+    record(OpId::embedding, out, {weight}, {flat},
+           [num_embeddings, dim, pad](const BackwardArgs& a) -> Grads {
+             const Tensor& flat = a.saved[0];
+             const Tensor g = reshape(a.grad, {-1, dim});
+             if (grad_enabled()) {  // create_graph: differentiable ops
+               const Tensor kept = pad ? where(unsqueeze(eq(flat, static_cast<double>(*pad)), 1), 0.0, g) : g;
+               return {index_add(zeros({num_embeddings, dim}, g.dtype(), g.device()), 0, flat, kept)};
+             }
+             Tensor gw = zeros({num_embeddings, dim}, g.dtype(), g.device());
+             if (g.numel() > 0) backend(g.device()).index_add(gw, 0, flat, g);
+             flops::add(g.numel());
+             if (pad) narrow(gw, 0, *pad, 1).zero_();
+             return {gw};
+           });
+  }
+  return out;
+}
+
+}  // namespace dg
