@@ -86,6 +86,38 @@ class Backend {
   // ---- convolution and pooling (CPU: engine/cpu/conv_kernels.cpp) ----
 
   // ---- softmax and losses (CPU: engine/cpu/softmax_kernels.cpp) ----
+  // What a cross-entropy kernel compares its logits with (see cross_entropy below).
+  struct CrossEntropyTarget {
+    Tensor target;                 // i64 class indices
+    Tensor weight;                 // [C] per-class weights, or undefined for all ones
+    int64_t ignore_index = -100;   // positions whose target equals it contribute nothing
+    double label_smoothing = 0.0;  // in [0, 1]
+  };
+  // out = softmax(in) along `dim`, or log_softmax when `log`; in may have any strides. A row
+  // holding NaN or +inf, or only -inf, comes out NaN (PyTorch's semantics); an -inf entry in any
+  // other row gets probability exactly 0.
+  virtual void softmax(const Tensor& out, const Tensor& in, int dim, bool log) = 0;
+  // The vector-Jacobian product of softmax along `dim`, given its output y and the gradient g of
+  // that output (both any strides): grad_in = y * (g - sum(g * y)), or for log_softmax
+  // grad_in = g - exp(y) * sum(g).
+  virtual void softmax_backward(const Tensor& grad_in, const Tensor& grad_out, const Tensor& out,
+                                int dim, bool log) = 0;
+  // Cross-entropy of logits [N, C, S] (contiguous) against `spec.target` [N, S] (contiguous i64,
+  // every entry in [0, C) or equal to spec.ignore_index, already checked; spec.weight contiguous
+  // with the logits' dtype). Per position it writes loss = -sum_c T_c log_softmax(x)_c, where the
+  // target distribution T puts (1 - smoothing) * w[target] on the target class plus
+  // smoothing * w[c] / C on every class c (w = spec.weight, or ones when undefined) and is all
+  // zero at an ignored position; and the log-sum-exp over the classes in two parts, lse[0] = max_c x_c
+  // and lse[1] = log sum_c exp(x_c - max), kept apart so that the backward's x - max - lse[1] is
+  // as accurate as log_softmax's own output even for logits far from 0. loss is [N, S] and lse
+  // [2, N, S], both contiguous.
+  virtual void cross_entropy(const Tensor& loss, const Tensor& lse, const Tensor& logits,
+                             const CrossEntropyTarget& spec) = 0;
+  // grad_logits[n, c, s] = grad_loss[n, s] * (softmax(x)_c * sum_c' T_c' - T_c), with lse from
+  // the forward; grad_loss is [N, S] with any strides (stride 0 for a reduced loss).
+  virtual void cross_entropy_backward(const Tensor& grad_logits, const Tensor& grad_loss,
+                                      const Tensor& logits, const Tensor& lse,
+                                      const CrossEntropyTarget& spec) = 0;
 
   // ---- normalisation (CPU: engine/cpu/norm_kernels.cpp) ----
   // Layer norm over the rows of x [M, N] (contiguous): mean[m], rstd[m] = 1 / sqrt(var + eps)

@@ -37,6 +37,14 @@ class CpuBackend final : public Backend {
   // ---- convolution and pooling (conv_kernels.cpp) ----
 
   // ---- softmax and losses (softmax_kernels.cpp) ----
+  void softmax(const Tensor& out, const Tensor& in, int dim, bool log) override;
+  void softmax_backward(const Tensor& grad_in, const Tensor& grad_out, const Tensor& out, int dim,
+                        bool log) override;
+  void cross_entropy(const Tensor& loss, const Tensor& lse, const Tensor& logits,
+                     const CrossEntropyTarget& spec) override;
+  void cross_entropy_backward(const Tensor& grad_logits, const Tensor& grad_loss,
+                              const Tensor& logits, const Tensor& lse,
+                              const CrossEntropyTarget& spec) override;
 
   // ---- normalisation (norm_kernels.cpp) ----
   void layer_norm(const Tensor& out, const Tensor& mean, const Tensor& rstd, const Tensor& x,

@@ -109,7 +109,7 @@ template <class T>
 void layer_norm_backward_rows(T* gx, T* gw, T* gb, const T* dy, const T* x, const T* mean,
                               const T* rstd, const T* w, int64_t M, int64_t N) {
   const bool parallel = M > 1 && M * N >= kParallelGrain;
-  const int64_t chunks = parallel ? std::min<int64_t>(omp_get_max_threads(), M) : 1;
+  const int64_t chunks = parallel ? std::min<int64_t>(num_threads(), M) : 1;
   const bool want_wb = gw || gb;
   std::vector<double> partial(want_wb ? chunks * 2 * N : 0, 0.0);
   parallel_for(chunks, kParallelGrain, [&](int64_t chunk_begin, int64_t chunk_end) {
