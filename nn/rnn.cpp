@@ -187,21 +187,25 @@ LSTMOutput LSTM::forward(const Tensor& x, const Tensor& lengths, const LSTMState
     running = lt(reshape(arange(T), {1, T}), reshape(lengths, {B, 1}));
   }
 
-  Tensor layer_input = x;
+  // Layer 0 reads its steps from x (a slice of x costs nothing in backward unless x requires
+  // grad); every later layer reads the previous layer's per-step outputs, never a slice.
+  std::vector<Tensor> inputs;
+  inputs.reserve(steps);
+  for (int64_t t = 0; t < steps; ++t) inputs.push_back(select(x, 1, t));
   std::vector<Tensor> final_h, final_c;
+  Tensor output;
   for (int64_t l = 0; l < L; ++l) {
-    // The input's contribution to every step's gates in one GEMM: [B, T, 4H].
     const Tensor bias = bias_ih[l].defined() ? bias_ih[l] + bias_hh[l] : Tensor();
-    const Tensor gates_x = linear(layer_input, weight_ih[l], bias);
-    const Tensor w_hh_t = transpose(weight_hh[l], 0, 1);
+    const Tensor w_ih_t = transpose(weight_ih[l], 0, 1), w_hh_t = transpose(weight_hh[l], 0, 1);
     Tensor h = initial.h.defined() ? select(initial.h, 0, l) : Tensor();
     Tensor c = initial.c.defined() ? select(initial.c, 0, l) : Tensor();
     std::vector<Tensor> outputs;
     outputs.reserve(steps);
     for (int64_t t = 0; t < steps; ++t) {
-      Tensor gates = select(gates_x, 1, t);
+      Tensor gates = matmul(inputs[t], w_ih_t);
       if (h.defined()) gates = gates + matmul(h, w_hh_t);
-      LSTMState next = lstm_pointwise(gates, c);
+      if (bias.defined()) gates = gates + bias;
+      const LSTMState next = lstm_pointwise(gates, c);
       if (t < full_steps) {
         h = next.h;
         c = next.c;
@@ -214,15 +218,17 @@ LSTMOutput LSTM::forward(const Tensor& x, const Tensor& lengths, const LSTMState
       c = c.defined() ? where(step_running, next.c, c) : where(step_running, next.c, 0.0);
       outputs.push_back(where(step_running, next.h, 0.0));
     }
-    Tensor out = steps > 0 ? stack(outputs, 1) : zeros({B, T, H}, dtype);
-    if (steps > 0 && steps < T) out = pad(out, {0, 0, 0, T - steps});
     final_h.push_back(h.defined() ? h : zeros({B, H}, dtype));
     final_c.push_back(c.defined() ? c : zeros({B, H}, dtype));
-    const bool last = l + 1 == L;
-    layer_input = last ? out
-                       : dropout(out, options.dropout, is_training(), options.dropout_generator);
+    if (l + 1 < L) {
+      for (int64_t t = 0; t < steps; ++t)
+        inputs[t] = dropout(outputs[t], options.dropout, is_training(), options.dropout_generator);
+    } else {
+      output = steps > 0 ? stack(outputs, 1) : zeros({B, T, H}, dtype);
+      if (steps > 0 && steps < T) output = pad(output, {0, 0, 0, T - steps});
+    }
   }
-  return {layer_input, {stack(final_h, 0), stack(final_c, 0)}};
+  return {output, {stack(final_h, 0), stack(final_c, 0)}};
 }
 
 std::string LSTM::extra_repr() const {

@@ -7,10 +7,14 @@
 //             n = tanh(x W_in^T + b_in + r * (h W_hn^T + b_hn)),  h' = (1 - z) * n + z * h
 //   LSTM      batch-first [B, T, I], one or more stacked layers, optional per-sequence lengths.
 //
-// Each step is a handful of engine ops (the gates of all four kinds come from one matmul, then
-// chunk and the pointwise activations), so the same cells serve a hand-written loop such as a
-// skimming RNN's, which decides step by step what to run. The LSTM hoists the input projection of
-// every step of a layer into one GEMM before its loop.
+// Each step is a handful of engine ops (the gates of all four kinds come from one matmul per
+// operand, then chunk and the pointwise activations), so the same cells serve a hand-written loop
+// such as a skimming RNN's, which decides step by step what to run.
+//
+// The LSTM does not hoist the input projection of all steps into one GEMM before its loop: reading
+// step t back out of that product would be a slice of a tensor that requires grad, whose backward
+// materialises a gradient of the whole product at every step (quadratic in T). Each step projects
+// its own input instead, and layer l + 1 reads layer l's per-step outputs directly.
 #pragma once
 
 #include <cstdint>
