@@ -68,8 +68,10 @@ void unary_contiguous(UnaryOp op, T* o, const T* x, int64_t n, F f) {
     case UnaryOp::exp: {
       // Eigen's vectorised exp clamps its input, so exp(-inf) would be a tiny positive number
       // instead of 0; below the smallest normal result, flush to 0 (log(exp(-inf)) must be -inf).
+      // (Eigen's select() is not vectorised; this second loop is.)
       const T lowest = std::is_same_v<T, float> ? T(-87.33) : T(-708.39);
-      out = (in < lowest).select(T(0), in.exp());
+      out = in.exp();
+      for (int64_t i = 0; i < n; ++i) o[i] = x[i] < lowest ? T(0) : o[i];
       return;
     }
     case UnaryOp::log: out = in.log(); return;

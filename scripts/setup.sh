@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Gets a Debian 12 machine ready to build dyngrad: installs the packages below that are missing
+# (apt-get runs only when one is) and configures the build directory once (Ninja re-runs CMake by
+# itself when a CMakeLists.txt changes). Sourced by run-example.sh and test.sh, which then build
+# only what they need; it can also be run on its own.
+#
+# Environment: BUILD_DIR (default: build/ in the repository), DG_CMAKE_ARGS (extra arguments for
+# the first configure, e.g. "-DDG_CUDA=OFF").
+set -euo pipefail
+
+DG_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BUILD_DIR=${BUILD_DIR:-$DG_ROOT/build}
+DG_JOBS=${DG_JOBS:-$(nproc)}
+
+DG_PACKAGES=(
+  build-essential   # g++ (C++20), make
+  cmake             # >= 3.25
+  ninja-build
+  pkg-config
+  libeigen3-dev     # Eigen 3.4
+  libopenblas-dev   # BLAS (cblas_sgemm)
+  catch2            # Catch2 v2, for the tests
+  libfmt-dev        # error messages and printing
+  libstb-dev        # image loading (datasets)
+  zlib1g-dev        # gzipped IDX files (datasets)
+  dataset-fashion-mnist  # Fashion-MNIST IDX files (datasets, examples)
+  wordnet-base           # WordNet 3.0 glosses (datasets, examples)
+)
+
+dg_install_missing_packages() {
+  if ! command -v dpkg-query >/dev/null; then
+    echo "setup: not a Debian system; install the equivalents of: ${DG_PACKAGES[*]}" >&2
+    return 0
+  fi
+  local missing=() pkg status
+  for pkg in "${DG_PACKAGES[@]}"; do
+    status=$(dpkg-query -W -f='${db:Status-Status}' "$pkg" 2>/dev/null || true)
+    [[ $status == installed ]] || missing+=("$pkg")
+  done
+  (( ${#missing[@]} == 0 )) && return 0
+  echo "setup: installing ${missing[*]}"
+  local sudo=()
+  (( $(id -u) == 0 )) || sudo=(sudo)
+  "${sudo[@]}" apt-get update -q </dev/null
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive \
+    apt-get install -y -q --no-install-recommends "${missing[@]}" </dev/null
+}
+
+dg_configure() {
+  if [[ ! -f $BUILD_DIR/build.ninja ]]; then
+    # shellcheck disable=SC2086  # DG_CMAKE_ARGS is a list of arguments
+    cmake -S "$DG_ROOT" -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release ${DG_CMAKE_ARGS:-}
+  fi
+  # Keep the build directory out of `git status`.
+  [[ -f $BUILD_DIR/.gitignore ]] || echo '*' > "$BUILD_DIR/.gitignore"
+}
+
+dg_install_missing_packages
+dg_configure
