@@ -31,6 +31,26 @@ std::vector<OpId> all_differentiable_ops() {
   return ops;
 }
 
+Node::~Node() {
+  // Move the edges of every node about to die onto a stack, so each destructor finds no children
+  // left to destroy recursively. Saved tensors count too: a saved intermediate owns its grad_fn.
+  std::vector<std::shared_ptr<Node>> dying;
+  auto unlink = [&dying](Node& node) {
+    for (auto& in : node.inputs_)
+      if (in.node) dying.push_back(std::move(in.node));
+    for (auto& saved : node.saved_)
+      if (saved.defined() && saved.impl_ptr().use_count() == 1 && saved.impl()->grad_fn)
+        dying.push_back(std::move(saved.impl()->grad_fn));
+    node.saved_.clear();
+  };
+  unlink(*this);
+  while (!dying.empty()) {
+    std::shared_ptr<Node> node = std::move(dying.back());
+    dying.pop_back();
+    if (node.use_count() == 1) unlink(*node);
+  }
+}
+
 std::shared_ptr<Node> gradient_edge(const Tensor& t) {
   if (!t.defined() || !t.requires_grad()) return nullptr;
   if (t.grad_fn()) return t.grad_fn();

@@ -88,6 +88,13 @@ class Node : public std::enable_shared_from_this<Node> {
     DType dtype;
   };
 
+  Node() = default;
+  // Unlinks the graph behind this node iteratively: a long chain destroyed recursively would
+  // overflow the stack.
+  ~Node();
+  Node(const Node&) = delete;
+  Node& operator=(const Node&) = delete;
+
   OpId op() const { return op_; }
   std::string_view name() const { return op_name(op_); }
   const std::vector<Input>& inputs() const { return inputs_; }

@@ -84,6 +84,75 @@ class Backend {
                     bool descending) = 0;
 
   // ---- convolution and pooling (CPU: engine/cpu/conv_kernels.cpp) ----
+  // The sizes of one 2-D convolution, checked by the op layer (engine/ops/conv.cpp). input is
+  // [batch, in_channels, in_h, in_w], weight [out_channels, in_channels / groups, kernel_h,
+  // kernel_w], output [batch, out_channels, out_h, out_w]; group g maps input channels
+  // [g * in_channels / groups, (g + 1) * in_channels / groups) to the matching slice of outputs.
+  struct Conv2dGeometry {
+    int64_t batch = 0, in_channels = 0, out_channels = 0, groups = 1;
+    int64_t in_h = 0, in_w = 0, out_h = 0, out_w = 0;
+    int64_t kernel_h = 1, kernel_w = 1;
+    int64_t stride_h = 1, stride_w = 1, pad_h = 0, pad_w = 0, dilation_h = 1, dilation_w = 1;
+  };
+  // out = conv(input, weight) (+ bias[c] on every output of channel c when bias is defined).
+  // input, weight and bias are contiguous; out is contiguous and fully overwritten.
+  virtual void conv2d(const Tensor& out, const Tensor& input, const Tensor& weight,
+                      const Tensor& bias, const Conv2dGeometry& g) = 0;
+  // grad_input = the adjoint of conv2d in its input applied to grad_out (a transposed
+  // convolution); grad_out and weight contiguous; grad_input contiguous, fully overwritten.
+  virtual void conv2d_input_grad(const Tensor& grad_input, const Tensor& grad_out,
+                                 const Tensor& weight, const Conv2dGeometry& g) = 0;
+  // grad_weight = the adjoint of conv2d in its weight: sum over the batch of grad_out times the
+  // input patches; grad_out and input contiguous; grad_weight contiguous, fully overwritten.
+  virtual void conv2d_weight_grad(const Tensor& grad_weight, const Tensor& grad_out,
+                                  const Tensor& input, const Conv2dGeometry& g) = 0;
+
+  // The sizes of one 2-D pooling over `planes` = batch * channels contiguous [in_h, in_w] planes.
+  // Output row oh reads input rows [row_begin(oh), row_end(oh)), clipped to the input (padding
+  // reads nothing); columns likewise. Fixed windows start at o * stride - pad and span `kernel`;
+  // adaptive windows are PyTorch's [floor(o * in / out), ceil((o + 1) * in / out)).
+  struct Pool2dGeometry {
+    int64_t planes = 0, in_h = 0, in_w = 0, out_h = 0, out_w = 0;
+    int64_t kernel_h = 1, kernel_w = 1, stride_h = 1, stride_w = 1, pad_h = 0, pad_w = 0;
+    bool adaptive = false;
+
+    constexpr int64_t row_begin(int64_t oh) const {
+      return adaptive ? oh * in_h / out_h : clip(oh * stride_h - pad_h, in_h);
+    }
+    constexpr int64_t row_end(int64_t oh) const {
+      return adaptive ? ((oh + 1) * in_h + out_h - 1) / out_h
+                      : clip(oh * stride_h - pad_h + kernel_h, in_h);
+    }
+    constexpr int64_t col_begin(int64_t ow) const {
+      return adaptive ? ow * in_w / out_w : clip(ow * stride_w - pad_w, in_w);
+    }
+    constexpr int64_t col_end(int64_t ow) const {
+      return adaptive ? ((ow + 1) * in_w + out_w - 1) / out_w
+                      : clip(ow * stride_w - pad_w + kernel_w, in_w);
+    }
+    // What an average divides by: the whole kernel, padding included (count_include_pad), or the
+    // adaptive window's own size.
+    constexpr int64_t divisor(int64_t oh, int64_t ow) const {
+      return adaptive ? (row_end(oh) - row_begin(oh)) * (col_end(ow) - col_begin(ow))
+                      : kernel_h * kernel_w;
+    }
+    static constexpr int64_t clip(int64_t i, int64_t size) {
+      return i < 0 ? 0 : i > size ? size : i;
+    }
+  };
+  // out[p, o] = the max over window o of plane p, indices[p, o] its flat position in the plane
+  // (oh_in * in_w + ow_in; the first among ties; a NaN wins). input contiguous.
+  virtual void max_pool2d(const Tensor& out, const Tensor& indices, const Tensor& input,
+                          const Pool2dGeometry& g) = 0;
+  // grad_input[p, indices[p, o]] += grad_out[p, o], into a grad_input it zeroes first. All
+  // contiguous; indices are in range.
+  virtual void max_pool2d_backward(const Tensor& grad_input, const Tensor& grad_out,
+                                   const Tensor& indices, const Pool2dGeometry& g) = 0;
+  // out[p, o] = the sum over window o of plane p / divisor(o). input contiguous.
+  virtual void avg_pool2d(const Tensor& out, const Tensor& input, const Pool2dGeometry& g) = 0;
+  // Its adjoint: every input of window o gets grad_out[p, o] / divisor(o). All contiguous.
+  virtual void avg_pool2d_backward(const Tensor& grad_input, const Tensor& grad_out,
+                                   const Pool2dGeometry& g) = 0;
 
   // ---- softmax and losses (CPU: engine/cpu/softmax_kernels.cpp) ----
   // What a cross-entropy kernel compares its logits with (see cross_entropy below).

@@ -35,6 +35,19 @@ class CpuBackend final : public Backend {
             bool descending) override;
 
   // ---- convolution and pooling (conv_kernels.cpp) ----
+  void conv2d(const Tensor& out, const Tensor& input, const Tensor& weight, const Tensor& bias,
+              const Conv2dGeometry& g) override;
+  void conv2d_input_grad(const Tensor& grad_input, const Tensor& grad_out, const Tensor& weight,
+                         const Conv2dGeometry& g) override;
+  void conv2d_weight_grad(const Tensor& grad_weight, const Tensor& grad_out, const Tensor& input,
+                          const Conv2dGeometry& g) override;
+  void max_pool2d(const Tensor& out, const Tensor& indices, const Tensor& input,
+                  const Pool2dGeometry& g) override;
+  void max_pool2d_backward(const Tensor& grad_input, const Tensor& grad_out, const Tensor& indices,
+                           const Pool2dGeometry& g) override;
+  void avg_pool2d(const Tensor& out, const Tensor& input, const Pool2dGeometry& g) override;
+  void avg_pool2d_backward(const Tensor& grad_input, const Tensor& grad_out,
+                           const Pool2dGeometry& g) override;
 
   // ---- softmax and losses (softmax_kernels.cpp) ----
   void softmax(const Tensor& out, const Tensor& in, int dim, bool log) override;

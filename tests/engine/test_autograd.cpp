@@ -201,9 +201,24 @@ TEST_CASE("autograd: second-order gradients through create_graph") {
 TEST_CASE("autograd: backward over a very deep graph does not recurse") {
   Tensor x = tensor({1}).set_requires_grad();
   Tensor y = x;
-  for (int i = 0; i < 50000; ++i) y = y + 1.0;
+  for (int i = 0; i < 200000; ++i) y = y + 1.0;
   y.sum().backward();
   CHECK(x.grad().item<double>() == 1.0);
+}
+
+TEST_CASE("autograd: a very deep graph is destroyed without recursion") {
+  // Dropping the last handle frees the whole chain; done recursively this would overflow the stack.
+  Tensor x = tensor({1}).set_requires_grad();
+  {
+    Tensor y = x;
+    for (int i = 0; i < 200000; ++i) y = (y * 1.0) + 1.0;  // edges and saved tensors
+  }
+  {
+    Tensor y = x;
+    for (int i = 0; i < 200000; ++i) y = exp(y * 0.0);  // saved outputs
+    sum(y).backward(Tensor(), /*retain_graph=*/true);
+  }
+  CHECK(x.grad().defined());
 }
 
 TEST_CASE("autograd: the graph is freed after backward and holds no reference cycles") {
