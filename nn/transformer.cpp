@@ -1,0 +1,109 @@
+// TransformerEncoderLayer and TransformerDecoderLayer: see transformer.h. The feed-forward block is
+// not a module of its own, so that parameter names stay PyTorch's (linear1, linear2 directly on
+// the layer).
+#include "nn/transformer.h"
+
+namespace dg::nn {
+
+namespace {
+
+void check_options(std::string_view layer, int64_t d_model, const TransformerLayerOptions& o) {
+  check(d_model > 0 && o.dim_feedforward > 0,
+        "{}: d_model and dim_feedforward must be positive, got {} and {}", layer, d_model,
+        o.dim_feedforward);
+  check(o.dropout >= 0.0 && o.dropout <= 1.0, "{}: dropout must be in [0, 1], got {}", layer,
+        o.dropout);
+}
+
+MultiheadAttentionOptions attention_options(const TransformerLayerOptions& o) {
+  return {.dropout = o.dropout, .bias = true, .dropout_generator = o.dropout_generator};
+}
+
+Tensor activate(const Tensor& x, Activation activation) {
+  return activation == Activation::gelu ? gelu(x) : relu(x);
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------- encoder
+
+TransformerEncoderLayer::TransformerEncoderLayer(int64_t d_model, int64_t nhead,
+                                                 const TransformerLayerOptions& options,
+                                                 const ParamOptions& param)
+    : options(options) {
+  check_options("TransformerEncoderLayer", d_model, options);
+  // Registered in PyTorch's order, so printing and parameter lists line up.
+  self_attn = register_module("self_attn", std::make_shared<MultiheadAttention>(
+                                               d_model, nhead, attention_options(options), param));
+  linear1 = register_module("linear1", std::make_shared<Linear>(d_model, options.dim_feedforward, true, param));
+  dropout = register_module("dropout", std::make_shared<Dropout>(options.dropout, options.dropout_generator));
+  linear2 = register_module("linear2", std::make_shared<Linear>(options.dim_feedforward, d_model, true, param));
+  norm1 = register_module("norm1", std::make_shared<LayerNorm>(d_model, options.layer_norm_eps, true, param));
+  norm2 = register_module("norm2", std::make_shared<LayerNorm>(d_model, options.layer_norm_eps, true, param));
+  dropout1 = register_module("dropout1", std::make_shared<Dropout>(options.dropout, options.dropout_generator));
+  dropout2 = register_module("dropout2", std::make_shared<Dropout>(options.dropout, options.dropout_generator));
+}
+
+Tensor TransformerEncoderLayer::feed_forward(const Tensor& x) {
+  return dropout2->forward(linear2->forward(dropout->forward(activate(linear1->forward(x), options.activation))));
+}
+
+Tensor TransformerEncoderLayer::forward(const Tensor& src, const AttentionMasks& masks) {
+  auto self_attention = [&](const Tensor& x) {
+    return dropout1->forward(self_attn->forward(x, x, x, masks));
+  };
+  Tensor x = src;
+  if (options.norm_first) {
+    x = x + self_attention(norm1->forward(x));
+    return x + feed_forward(norm2->forward(x));
+  }
+  x = norm1->forward(x + self_attention(x));
+  return norm2->forward(x + feed_forward(x));
+}
+
+// ---------------------------------------------------------------- decoder
+
+TransformerDecoderLayer::TransformerDecoderLayer(int64_t d_model, int64_t nhead,
+                                                 const TransformerLayerOptions& options,
+                                                 const ParamOptions& param)
+    : options(options) {
+  check_options("TransformerDecoderLayer", d_model, options);
+  const MultiheadAttentionOptions attention = attention_options(options);
+  self_attn = register_module("self_attn", std::make_shared<MultiheadAttention>(d_model, nhead, attention, param));
+  multihead_attn = register_module("multihead_attn", std::make_shared<MultiheadAttention>(d_model, nhead, attention, param));
+  linear1 = register_module("linear1", std::make_shared<Linear>(d_model, options.dim_feedforward, true, param));
+  dropout = register_module("dropout", std::make_shared<Dropout>(options.dropout, options.dropout_generator));
+  linear2 = register_module("linear2", std::make_shared<Linear>(options.dim_feedforward, d_model, true, param));
+  norm1 = register_module("norm1", std::make_shared<LayerNorm>(d_model, options.layer_norm_eps, true, param));
+  norm2 = register_module("norm2", std::make_shared<LayerNorm>(d_model, options.layer_norm_eps, true, param));
+  norm3 = register_module("norm3", std::make_shared<LayerNorm>(d_model, options.layer_norm_eps, true, param));
+  dropout1 = register_module("dropout1", std::make_shared<Dropout>(options.dropout, options.dropout_generator));
+  dropout2 = register_module("dropout2", std::make_shared<Dropout>(options.dropout, options.dropout_generator));
+  dropout3 = register_module("dropout3", std::make_shared<Dropout>(options.dropout, options.dropout_generator));
+}
+
+Tensor TransformerDecoderLayer::feed_forward(const Tensor& x) {
+  return dropout3->forward(linear2->forward(dropout->forward(activate(linear1->forward(x), options.activation))));
+}
+
+Tensor TransformerDecoderLayer::forward(const Tensor& tgt, const Tensor& memory,
+                                        const AttentionMasks& tgt_masks,
+                                        const AttentionMasks& memory_masks) {
+  auto self_attention = [&](const Tensor& x) {
+    return dropout1->forward(self_attn->forward(x, x, x, tgt_masks));
+  };
+  auto cross_attention = [&](const Tensor& x) {
+    return dropout2->forward(multihead_attn->forward(x, memory, memory, memory_masks));
+  };
+  Tensor x = tgt;
+  if (options.norm_first) {
+    x = x + self_attention(norm1->forward(x));
+    x = x + cross_attention(norm2->forward(x));
+    return x + feed_forward(norm3->forward(x));
+  }
+  x = norm1->forward(x + self_attention(x));
+  x = norm2->forward(x + cross_attention(x));
+  return norm3->forward(x + feed_forward(x));
+}
+
+}  // namespace dg::nn
