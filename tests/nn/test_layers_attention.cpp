@@ -10,6 +10,7 @@
 
 #include "nn/nn.h"
 #include "tests/engine/test_util.h"
+#include "tests/nn/layer_test_util.h"
 
 using namespace dg;
 using namespace dg::nn;
@@ -18,13 +19,8 @@ using dg::test::uniform_f64;
 
 namespace {
 
-const ParamOptions kF64{.generator = nullptr, .dtype = DType::f64};
-
-std::vector<std::string> keys(const StateDict& state) {
-  std::vector<std::string> out;
-  for (const auto& [k, _] : state) out.push_back(k);
-  return out;
-}
+using dg::nn_test::keys;
+using dg::nn_test::kF64;
 
 // x with positions [from, from + count) of dim 1 replaced by other values.
 Tensor perturb_positions(const Tensor& x, int64_t from, int64_t count, uint64_t seed) {

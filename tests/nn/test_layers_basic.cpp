@@ -9,22 +9,14 @@
 
 #include "nn/nn.h"
 #include "tests/engine/test_util.h"
+#include "tests/nn/layer_test_util.h"
 
 using namespace dg;
 using namespace dg::nn;
 using dg::test::max_abs_diff;
 
-namespace {
-
-std::vector<std::string> keys(const StateDict& state) {
-  std::vector<std::string> out;
-  for (const auto& [k, _] : state) out.push_back(k);
-  return out;
-}
-
-const ParamOptions kF64{.generator = nullptr, .dtype = DType::f64};
-
-}  // namespace
+using dg::nn_test::keys;
+using dg::nn_test::kF64;
 
 TEST_CASE("Linear: PyTorch's names, shapes and init bounds; forward is x W^T + b", "[nn]") {
   Generator gen(1);

@@ -8,6 +8,7 @@
 
 #include "nn/nn.h"
 #include "tests/engine/test_util.h"
+#include "tests/nn/layer_test_util.h"
 
 using namespace dg;
 using namespace dg::nn;
@@ -16,13 +17,8 @@ using dg::test::uniform_f64;
 
 namespace {
 
-const ParamOptions kF64{.generator = nullptr, .dtype = DType::f64};
-
-std::vector<std::string> keys(const StateDict& state) {
-  std::vector<std::string> out;
-  for (const auto& [k, _] : state) out.push_back(k);
-  return out;
-}
+using dg::nn_test::keys;
+using dg::nn_test::kF64;
 
 // Keys without the batch-norm buffers, for shorter expected lists.
 std::vector<std::string> parameter_names(const Module& m) {

@@ -11,6 +11,7 @@
 #include "engine/gradcheck.h"
 #include "nn/nn.h"
 #include "tests/engine/test_util.h"
+#include "tests/nn/layer_test_util.h"
 
 using namespace dg;
 using namespace dg::nn;
@@ -19,13 +20,8 @@ using dg::test::uniform_f64;
 
 namespace {
 
-const ParamOptions kF64{.generator = nullptr, .dtype = DType::f64};
-
-std::vector<std::string> keys(const StateDict& state) {
-  std::vector<std::string> out;
-  for (const auto& [k, _] : state) out.push_back(k);
-  return out;
-}
+using dg::nn_test::keys;
+using dg::nn_test::kF64;
 
 // Rows [k * H, (k + 1) * H) of a stacked gate matrix or vector.
 Tensor gate(const Tensor& t, int64_t k, int64_t H) { return narrow(t, 0, k * H, H); }
