@@ -23,6 +23,9 @@ Tensor per_sample_conv2d(const Tensor& x, const Tensor& kernels, const Tensor& b
   check(!biases.defined() || biases.shape() == Shape{n, c_out},
         "per_sample_conv2d: biases must be [N, C_out] = [{}, {}], got {}", n, c_out,
         biases.defined() ? biases.shape() : Shape{});
+  check(geometry.groups > 0 && kernels.shape()[2] * geometry.groups == c_in,
+        "per_sample_conv2d: kernels {} with groups {} expect {} input channels, x {} has {}",
+        kernels.shape(), geometry.groups, kernels.shape()[2] * geometry.groups, x.shape(), c_in);
   Conv2dOptions folded = geometry;
   folded.groups = geometry.groups * n;
   const Shape k = kernels.shape();

@@ -178,6 +178,7 @@ TEST_CASE("mix_kernels and per_sample_conv2d: the shared building blocks", "[dyn
   }
   CHECK_THROWS_AS(per_sample_conv2d(narrow(x, 0, 0, 3), mixed, biases, geometry), Error);
   CHECK_THROWS_AS(per_sample_conv2d(x, mixed, uniform_f64({4, 3}, 10), geometry), Error);
+  CHECK_THROWS_AS(per_sample_conv2d(x, mixed, biases, {.groups = 2}), Error);
 }
 
 TEST_CASE("DynamicConv2d: float64 gradient check (input, kernels, biases, attention)", "[dynamic][dyconv]") {
