@@ -96,14 +96,26 @@ std::string PartiallyDynamicConv2d::extra_repr() const {
                      dynamic_ratio());
 }
 
+nn::ConvFactory partially_dynamic_factory(nn::ConvFactory dynamic_factory,
+                                          const PartiallyDynamicOptions& partial,
+                                          const nn::ParamOptions& options) {
+  check(static_cast<bool>(dynamic_factory), "partially_dynamic_factory: the dynamic factory is empty");
+  return [dynamic_factory, partial, options](const nn::ConvSpec& s) -> std::shared_ptr<nn::UnaryModule> {
+    std::shared_ptr<nn::UnaryModule> made = dynamic_factory(s);
+    auto layer = std::dynamic_pointer_cast<dynamic::KernelMixtureConv2d>(made);
+    check(layer != nullptr,
+          "partially_dynamic_factory: the dynamic factory made a {}, not a kernel-mixture "
+          "convolution (DynamicConv2d, CondConv2d)",
+          made ? made->type_name() : std::string("null"));
+    return std::make_shared<PartiallyDynamicConv2d>(std::move(layer), partial, options);
+  };
+}
+
 nn::ConvFactory partially_dynamic_conv2d_factory(const dynamic::DynamicConvOptions& dynamic_options,
                                                  const PartiallyDynamicOptions& partial,
                                                  const nn::ParamOptions& options) {
-  const nn::ConvFactory make_dynamic = dynamic::dynamic_conv2d_factory(dynamic_options, options);
-  return [make_dynamic, partial, options](const nn::ConvSpec& s) -> std::shared_ptr<nn::UnaryModule> {
-    auto layer = std::dynamic_pointer_cast<dynamic::KernelMixtureConv2d>(make_dynamic(s));
-    return std::make_shared<PartiallyDynamicConv2d>(std::move(layer), partial, options);
-  };
+  return partially_dynamic_factory(dynamic::dynamic_conv2d_factory(dynamic_options, options), partial,
+                                   options);
 }
 
 }  // namespace dg::partition

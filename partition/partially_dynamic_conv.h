@@ -75,7 +75,13 @@ class PartiallyDynamicConv2d : public nn::UnaryModule {
   Tensor scale_dynamic;   // lambda_d, dynamic_only and both_free only
 };
 
-// A ConvFactory building bias-free PartiallyDynamicConv2d layers around DY-Conv.
+// A ConvFactory wrapping every layer `dynamic_factory` makes (which must be KernelMixtureConv2d
+// layers: dynamic::dynamic_conv2d_factory, dynamic::cond_conv2d_factory) in a
+// PartiallyDynamicConv2d.
+nn::ConvFactory partially_dynamic_factory(nn::ConvFactory dynamic_factory,
+                                          const PartiallyDynamicOptions& partial = {},
+                                          const nn::ParamOptions& options = {});
+// The same around bias-free DY-Conv layers.
 nn::ConvFactory partially_dynamic_conv2d_factory(const dynamic::DynamicConvOptions& dynamic = {},
                                                  const PartiallyDynamicOptions& partial = {},
                                                  const nn::ParamOptions& options = {});

@@ -189,4 +189,11 @@ TEST_CASE("partially_dynamic_conv2d_factory drops into the builders", "[partitio
   CHECK(net(test::uniform_f32({2, 1, 28, 28}, 63)).shape() == Shape{2, 10});
   CHECK(net.state_dict().count("layer1.0.conv1.mode_mask") == 1);
   CHECK(net.state_dict().count("layer1.0.conv1.dynamic.weight") == 1);
+
+  SmallMobileNetV2 cond({.width_multiplier = 0.5},
+                        partially_dynamic_factory(cond_conv2d_factory({.num_experts = 3})));
+  CHECK(count_modules(cond, "PartiallyDynamicConv2d") == 24);
+  CHECK(count_modules(cond, "CondConv2d") == 24);
+  CHECK(cond(test::uniform_f32({2, 1, 28, 28}, 64)).shape() == Shape{2, 10});
+  CHECK_THROWS_AS(SmallResNet({}, partially_dynamic_factory(nn::conv2d_factory())), Error);
 }
