@@ -110,6 +110,21 @@ TEST_CASE("DynamicConv2d: uniform and one-hot attention give the mean and the ch
   }
 }
 
+TEST_CASE("DynamicConv2d: a different one-hot attention per sample picks a different kernel per sample", "[dynamic][dyconv]") {
+  const Case& c = kGeometries[4];  // groups 2
+  DynamicConv2d layer(c.in, c.out, c.kernel, c.geometry, true, {}, kF64);
+  const Tensor x = uniform_f64({4, c.in, 6, 6}, 12);
+  const std::vector<int64_t> chosen{2, 0, 3, 2};
+  const Tensor one_hot_weights = to_dtype(one_hot(from_vector(chosen), 4), DType::f64);
+  const Tensor y = per_sample_conv2d(x, layer.mixed_kernels(one_hot_weights),
+                                     layer.mixed_biases(one_hot_weights), layer.geometry);
+  for (int64_t n = 0; n < 4; ++n) {
+    const int64_t k = chosen[n];
+    const Tensor expected = conv2d(narrow(x, 0, n, 1), select(layer.weight, 0, k), select(layer.bias, 0, k), c.geometry);
+    CHECK(max_abs_diff(narrow(y, 0, n, 1), expected) < 1e-12);
+  }
+}
+
 TEST_CASE("DynamicConv2d: each sample is convolved with its own mixed kernel", "[dynamic][dyconv]") {
   for (const Case& c : kGeometries) {
     for (bool bias : {true, false}) {
