@@ -86,6 +86,13 @@ void record(OpId op, Tensor& out, const std::vector<Tensor>& inputs,
   out.impl()->grad_fn = std::move(node);
 }
 
+void mark_slice_of_input(const Tensor& out, int dim, int64_t start, int64_t length) {
+  Node* node = out.grad_fn().get();
+  check(node != nullptr && node->inputs_.size() == 1,
+        "mark_slice_of_input: the tensor must have just been recorded with one input");
+  node->slice_ = Node::SliceOfInput{dim, start, length};
+}
+
 Tensor sum_to(const Tensor& g, const Shape& shape) {
   if (g.shape() == shape) return g;
   const int lead = g.dim() - shape.size();
@@ -167,8 +174,34 @@ class GraphTask {
 
   void add_grad(Node* node, Tensor g) {
     auto [it, inserted] = pending_.emplace(node, Tensor());
-    // Never add in place: the buffer may alias a gradient handed to another input.
-    it->second = inserted ? std::move(g) : it->second + g;
+    if (inserted) {
+      it->second = std::move(g);
+    } else if (!create_graph_ && exclusive(it->second) && it->second.shape() == g.shape()) {
+      it->second.add_(g);
+    } else {
+      it->second = it->second + g;
+    }
+  }
+
+  // Adds `g` into the region `slice` of the gradient buffer of `node` (an input of shape `shape`).
+  void add_grad_to_slice(Node* node, const Shape& shape, const Tensor& g,
+                         const Node::SliceOfInput& slice) {
+    auto [it, inserted] = pending_.emplace(node, Tensor());
+    Tensor& buffer = it->second;
+    if (inserted) {
+      buffer = zeros(shape, g.dtype(), g.device());
+    } else if (!exclusive(buffer)) {
+      buffer = clone(buffer);
+    }
+    narrow(buffer, slice.dim, slice.start, slice.length).add_(g);
+  }
+
+  // A buffer that nothing else can see, so adding into it in place is safe: a gradient handed to
+  // two inputs (add's backward returns the same tensor twice), a view of a saved tensor or a
+  // broadcast (stride-0) view all fail this test and are added out of place.
+  static bool exclusive(const Tensor& t) {
+    return t.is_contiguous() && t.impl_ptr().use_count() == 1 && t.storage().use_count() == 1 &&
+           !t.requires_grad();
   }
 
   void execute(Node* node, Tensor g) {
@@ -187,6 +220,11 @@ class GraphTask {
           "backward: trying to backward through the graph a second time (op '{}'), but its saved "
           "tensors were freed after the first backward; pass retain_graph=true to the first call",
           node->name());
+    if (node->slice_ && !create_graph_) {
+      const Node::Input& in = node->inputs_[0];
+      if (in.node) add_grad_to_slice(in.node.get(), in.shape, g, *node->slice_);
+      return;
+    }
     BackwardArgs args;
     args.grad = std::move(g);
     args.saved.reserve(node->saved_.size());

@@ -12,6 +12,7 @@
 #include <functional>
 #include <initializer_list>
 #include <memory>
+#include <optional>
 #include <string_view>
 #include <vector>
 
@@ -82,6 +83,16 @@ using BackwardFn = std::function<Grads(const BackwardArgs&)>;
 
 class Node : public std::enable_shared_from_this<Node> {
  public:
+  // For a node whose output is the slice [start, start + length) along `dim` of its one input
+  // (narrow): the engine adds the incoming gradient straight into that region of the input's
+  // gradient buffer instead of padding it to the input's size. Many slices of one tensor (a loop
+  // over time steps, chunked LSTM gates) then cost the size of their pieces, not the size of the
+  // whole tensor per piece.
+  struct SliceOfInput {
+    int dim = 0;
+    int64_t start = 0, length = 0;
+  };
+
   struct Input {
     std::shared_ptr<Node> node;  // null when the input needs no gradient
     Shape shape;
@@ -116,8 +127,15 @@ class Node : public std::enable_shared_from_this<Node> {
   uint64_t saved_output_version_ = 0;
   std::vector<GradHook> pre_hooks_;       // hooks on the tensor this node produced
   std::weak_ptr<TensorImpl> leaf_;        // accumulate_grad only
+  std::optional<SliceOfInput> slice_;     // narrow only: see SliceOfInput
   bool released_ = false;
+
+  friend void mark_slice_of_input(const Tensor& out, int dim, int64_t start, int64_t length);
 };
+
+// Declares that `out` (just recorded, one input) is a slice of its input along `dim`; see
+// Node::SliceOfInput. The op's own backward still serves create_graph.
+void mark_slice_of_input(const Tensor& out, int dim, int64_t start, int64_t length);
 
 // Attaches a new node to `out` (which becomes a non-leaf requiring grad). `inputs` are the op's
 // differentiable inputs, `saved` the tensors its backward reads; save_output=true makes the

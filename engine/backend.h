@@ -27,6 +27,9 @@ enum class UnaryOp : uint8_t {
 
 enum class BinaryOp : uint8_t {
   add, sub, mul, div, pow, maximum, minimum,
+  // Backward of an activation from (grad, output) in one pass; used when no graph of the
+  // backward itself is being recorded (the composed formulas serve create_graph).
+  sigmoid_grad, tanh_grad, relu_grad,
   eq, ne, lt, le, gt, ge,  // out is bool
   logical_and, logical_or, logical_xor,  // inputs and out are bool
 };

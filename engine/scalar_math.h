@@ -111,6 +111,16 @@ struct Add { template <class T> DG_HOST_DEVICE T operator()(T a, T b) const { re
 struct Sub { template <class T> DG_HOST_DEVICE T operator()(T a, T b) const { return a - b; } };
 struct Mul { template <class T> DG_HOST_DEVICE T operator()(T a, T b) const { return a * b; } };
 struct Div { template <class T> DG_HOST_DEVICE T operator()(T a, T b) const { return a / b; } };
+// (grad, output) -> grad * d(activation)/dx, written in terms of the activation's output.
+struct SigmoidGrad {
+  template <class T> DG_HOST_DEVICE T operator()(T g, T y) const { return g * y * (T(1) - y); }
+};
+struct TanhGrad {
+  template <class T> DG_HOST_DEVICE T operator()(T g, T y) const { return g * (T(1) - y * y); }
+};
+struct ReluGrad {
+  template <class T> DG_HOST_DEVICE T operator()(T g, T y) const { return y > T(0) ? g : T(0); }
+};
 struct Pow {
   template <class T> DG_HOST_DEVICE T operator()(T a, T b) const {
     if constexpr (std::is_integral_v<T>) {
@@ -158,6 +168,9 @@ DG_HOST_DEVICE void dispatch_arithmetic(BinaryOp op, F&& f) {
     case BinaryOp::pow: return f(Pow{});
     case BinaryOp::maximum: return f(Maximum{});
     case BinaryOp::minimum: return f(Minimum{});
+    case BinaryOp::sigmoid_grad: return f(SigmoidGrad{});
+    case BinaryOp::tanh_grad: return f(TanhGrad{});
+    case BinaryOp::relu_grad: return f(ReluGrad{});
     default: return;
   }
 }

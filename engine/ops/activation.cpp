@@ -1,6 +1,7 @@
 // Activation functions: tanh, sigmoid, relu, leaky_relu, gelu (exact and tanh approximation), silu
 // and softplus. Forward runs one fused kernel; backward is written with engine ops, saving the
-// output instead of the input where the derivative allows (tanh, sigmoid).
+// output instead of the input where the derivative allows (tanh, sigmoid, relu); those three also
+// have a one-pass backward kernel for when the backward itself is not being differentiated.
 #include "engine/ops/op_helpers.h"
 #include "engine/ops/ops.h"
 
@@ -23,22 +24,31 @@ Tensor activation(UnaryOp kernel, OpId id, const Tensor& x, bool save_output, Ba
   return out;
 }
 
+// While a backward pass records no graph (the usual case), an activation's gradient is one fused
+// pass over (grad, output); under create_graph the composed formula runs, so it can be
+// differentiated again.
+bool fused_backward() { return !grad_enabled(); }
+
 }  // namespace
 
 Tensor tanh(const Tensor& x) {
   return activation(UnaryOp::tanh, OpId::tanh, x, true, [](const BackwardArgs& a) -> Grads {
+    if (fused_backward()) return {detail::run_binary_same_shape(BinaryOp::tanh_grad, a.grad, a.output)};
     return {a.grad * (1.0 - a.output * a.output)};
   });
 }
 
 Tensor sigmoid(const Tensor& x) {
   return activation(UnaryOp::sigmoid, OpId::sigmoid, x, true, [](const BackwardArgs& a) -> Grads {
+    if (fused_backward())
+      return {detail::run_binary_same_shape(BinaryOp::sigmoid_grad, a.grad, a.output)};
     return {a.grad * a.output * (1.0 - a.output)};
   });
 }
 
 Tensor relu(const Tensor& x) {
   return activation(UnaryOp::relu, OpId::relu, x, true, [](const BackwardArgs& a) -> Grads {
+    if (fused_backward()) return {detail::run_binary_same_shape(BinaryOp::relu_grad, a.grad, a.output)};
     return {where(gt(a.output, 0.0), a.grad, 0.0)};
   });
 }

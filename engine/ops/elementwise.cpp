@@ -29,6 +29,13 @@ Tensor run_unary(UnaryOp op, const Tensor& x, double p0, double p1) {
   return out;
 }
 
+Tensor run_binary_same_shape(BinaryOp op, const Tensor& a, const Tensor& b) {
+  Tensor out = Tensor::empty(a.shape(), a.dtype(), a.device());
+  backend(a.device()).binary(op, out, a, b);
+  flops::add(out.numel());
+  return out;
+}
+
 }  // namespace detail
 
 namespace {

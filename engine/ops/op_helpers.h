@@ -37,5 +37,7 @@ Tensor scalar_like(const Tensor& t, double value);
 
 // Raw kernel calls returning a new tensor (no autograd).
 Tensor run_unary(UnaryOp op, const Tensor& x, double p0 = 0, double p1 = 0);
+// Same shape, dtype and device for a and b (checked by the caller).
+Tensor run_binary_same_shape(BinaryOp op, const Tensor& a, const Tensor& b);
 
 }  // namespace dg::detail

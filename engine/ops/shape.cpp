@@ -191,6 +191,8 @@ Tensor narrow(const Tensor& x, int64_t dim, int64_t start, int64_t length) {
     record(OpId::narrow, out, {x}, {}, [padding](const BackwardArgs& a) -> Grads {
       return {pad(a.grad, padding, 0.0)};
     });
+    // Outside create_graph the engine adds the gradient into the slice directly (autograd.h).
+    mark_slice_of_input(out, d, start, length);
   }
   return out;
 }

@@ -260,3 +260,39 @@ TEST_CASE("autograd: optional (undefined) tensors can be passed to needs_grad an
   sum(y).backward();
   CHECK(values(x.grad()) == std::vector<double>{2, 2});
 }
+
+TEST_CASE("autograd: in-place accumulation never writes into a gradient shared with another path") {
+  // add's backward hands one tensor to both inputs; the hook keeps a handle to a pending buffer.
+  Tensor x = tensor({1, 2, 3}).set_requires_grad();
+  Tensor a = x * 1.0, b = x * 1.0;
+  Tensor seen;
+  a.register_hook([&seen](const Tensor& g) {
+    seen = g;
+    return Tensor();
+  });
+  Tensor y = (a + b) + a;  // a receives two contributions, the first shared with b
+  y.backward(tensor({1, 10, 100}));
+  CHECK(values(x.grad()) == std::vector<double>{3, 30, 300});
+  CHECK(values(seen) == std::vector<double>{2, 20, 200});
+}
+
+TEST_CASE("autograd: slices of one tensor accumulate into its gradient region by region") {
+  // Overlapping narrows, a select, chunks and a use of the whole tensor: the gradient must be the
+  // sum of every contribution in its region, the same as padding each one (the create_graph path).
+  Tensor x = arange(24).to(DType::f64).reshape({4, 6}).set_requires_grad();
+  auto loss_of = [](const Tensor& x) {
+    const std::vector<Tensor> parts = chunk(x, 3, 1);
+    Tensor loss = sum(parts[0] * 2.0) + sum(parts[2] * parts[2]);
+    loss = loss + sum(narrow(x, 0, 1, 2) * 5.0) + sum(narrow(x, 0, 2, 2) * 7.0);
+    loss = loss + sum(select(x, 1, 3) * 11.0) + sum(x * 0.5);
+    return loss;
+  };
+  loss_of(x).backward();
+  const Tensor fast = x.grad().clone();
+  const Tensor composed = grad({loss_of(x)}, {x}, {}, false, /*create_graph=*/true)[0];
+  REQUIRE(fast.shape() == Shape{4, 6});
+  CHECK(values(fast) == values(composed.detach()));
+  // One element by hand: x[2][5] = 17 is in chunk 2 (2x), rows 1-2 (5) and 2-3 (7), plus 0.5.
+  CHECK(values(fast)[2 * 6 + 5] == 2 * 17.0 + 5 + 7 + 0.5);
+  CHECK(values(fast)[3 * 6 + 3] == 7 + 11 + 0.5);
+}
