@@ -11,7 +11,9 @@
 //   name median_ms min_ms max_ms
 //   # peak_rss_MiB X
 //
-// Usage: bench_workloads [--only name1,name2] [--iters N]
+// Usage: bench_workloads [--only name1,name2] [--iters N] [--threads T]
+// (--threads: engine and OpenBLAS threads, default 2 as in the reference; other values are for
+// experiments, not for the comparison.)
 #include <fmt/format.h>
 #include <sys/resource.h>
 
@@ -177,7 +179,8 @@ const std::vector<Workload>& workloads() {
   std::string names;
   for (const auto& w : workloads()) names += " " + w.name;
   std::fprintf(status ? stderr : stdout,
-               "usage: %s [--only name1,name2] [--iters N (>= 20, default 30)]\nworkloads:%s\n",
+               "usage: %s [--only name1,name2] [--iters N (>= 20, default 30)] [--threads T (default 2)]\n"
+               "workloads:%s\n",
                argv0, names.c_str());
   std::exit(status);
 }
@@ -187,6 +190,7 @@ const std::vector<Workload>& workloads() {
 int main(int argc, char** argv) {
   std::set<std::string> only;
   int iters = 30;
+  int threads = 2;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     if (arg == "--only" && i + 1 < argc) {
@@ -195,6 +199,8 @@ int main(int argc, char** argv) {
         if (!name.empty()) only.insert(name);
     } else if (arg == "--iters" && i + 1 < argc) {
       iters = std::atoi(argv[++i]);
+    } else if (arg == "--threads" && i + 1 < argc) {
+      threads = std::max(1, std::atoi(argv[++i]));
     } else {
       usage(argv[0], arg == "--help" || arg == "-h" ? 0 : 2);
     }
@@ -208,7 +214,7 @@ int main(int argc, char** argv) {
     }
   }
 
-  set_num_threads(2);
+  set_num_threads(threads);
   fmt::print("# dyngrad  threads: {}\n# name median_ms min_ms max_ms\n", num_threads());
   for (const auto& w : workloads()) {
     if (!only.empty() && !only.count(w.name)) continue;
