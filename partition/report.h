@@ -12,7 +12,8 @@
 //                     outside the convolutions (stem, batch norm, classifier)
 // Layers recognised: PartiallyDynamicConv2d, CompactPartiallyDynamicConv2d, the fully dynamic
 // KernelMixtureConv2d (DY-Conv, CondConv) and nn::Conv2d; the layer-wise dynamic ratio is
-// m_dyn / m (1 for a fully dynamic layer, 0 for a static one).
+// m_dyn / m (1 for a fully dynamic layer, 0 for a static one); the total's is the partitioned
+// (partially dynamic) layers' overall ratio, sum m_dyn / sum m, the kappa of a partition.
 // Cost: FLOPs per sample measured by a FlopScope around one forward at batch 1 (the engine's
 // count of executed multiply-adds and elementwise operations), and the median wall time per sample
 // of a few forwards at batch 1 and batch 64, in eval mode without gradients.
