@@ -40,6 +40,9 @@ std::optional<LayerCost> convolution_cost(const std::string& name, nn::Module* m
     c.attention_parameters = p->dynamic->attention->num_parameters();
     c.other = numel_or_zero(p->dynamic->bias) + numel_or_zero(p->scale_logit) +
               numel_or_zero(p->scale_static) + numel_or_zero(p->scale_dynamic);
+    c.kernel_elements = m;
+    c.dynamic_elements = m_dyn;
+    c.dynamic_layer = true;
     c.dynamic_ratio = static_cast<double>(m_dyn) / static_cast<double>(m);
     return c;
   }
@@ -48,6 +51,9 @@ std::optional<LayerCost> convolution_cost(const std::string& name, nn::Module* m
     c.static_parameters = q->static_values.numel();
     c.attention_parameters = q->attention->num_parameters();
     c.other = numel_or_zero(q->bias_factors);
+    c.kernel_elements = q->kernel_elements();
+    c.dynamic_elements = q->dynamic_elements();
+    c.dynamic_layer = true;
     c.dynamic_ratio = q->dynamic_ratio();
     return c;
   }
@@ -55,12 +61,15 @@ std::optional<LayerCost> convolution_cost(const std::string& name, nn::Module* m
     c.dynamic_factors = count_nonzero(d->weight);
     c.attention_parameters = d->attention->num_parameters();
     c.other = numel_or_zero(d->bias);
+    c.kernel_elements = c.dynamic_elements = d->weight.numel() / d->num_kernels;
+    c.dynamic_layer = true;
     c.dynamic_ratio = 1.0;
     return c;
   }
   if (auto* s = dynamic_cast<nn::Conv2d*>(module)) {
     c.static_parameters = s->weight.numel();
     c.other = numel_or_zero(s->bias);
+    c.kernel_elements = s->weight.numel();
     return c;
   }
   return std::nullopt;
@@ -110,19 +119,13 @@ ModelReport parameter_report(nn::Module& model) {
   report.total = LayerCost{.name = "total", .kind = ""};
   for (const auto& row : report.layers) add_to(report.total, row);
   add_to(report.total, report.rest);
-  int64_t m = 0;
-  double m_dyn = 0.0;
-  // The model's overall dynamic ratio: dynamic kernel elements over all kernel elements.
-  for (const auto& [name, module] : model.named_modules()) {
-    if (auto* p = dynamic_cast<PartiallyDynamicConv2d*>(module)) {
-      m += p->mode_mask.numel();
-      m_dyn += p->dynamic_ratio() * static_cast<double>(p->mode_mask.numel());
-    } else if (auto* q = dynamic_cast<CompactPartiallyDynamicConv2d*>(module)) {
-      m += q->kernel_elements();
-      m_dyn += static_cast<double>(q->dynamic_elements());
+  int64_t m = 0, m_dyn = 0;
+  for (const auto& row : report.layers)
+    if (row.dynamic_layer) {
+      m += row.kernel_elements;
+      m_dyn += row.dynamic_elements;
     }
-  }
-  report.total.dynamic_ratio = m > 0 ? m_dyn / static_cast<double>(m) : 0.0;
+  report.total.dynamic_ratio = m > 0 ? static_cast<double>(m_dyn) / static_cast<double>(m) : 0.0;
   return report;
 }
 

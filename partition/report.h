@@ -12,8 +12,10 @@
 //                     outside the convolutions (stem, batch norm, classifier)
 // Layers recognised: PartiallyDynamicConv2d, CompactPartiallyDynamicConv2d, the fully dynamic
 // KernelMixtureConv2d (DY-Conv, CondConv) and nn::Conv2d; the layer-wise dynamic ratio is
-// m_dyn / m (1 for a fully dynamic layer, 0 for a static one); the total's is the partitioned
-// (partially dynamic) layers' overall ratio, sum m_dyn / sum m, the kappa of a partition.
+// m_dyn / m (1 for a fully dynamic layer, 0 for a static one); the total's is the dynamic layers'
+// overall ratio, sum m_dyn / sum m over the layers with an attention (partially or fully dynamic;
+// the static stem is left out, as the paper leaves the first convolution static), i.e. the kappa
+// of a partition and 1 for DY-Conv.
 // Cost: FLOPs per sample measured by a FlopScope around one forward at batch 1 (the engine's
 // count of executed multiply-adds and elementwise operations), and the median wall time per sample
 // of a few forwards at batch 1 and batch 64, in eval mode without gradients.
@@ -31,6 +33,9 @@ struct LayerCost {
   std::string name, kind;
   int64_t dynamic_factors = 0, static_parameters = 0, attention_parameters = 0, other = 0;
   double dynamic_ratio = 0.0;
+  int64_t kernel_elements = 0;   // m: one kernel's size
+  int64_t dynamic_elements = 0;  // m_dyn
+  bool dynamic_layer = false;    // has an attention (partially or fully dynamic)
   int64_t intrinsic() const { return dynamic_factors + static_parameters + attention_parameters + other; }
 };
 

@@ -142,6 +142,7 @@ TEST_CASE("compaction: a compacted SmallResNet gives the original's outputs", "[
   CHECK(compact->num_parameters() == after.total.intrinsic());
   CHECK(after.total.intrinsic() == before.total.intrinsic() - layers);  // one phi per layer folded
   CHECK(after.total.dynamic_ratio == Approx(before.total.dynamic_ratio));
+  CHECK(before.total.dynamic_ratio == Approx(0.3).margin(1e-4));  // global: round(0.3 m) of all m
   // A builder that does not match is refused.
   const ModelBuilder wrong = [&](nn::ConvFactory conv) -> std::shared_ptr<nn::UnaryModule> {
     return std::make_shared<dynamic::SmallResNet>(dynamic::SmallResNetOptions{.width_multiplier = 0.5, .blocks_per_stage = 1}, conv, param);

@@ -66,7 +66,10 @@ TEST_CASE("report: parameters per layer and in total match hand counts", "[parti
   // by the 4 * 34 static positions of the dynamic kernels and the 20 dynamic positions of the
   // static kernel.
   CHECK(model->num_parameters() - r.total.intrinsic() == 4 * 34 + 20);
-  CHECK(r.total.dynamic_ratio == Approx(20.0 / 54.0));
+  // Over the dynamic layers (the partially dynamic one and the DY-Conv), not the static one.
+  CHECK(r.total.dynamic_ratio == Approx((20.0 + 54.0) / (54.0 + 54.0)));
+  CHECK(r.layers[0].kernel_elements == 18);
+  CHECK(r.layers[1].dynamic_elements == 20);
   const std::string table = r.to_markdown();
   CHECK(table.find("| 1 | PartiallyDynamicConv2d | 80 | 34 | 32 | 1 | 147 | 0.3704 |") != std::string::npos);
   CHECK(table.find("| total |  | 296 | 52 | 68 | 164 | 580 |") != std::string::npos);
