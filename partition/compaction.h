@@ -11,7 +11,9 @@
 // one gather by the stored position map (an i64 buffer, "positions": flat kernel position ->
 // index into [dynamic | static]), and runs the per-sample grouped convolution. A layer with no
 // dynamic position (possible under a global partition) is an ordinary convolution with its static
-// kernel, the attention then only mixing the biases (or not run at all without bias).
+// kernel, the attention then only mixing the biases (or not run at all without bias). The position
+// map is the mask in another form (m small integers; a bitmask would do) and is kept as a buffer, so
+// it is not counted among the parameters.
 //
 // compact_model builds a compacted copy of a model: the architecture is rebuilt by the caller's
 // builder with a ConvFactory that returns, for the i-th factory call, the compaction of the

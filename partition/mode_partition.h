@@ -28,7 +28,9 @@
 // pruned by SNIP, Lee et al. 2019, at PAD-Net's parameter count): on the fully dynamic model (all
 // masks ones) the connection sensitivity |g (.) W| of every element of every one of the K dynamic
 // kernels (g = dL/dW summed over D_b batches) is ranked globally, as SNIP does, and all but the
-// top `kept` are zeroed; zeroed weights are pruned, not made static.
+// top `kept` are zeroed; zeroed weights are pruned, not made static. Build that network with
+// ScaleFactors::none to have the plain pruned DY-Conv (the mask of ones then leaves the static
+// kernel unused), and call SnipPruning::apply() after every optimiser step to keep it pruned.
 //
 // The callback is responsible for the model's mode (train/eval) and data; the functions here do not
 // touch parameters' .grad (they use dg::grad) and leave every mask a plain buffer again afterwards.

@@ -149,3 +149,24 @@ TEST_CASE("compaction: a compacted SmallResNet gives the original's outputs", "[
   };
   CHECK_THROWS_AS(compact_model(*model, wrong), Error);
 }
+
+TEST_CASE("compaction: a partitioned, compacted SmallMobileNetV2 gives the original's outputs", "[partition][padnet]") {
+  const dynamic::SmallMobileNetV2Options options{.width_multiplier = 0.25};
+  const nn::ParamOptions param = dynamic_test::kF64;
+  const ModelBuilder build = [&](nn::ConvFactory conv) -> std::shared_ptr<nn::UnaryModule> {
+    return std::make_shared<dynamic::SmallMobileNetV2>(options, conv, param);
+  };
+  auto model = build(partially_dynamic_conv2d_factory({.temperature = 1.0}, {}, param));
+  model->eval();
+  // IMP on a classification loss over two seeded batches; depthwise layers included.
+  const BatchLoss loss = [&](int64_t b) {
+    const Tensor x = varied_input({4, 1, 12, 12}, 60 + static_cast<uint64_t>(b));
+    return cross_entropy(model->forward(x), tensor_i64({0, 3, 7, 9}));
+  };
+  mode_partition(*model, loss, {.dynamic_ratio = 0.3, .rounds = 2, .num_batches = 2});
+  auto compact = compact_model(*model, build);
+  CHECK_FALSE(compact->is_training());
+  const Tensor y = varied_input({3, 1, 12, 12}, 62);
+  CHECK(max_abs_diff(compact->forward(y), model->forward(y)) < 1e-10);
+  CHECK(parameter_report(*compact).total.dynamic_ratio == Approx(0.3).margin(1e-4));
+}
