@@ -1,0 +1,138 @@
+// CompactPartiallyDynamicConv2d and compact_model: see compaction.h.
+#include "partition/compaction.h"
+
+#include <fmt/format.h>
+
+#include "engine/autograd.h"
+#include "engine/random.h"
+#include "partition/mode_partition.h"
+
+namespace dg::partition {
+
+namespace {
+
+dynamic::KernelAttentionOptions attention_options(const dynamic::KernelAttention& a) {
+  return {.num_kernels = a.num_kernels, .hidden = a.hidden, .normalization = a.normalization,
+          .temperature = a.temperature()};
+}
+
+}  // namespace
+
+CompactPartiallyDynamicConv2d::CompactPartiallyDynamicConv2d(const PartiallyDynamicConv2d& source)
+    : in_channels(source.dynamic->in_channels),
+      out_channels(source.dynamic->out_channels),
+      num_kernels(source.dynamic->num_kernels),
+      kernel_size(source.dynamic->kernel_size),
+      geometry(source.dynamic->geometry) {
+  NoGradGuard no_grad;
+  const auto& dyn = *source.dynamic;
+  const DType dtype = dyn.weight.dtype();
+  // The attention is copied; a local generator keeps its throwaway initialisation from drawing on
+  // the default stream.
+  Generator scratch(0);
+  attention = register_module("attention", std::make_shared<dynamic::KernelAttention>(
+                                               in_channels, attention_options(*dyn.attention),
+                                               nn::ParamOptions{.generator = &scratch, .dtype = dtype}));
+  attention->load_state_dict(dyn.attention->state_dict());
+
+  const std::vector<double> mask = source.mode_mask.to_vector<double>();
+  const int64_t m = static_cast<int64_t>(mask.size());
+  std::vector<int64_t> dynamic_positions, static_positions;
+  for (int64_t j = 0; j < m; ++j) (mask[j] != 0.0 ? dynamic_positions : static_positions).push_back(j);
+  const int64_t m_dyn = static_cast<int64_t>(dynamic_positions.size());
+
+  std::vector<int64_t> position_map(m);
+  for (int64_t i = 0; i < m_dyn; ++i) position_map[dynamic_positions[i]] = i;
+  for (size_t i = 0; i < static_positions.size(); ++i)
+    position_map[static_positions[i]] = m_dyn + static_cast<int64_t>(i);
+  positions = register_buffer("positions", from_vector(position_map, {m}));
+
+  const double lambda_d = source.lambda_dynamic().item<double>();
+  const double lambda_s = source.lambda_static().item<double>();
+  const std::vector<double> kernels = dyn.weight.to_vector<double>();  // [K, m] row-major
+  std::vector<double> factors;
+  factors.reserve(num_kernels * m_dyn);
+  for (int64_t k = 0; k < num_kernels; ++k)
+    for (int64_t j : dynamic_positions) factors.push_back(lambda_d * kernels[k * m + j]);
+  const std::vector<double> static_kernel = source.static_weight.to_vector<double>();
+  std::vector<double> statics;
+  statics.reserve(static_positions.size());
+  for (int64_t j : static_positions) statics.push_back(lambda_s * static_kernel[j]);
+
+  dynamic_factors = register_parameter("dynamic_factors",
+                                       to_dtype(from_vector(factors, {num_kernels, m_dyn}), dtype));
+  static_values = register_parameter(
+      "static_values", to_dtype(from_vector(statics, {m - m_dyn}), dtype));
+  if (dyn.bias.defined()) bias_factors = register_parameter("bias_factors", dyn.bias.detach().clone());
+}
+
+double CompactPartiallyDynamicConv2d::dynamic_ratio() const {
+  return static_cast<double>(dynamic_elements()) / static_cast<double>(kernel_elements());
+}
+
+Tensor CompactPartiallyDynamicConv2d::forward(const Tensor& x) {
+  check(x.dim() == 4 && x.shape()[1] == in_channels,
+        "CompactPartiallyDynamicConv2d: expected input [N, {}, H, W], got {}", in_channels, x.shape());
+  const int64_t n = x.shape()[0];
+  const Shape kernel_shape{out_channels, in_channels / geometry.groups, kernel_size[0], kernel_size[1]};
+  const int64_t m_dyn = dynamic_elements();
+  const int64_t m_static = static_values.numel();
+  if (m_dyn == 0) {
+    // All static: positions are the identity, the kernel is the static values in order.
+    Tensor out = conv2d(x, reshape(static_values, kernel_shape), Tensor(), geometry);
+    if (!bias_factors.defined()) return out;
+    const Tensor biases = matmul(attention->forward(x), bias_factors);  // [N, C_out]
+    return out + reshape(biases, {n, out_channels, 1, 1});
+  }
+  const Tensor weights = attention->forward(x);             // [N, K]
+  const Tensor mixed = matmul(weights, dynamic_factors);   // [N, m_dyn]: only the dynamic positions
+  Tensor full = mixed;                                      // all dynamic: positions are the identity
+  if (m_static > 0)
+    full = index_select(cat({mixed, expand(unsqueeze(static_values, 0), {n, m_static})}, 1), 1, positions);
+  const Shape per_sample{n, kernel_shape[0], kernel_shape[1], kernel_shape[2], kernel_shape[3]};
+  const Tensor biases = bias_factors.defined() ? matmul(weights, bias_factors) : Tensor();
+  return dynamic::per_sample_conv2d(x, reshape(full, per_sample), biases, geometry);
+}
+
+std::string CompactPartiallyDynamicConv2d::extra_repr() const {
+  return fmt::format("{}, {}, kernel_size=({}, {}), kernels={}, dynamic={}/{} ({:.4g})", in_channels,
+                     out_channels, kernel_size[0], kernel_size[1], num_kernels, dynamic_elements(),
+                     kernel_elements(), dynamic_ratio());
+}
+
+std::shared_ptr<nn::UnaryModule> compact_model(nn::Module& model, const ModelBuilder& build) {
+  check(static_cast<bool>(build), "compact_model: the model builder is empty");
+  const auto layers = partially_dynamic_layers(model);
+  check(!layers.empty(), "compact_model: the model has no PartiallyDynamicConv2d layer");
+  size_t next = 0;
+  nn::ConvFactory factory = [&](const nn::ConvSpec& s) -> std::shared_ptr<nn::UnaryModule> {
+    check(next < layers.size(), "compact_model: the builder asked for convolution {} but the model has {}",
+          next + 1, layers.size());
+    const auto& [name, source] = layers[next++];
+    const auto& d = *source->dynamic;
+    check(d.in_channels == s.in_channels && d.out_channels == s.out_channels &&
+              d.kernel_size[0] == s.kernel_size && d.kernel_size[1] == s.kernel_size &&
+              d.geometry.stride[0] == s.stride && d.geometry.padding[0] == s.padding &&
+              d.geometry.groups == s.groups,
+          "compact_model: convolution {} of the rebuilt model ({} -> {}, kernel {}, stride {}, groups {}) "
+          "does not match layer '{}' ({} -> {}, kernel {}, stride {}, groups {})",
+          next, s.in_channels, s.out_channels, s.kernel_size, s.stride, s.groups, name, d.in_channels,
+          d.out_channels, d.kernel_size[0], d.geometry.stride[0], d.geometry.groups);
+    return std::make_shared<CompactPartiallyDynamicConv2d>(*source);
+  };
+  std::shared_ptr<nn::UnaryModule> copy = build(factory);
+  check(copy != nullptr, "compact_model: the builder returned null");
+  check(next == layers.size(), "compact_model: the builder made {} convolutions but the model has {}", next,
+        layers.size());
+  // Everything outside the compacted layers carries over by name; the compacted layers keep what
+  // their constructors copied.
+  const nn::StateDict source = model.state_dict();
+  nn::StateDict merged = copy->state_dict();
+  for (auto& [key, value] : merged)
+    if (auto it = source.find(key); it != source.end()) value = it->second;
+  copy->load_state_dict(merged);
+  copy->train(model.is_training());
+  return copy;
+}
+
+}  // namespace dg::partition
