@@ -144,6 +144,10 @@ class ThreadPool {
 };
 
 struct PoolState {
+  // OpenBLAS runs on its caller's thread only: the engine splits GEMMs over its own pool
+  // (engine/cpu/blas.h), so BLAS's pthreads never compete with it for the cores.
+  PoolState() { openblas_set_num_threads(1); }
+
   std::mutex mutex;
   int threads = threads_from_environment();
   std::unique_ptr<ThreadPool> pool;
@@ -173,7 +177,6 @@ void set_num_threads(int n) {
     s.threads = n;
     if (s.pool && s.pool->size() < n) s.pool.reset();  // rebuilt larger on next use
   }
-  openblas_set_num_threads(n);
 }
 
 void parallel_region(int threads, const std::function<void(int, int)>& body) {

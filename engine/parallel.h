@@ -1,6 +1,7 @@
 // The engine's own thread pool, used by every CPU kernel that splits its work (elementwise loops,
-// reductions, convolutions). It exists instead of OpenMP because of two cores shared with
-// OpenBLAS: libgomp's idle workers spin for milliseconds after every parallel region (unless the
+// reductions, convolutions, GEMM: OpenBLAS is kept at one thread and engine/cpu/blas.h splits
+// products over this pool, so one pool owns the cores). It exists instead of OpenMP because of two
+// cores shared with OpenBLAS: libgomp's idle workers spin for milliseconds after every parallel region (unless the
 // user sets OMP_WAIT_POLICY before the program starts, which a library cannot do for them), and
 // that spinning steals the core OpenBLAS's GEMM thread needs (docs/performance.md measured a
 // training step 20x slower). These workers spin only for a few microseconds after a job (long
@@ -19,7 +20,7 @@ namespace dg {
 // Threads a parallel region uses: DG_NUM_THREADS or OMP_NUM_THREADS if set, else the number of
 // hardware threads.
 int num_threads();
-// Sets the thread count for the engine's kernels and for OpenBLAS's GEMM. Not to be called while
+// Sets the thread count for the engine's kernels, GEMM included. Not to be called while
 // ops run on other threads.
 void set_num_threads(int n);
 

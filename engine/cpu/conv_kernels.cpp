@@ -12,9 +12,8 @@
 // padding, all output rows of one kernel tap are one contiguous copy.
 //
 // Threading: tasks run in parallel on the engine's threads, each with its own columns buffer and
-// single-threaded BLAS (OpenBLAS's own pool is set to one thread for the duration, so the two
-// pools never compete for the 2 cores). A single task (batch 1, groups 1) instead runs on the
-// calling thread with BLAS's own threads. This is what makes a grouped convolution with
+// a GEMM that runs on its own thread (engine/cpu/blas.h). A single task (batch 1, groups 1)
+// instead runs on the calling thread and its GEMM is split over the threads. This is what makes a grouped convolution with
 // groups = batch (DY-Conv's per-sample kernels) as fast as an ordinary batched one: the same
 // loop of GEMMs, one per group, split over threads. grad_weight tasks that share a group would
 // race on its rows, so they are split by group when there are enough groups, and otherwise by
@@ -24,8 +23,6 @@
 // Backend::Pool2dGeometry so every backend computes the same windows. Fixed windows are walked one
 // output row at a time, one branch-free (vectorisable) pass per kernel tap; adaptive windows,
 // whose sizes vary, one window at a time.
-#include <cblas.h>
-
 #include <Eigen/Core>
 
 #include <algorithm>
@@ -34,6 +31,7 @@
 #include <limits>
 #include <vector>
 
+#include "engine/cpu/blas.h"
 #include "engine/cpu/cpu_backend.h"
 #include "engine/cpu/strided_loop.h"
 
@@ -46,38 +44,8 @@ using PoolGeometry = Backend::Pool2dGeometry;
 
 // ---------------------------------------------------------------- BLAS and threading
 
-// C = alpha op(A) op(B) + beta C, row-major; sizes already checked to fit in int by the op layer.
-template <class T>
-void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const T* A, int64_t lda,
-          const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
-  const CBLAS_TRANSPOSE ta = trans_a ? CblasTrans : CblasNoTrans;
-  const CBLAS_TRANSPOSE tb = trans_b ? CblasTrans : CblasNoTrans;
-  if constexpr (std::is_same_v<T, float>) {
-    cblas_sgemm(CblasRowMajor, ta, tb, M, N, K, 1.0f, A, lda, B, ldb, beta, C, ldc);
-  } else {
-    cblas_dgemm(CblasRowMajor, ta, tb, M, N, K, 1.0, A, lda, B, ldb, beta, C, ldc);
-  }
-}
-
-// Sets OpenBLAS to one thread while alive, so GEMMs called from several of the engine's threads at
-// once each run on their caller's thread instead of contending for BLAS's pool.
-class SingleThreadedBlas {
- public:
-  SingleThreadedBlas() : previous_(openblas_get_num_threads()) {
-    if (previous_ > 1) openblas_set_num_threads(1);
-  }
-  ~SingleThreadedBlas() {
-    if (previous_ > 1) openblas_set_num_threads(previous_);
-  }
-  SingleThreadedBlas(const SingleThreadedBlas&) = delete;
-  SingleThreadedBlas& operator=(const SingleThreadedBlas&) = delete;
-
- private:
-  int previous_;
-};
-
 // How many threads to split `tasks` tasks of `work_per_task` multiply-adds over: 1 when there is
-// a single task (its GEMM is then threaded by BLAS) or too little work to pay for the fork.
+// a single task (its GEMM is then split over the threads) or too little work to pay for the fork.
 int task_threads(int64_t tasks, int64_t work_per_task) {
   const int max_threads = num_threads();
   if (tasks < 2 || max_threads < 2 || tasks * work_per_task < kParallelGrain) return 1;
@@ -95,7 +63,6 @@ void run_tasks(int64_t tasks, int threads, Body&& body) {
     for (int64_t task = 0; task < tasks; ++task) body(task, 0);
     return;
   }
-  SingleThreadedBlas single_blas;
   std::atomic<int64_t> next{0};
   parallel_region(threads, [&](int thread, int) {
     for (int64_t task = next++; task < tasks; task = next++) body(task, thread);

@@ -4,20 +4,15 @@
 // layout is first copied to contiguous memory. A batch of a's against one shared b (a linear layer
 // on batched input) is folded into a single GEMM with B*M rows, which is what makes it fast.
 //
-// Threading: GEMM is parallelised by OpenBLAS's own pthreads pool, the elementwise kernels by the
-// engine's pool (engine/parallel.h). This kernel is never called from inside a parallel region
-// (the batch loop below is serial), so the pools take turns instead of stacking 2 x 2 threads on
-// 2 cores. The thread
-// count is OpenBLAS's own choice: it already runs small products (e.g. [1,512] @ [512,512]) on the
-// calling thread, and a higher single-thread threshold of ours measured up to 1.8x slower on an
-// idle machine (docs/performance.md, which also covers why the engine has its own thread pool).
-#include <cblas.h>
-
+// Threading: engine/cpu/blas.h splits a large product over the engine's threads; a batch of
+// independent products is split by batch entry instead, each product on one thread.
 #include <algorithm>
 #include <limits>
 #include <optional>
 
+#include "engine/cpu/blas.h"
 #include "engine/cpu/cpu_backend.h"
+#include "engine/cpu/strided_loop.h"
 
 namespace dg::cpu {
 
@@ -61,18 +56,13 @@ BlasMatrix prepare_operand(const Tensor& t, Backend& backend, Tensor& storage) {
   return BlasMatrix{storage.raw_data(), copies == 1 ? 0 : rows * cols, false, cols};
 }
 
+// Batch entry `batch` of the product, written to c.
 template <class T>
-void gemm(const BlasMatrix& a, const BlasMatrix& b, int64_t batch, int64_t M, int64_t N,
-          int64_t K, T* c, int64_t c_ld) {
+void gemm_entry(const BlasMatrix& a, const BlasMatrix& b, int64_t batch, int64_t M, int64_t N,
+                int64_t K, T* c, int64_t c_ld) {
   const T* pa = static_cast<const T*>(a.data) + batch * a.batch_stride;
   const T* pb = static_cast<const T*>(b.data) + batch * b.batch_stride;
-  const CBLAS_TRANSPOSE ta = a.transposed ? CblasTrans : CblasNoTrans;
-  const CBLAS_TRANSPOSE tb = b.transposed ? CblasTrans : CblasNoTrans;
-  if constexpr (std::is_same_v<T, float>) {
-    cblas_sgemm(CblasRowMajor, ta, tb, M, N, K, 1.0f, pa, a.ld, pb, b.ld, 0.0f, c, c_ld);
-  } else {
-    cblas_dgemm(CblasRowMajor, ta, tb, M, N, K, 1.0, pa, a.ld, pb, b.ld, 0.0, c, c_ld);
-  }
+  gemm<T>(a.transposed, b.transposed, M, N, K, pa, a.ld, pb, b.ld, T(0), c, c_ld);
 }
 
 }  // namespace
@@ -98,10 +88,19 @@ void CpuBackend::matmul(const Tensor& out, const Tensor& a, const Tensor& b) {
           "matmul: [{},{},{}] @ [{},{},{}]: a dimension of {} is too large for BLAS", B, M, K, B, K,
           N, largest);
     if (fold_batch || B == 1) {
-      gemm<T>(A, Bm, 0, fold_batch ? B * M : M, N, K, c, N);
+      gemm_entry<T>(A, Bm, 0, fold_batch ? B * M : M, N, K, c, N);
       return;
     }
-    for (int64_t i = 0; i < B; ++i) gemm<T>(A, Bm, i, M, N, K, c + i * M * N, N);
+    // Independent products: whole products per thread (each then runs serially inside the
+    // region), or one product at a time split over the threads when there are too few.
+    const int64_t work = M * N * K;
+    if (B >= num_threads() && B * work >= kParallelGemmWork && work < kParallelGemmWork * 4) {
+      parallel_for(B, work, [&](int64_t begin, int64_t end) {
+        for (int64_t i = begin; i < end; ++i) gemm_entry<T>(A, Bm, i, M, N, K, c + i * M * N, N);
+      });
+      return;
+    }
+    for (int64_t i = 0; i < B; ++i) gemm_entry<T>(A, Bm, i, M, N, K, c + i * M * N, N);
   });
 }
 

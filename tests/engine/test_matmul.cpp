@@ -7,6 +7,7 @@
 
 #include "engine/allocator.h"
 #include "engine/flops.h"
+#include "engine/parallel.h"
 #include "tests/engine/test_util.h"
 
 using namespace dg;
@@ -156,6 +157,26 @@ TEST_CASE("matmul: transposed, strided and broadcast operands give the same valu
     check_against_naive(uniform_f64({4, 7}, 20), v, 1e-12);
     check_against_naive(v, v, 1e-12);
   }
+}
+
+TEST_CASE("matmul: products split over threads give the same values for every layout") {
+  // Big enough (>= 2^18 multiply-adds) for engine/cpu/blas.h to cut them into blocks of 16-row or
+  // 16-column panels per thread, with sizes that leave ragged last blocks; run at 1, 2 and 3
+  // threads so both split directions and uneven shares are covered.
+  const int previous = num_threads();
+  for (int threads : {1, 2, 3}) {
+    set_num_threads(threads);
+    INFO("threads " << threads);
+    const Tensor tall = uniform_f64({150, 130}, 40), wide = uniform_f64({130, 70}, 41);
+    check_against_naive(tall, wide, 1e-11);                                  // split rows
+    check_against_naive(uniform_f64({37, 130}, 42), uniform_f64({130, 147}, 43), 1e-11);  // columns
+    check_against_naive(uniform_f64({130, 150}, 44).transpose(0, 1), wide, 1e-11);
+    check_against_naive(uniform_f64({37, 130}, 45), uniform_f64({147, 130}, 46).transpose(0, 1),
+                        1e-11);
+    check_against_naive(uniform_f32({3, 99, 80}, 47), uniform_f32({3, 80, 90}, 48), 1e-4);
+    check_against_naive(uniform_f32({40, 20, 80}, 49), uniform_f32({40, 80, 30}, 50), 1e-4);
+  }
+  set_num_threads(previous);
 }
 
 TEST_CASE("matmul: transposed operands are read in place, not copied") {

@@ -1,0 +1,65 @@
+// GEMM for the CPU kernels: C = op(A) op(B) + beta C (row-major) through OpenBLAS, split over the
+// engine's threads. OpenBLAS itself is kept at one thread (engine/parallel.cpp), so the engine's
+// pool is the only source of threads: BLAS's own pthreads pool, beside ours, spins (sched_yield)
+// for a long while after every call and took a core away from the elementwise kernel that came
+// next. A product big enough to pay for the fork is cut into blocks of whole 16-row (or 16-column)
+// panels along its larger output dimension, one single-threaded GEMM per thread; called from inside
+// a parallel region (a conv task, a batch of products) it runs on the caller alone.
+#pragma once
+
+#include <cblas.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <type_traits>
+
+#include "engine/parallel.h"
+
+namespace dg::cpu {
+
+// Below this many multiply-adds a product runs on one thread: splitting it costs more (fork/join
+// and a second packing of the shared operand) than it saves.
+inline constexpr int64_t kParallelGemmWork = int64_t{1} << 18;
+
+// One single-threaded BLAS call; sizes are already checked to fit BLAS's 32-bit ints.
+template <class T>
+void gemm_serial(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const T* A,
+                 int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
+  const CBLAS_TRANSPOSE ta = trans_a ? CblasTrans : CblasNoTrans;
+  const CBLAS_TRANSPOSE tb = trans_b ? CblasTrans : CblasNoTrans;
+  if constexpr (std::is_same_v<T, float>) {
+    cblas_sgemm(CblasRowMajor, ta, tb, M, N, K, 1.0f, A, lda, B, ldb, beta, C, ldc);
+  } else {
+    cblas_dgemm(CblasRowMajor, ta, tb, M, N, K, 1.0, A, lda, B, ldb, beta, C, ldc);
+  }
+}
+
+template <class T>
+void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const T* A, int64_t lda,
+          const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
+  constexpr int64_t kPanel = 16;
+  const int threads = num_threads();
+  if (threads < 2 || M * N * K < kParallelGemmWork || std::max(M, N) < 2 * kPanel) {
+    gemm_serial<T>(trans_a, trans_b, M, N, K, A, lda, B, ldb, beta, C, ldc);
+    return;
+  }
+  const bool split_rows = M >= N;
+  const int64_t extent = split_rows ? M : N;
+  parallel_region(threads, [&](int t, int nt) {
+    const int64_t panels = (extent + kPanel - 1) / kPanel;
+    const int64_t begin = std::min(extent, panels * t / nt * kPanel);
+    const int64_t end = std::min(extent, panels * (t + 1) / nt * kPanel);
+    if (begin >= end) return;
+    if (split_rows) {  // rows [begin, end) of op(A) and of C
+      const T* a_block = A + (trans_a ? begin : begin * lda);
+      gemm_serial<T>(trans_a, trans_b, end - begin, N, K, a_block, lda, B, ldb, beta,
+                     C + begin * ldc, ldc);
+    } else {  // columns [begin, end) of op(B) and of C
+      const T* b_block = B + (trans_b ? begin * ldb : begin);
+      gemm_serial<T>(trans_a, trans_b, M, end - begin, K, A, lda, b_block, ldb, beta, C + begin,
+                     ldc);
+    }
+  });
+}
+
+}  // namespace dg::cpu
