@@ -378,14 +378,53 @@ void max_pool_tap(T* __restrict best, int64_t* __restrict best_at, const T* __re
 
 // Max pooling one output row at a time: for each kernel tap (i, j), in the window's row-major
 // order (so the first maximum is kept), one max_pool_tap pass along the output row.
+// The common 2x2 window with stride 2 and no padding (every window whole): each output reads its
+// four inputs directly, in the same row-major order, so ties and NaNs resolve as in the general
+// path.
+template <class T>
+bool max_pool_2x2(const T* x, T* y, int64_t* idx, const PoolGeometry& g) {
+  if (g.adaptive || g.kernel_h != 2 || g.kernel_w != 2 || g.stride_h != 2 || g.stride_w != 2 ||
+      g.pad_h != 0 || g.pad_w != 0 || g.out_h * 2 > g.in_h || g.out_w * 2 > g.in_w)
+    return false;
+  const int64_t in_w = g.in_w, in_plane = g.in_h * g.in_w, out_w = g.out_w;
+  for_planes(g, [&](int64_t begin, int64_t end) {
+    for (int64_t p = begin; p < end; ++p) {
+      for (int64_t oh = 0; oh < g.out_h; ++oh) {
+        const int64_t row = 2 * oh * in_w;
+        const T* r0 = x + p * in_plane + row;
+        const T* r1 = r0 + in_w;
+        T* best = y + (p * g.out_h + oh) * out_w;
+        int64_t* best_at = idx + (p * g.out_h + oh) * out_w;
+        for (int64_t ow = 0; ow < out_w; ++ow) {
+          const int64_t c = 2 * ow;
+          T v = r0[c];
+          int64_t at = row + c;
+          auto consider = [&](T candidate, int64_t position) {
+            const bool take = (candidate > v) | ((candidate != candidate) & (v == v));
+            v = take ? candidate : v;
+            at = take ? position : at;
+          };
+          consider(r0[c + 1], row + c + 1);
+          consider(r1[c], row + in_w + c);
+          consider(r1[c + 1], row + in_w + c + 1);
+          best[ow] = v;
+          best_at[ow] = at;
+        }
+      }
+    }
+  });
+  return true;
+}
+
 template <class T>
 void max_pool_planes(const Tensor& out, const Tensor& indices, const Tensor& input,
                      const PoolGeometry& g) {
   const int64_t in_w = g.in_w, in_plane = g.in_h * g.in_w, out_w = g.out_w;
-  const PoolWindows win(g);
   const T* x = input.data<T>();
   T* y = out.data<T>();
   int64_t* idx = indices.data<int64_t>();
+  if (max_pool_2x2(x, y, idx, g)) return;
+  const PoolWindows win(g);
   for_planes(g, [&](int64_t begin, int64_t end) {
     for (int64_t p = begin; p < end; ++p) {
       const T* plane = x + p * in_plane;
