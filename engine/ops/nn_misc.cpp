@@ -1,12 +1,17 @@
 // The small layers: linear, dropout and embedding.
 //
-// linear and dropout are compositions of engine ops (one GEMM plus a broadcast add; one Bernoulli
-// mask and a multiply), so their gradients, and gradients of those, come from the ops they use.
+// linear has its own node: one GEMM with the bias added in place, and a backward of two GEMMs and a
+// column sum written with engine ops (so it can be differentiated again). As a composition
+// (reshape, transpose, matmul, broadcast add, reshape) it recorded five nodes and made one more
+// pass over the output, which dominated small layers run many times (an LSTM cell per time step).
+// dropout is a composition of engine ops (one Bernoulli mask and a multiply), so its gradients,
+// and gradients of those, come from the ops it uses.
 // embedding has its own node: its forward is a row gather (the index_select kernel) and its
 // backward adds each output row's gradient into the row it came from, then clears the row at
 // padding_idx, which is cheaper than masking every padded position of the gradient and gives
 // PyTorch's semantics exactly (that row receives no gradient at all).
 #include <algorithm>
+#include <vector>
 
 #include "engine/backend.h"
 #include "engine/flops.h"
@@ -35,14 +40,37 @@ Tensor linear(const Tensor& input, const Tensor& weight, const Tensor& bias) {
           "{}: bias of shape {} does not match the {} outputs of weight {}", op, bias.shape(),
           out_features, weight.shape());
   }
-  // One GEMM over all leading dims: [rows, in] @ [in, out].
-  const Tensor rows = input.dim() == 2 ? input : reshape(input, {-1, in_features});
-  Tensor out = matmul(rows, transpose(weight, 0, 1));
-  if (bias.defined()) out = out + bias;
-  if (input.dim() == 2) return out;
   Shape out_shape = input.shape();
   out_shape[out_shape.size() - 1] = out_features;
-  return reshape(out, out_shape);
+  Tensor out;
+  {
+    // One GEMM over all leading dims, [rows, in] @ [in, out], then the bias in place; recorded
+    // below as one node.
+    NoGradGuard no_grad;
+    const Tensor rows = input.dim() == 2 ? input : reshape(input, {-1, in_features});
+    out = matmul(rows, transpose(weight, 0, 1));
+    if (bias.defined()) out.add_(bias);
+    if (input.dim() != 2) out = reshape(out, out_shape);
+  }
+  if (needs_grad(input, weight, bias)) {
+    const bool has_bias = bias.defined();
+    std::vector<Tensor> inputs{input, weight};
+    if (has_bias) inputs.push_back(bias);
+    record(OpId::linear, out, inputs, {input, weight},
+           [in_features, out_features, has_bias](const BackwardArgs& a) -> Grads {
+             const Tensor& input = a.saved[0];
+             const Tensor& weight = a.saved[1];
+             const Tensor grad_rows = reshape(a.grad, {-1, out_features});
+             Tensor grad_input, grad_weight, grad_bias;
+             if (a.needs(0)) grad_input = reshape(matmul(grad_rows, weight), input.shape());
+             if (a.needs(1))
+               grad_weight = matmul(transpose(grad_rows, 0, 1), reshape(input, {-1, in_features}));
+             if (!has_bias) return {grad_input, grad_weight};
+             if (a.needs(2)) grad_bias = sum(grad_rows, {0});
+             return {grad_input, grad_weight, grad_bias};
+           });
+  }
+  return out;
 }
 
 // ---------------------------------------------------------------- dropout

@@ -1,7 +1,7 @@
 // Float64 gradient checks for the normalisation and other functional layers, one case per line.
-// layer_norm, batch_norm and embedding have their own nodes (OpId::layer_norm, batch_norm,
-// embedding); linear and attention are registered under matmul, dropout under mul, the ops they
-// mainly exercise. The second-order cases run the norms' create_graph backward (engine ops that
+// layer_norm, batch_norm, embedding and linear have their own nodes (OpId::layer_norm,
+// batch_norm, embedding, linear); attention is registered under matmul, dropout under mul, the ops
+// they mainly exercise. The second-order cases run the norms' create_graph backward (engine ops that
 // recompute the statistics); embedding is linear, so its case squares the output to make the
 // second derivative visible. dropout's function reseeds its own Generator on every call, so the
 // finite differences see one fixed mask; batch_norm's running stats are fresh in every call.
@@ -82,11 +82,11 @@ static RegisterGradcheck emb_plain{{OpId::embedding, "embedding [4,3] indices [2
     leaves({{4, 3}}, 21),
     [](const Inputs& x) { return embedding(x[0], tokens()); }}};
 
-// ---------------------------------------------------------------- linear, dropout (composites)
-static RegisterGradcheck linear_3d{{OpId::matmul, "linear [2,3,4] -> 5 with bias",
+// ---------------------------------------------------------------- linear, dropout
+static RegisterGradcheck linear_3d{{OpId::linear, "linear [2,3,4] -> 5 with bias",
     leaves({{2, 3, 4}, {5, 4}, {5}}, 22),
     [](const Inputs& x) { return squared(linear(x[0], x[1], x[2])); }, true}};
-static RegisterGradcheck linear_1d{{OpId::matmul, "linear [4] -> 3 without bias",
+static RegisterGradcheck linear_1d{{OpId::linear, "linear [4] -> 3 without bias",
     leaves({{4}, {3, 4}}, 25),
     [](const Inputs& x) { return linear(x[0], x[1]); }}};
 static RegisterGradcheck dropout_fixed{{OpId::mul, "dropout p=0.3 [4,5], fixed seed",
