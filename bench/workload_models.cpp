@@ -114,6 +114,8 @@ Tensor LstmCellNet::forward(const Tensor& x) {
 
 // ---------------------------------------------------------------- moe
 
+// Children are named w1_0, w1_1, ... (PyTorch's ModuleList gives w1.0; module names here cannot
+// contain a '.').
 MoE::MoE(int64_t d, int64_t d_ff, int64_t num_experts, int64_t k) : num_experts(num_experts), k(k) {
   gate = register_module("gate", std::make_shared<nn::Linear>(d, num_experts));
   for (int64_t e = 0; e < num_experts; ++e)
