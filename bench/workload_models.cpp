@@ -2,6 +2,8 @@
 // its PyTorch twin in torch_reference.py.
 #include "bench/workload_models.h"
 
+#include "dynamic/dyconv.h"
+
 #include <algorithm>
 #include <cmath>
 
@@ -42,47 +44,12 @@ Tensor Cnn::forward(const Tensor& x) {
 
 // ---------------------------------------------------------------- dyconv
 
-DynamicConv2dFn::DynamicConv2dFn(int64_t in_channels, int64_t out_channels, int64_t kernel_size,
-                                 int64_t padding, int64_t num_kernels, double temperature)
-    : in_channels(in_channels),
-      out_channels(out_channels),
-      kernel_size(kernel_size),
-      padding(padding),
-      num_kernels(num_kernels),
-      temperature(temperature) {
-  const int64_t hidden = std::max<int64_t>(in_channels / 4, 4);
-  att1 = register_module("att1", std::make_shared<nn::Linear>(in_channels, hidden));
-  att2 = register_module("att2", std::make_shared<nn::Linear>(hidden, num_kernels));
-  // Each of the K kernels starts as a Conv2d's weight would (kaiming_uniform_ with a = sqrt(5)),
-  // the biases from U(-1/sqrt(fan_in), 1/sqrt(fan_in)), as the reference does.
-  Tensor w = Tensor::empty({num_kernels, out_channels, in_channels, kernel_size, kernel_size});
-  for (int64_t k = 0; k < num_kernels; ++k) {
-    Tensor slice = select(w, 0, k);
-    nn::init::kaiming_uniform_(slice, std::sqrt(5.0));
-  }
-  Tensor b = Tensor::empty({num_kernels, out_channels});
-  const double bound = 1.0 / std::sqrt(static_cast<double>(in_channels * kernel_size * kernel_size));
-  nn::init::uniform_(b, -bound, bound);
-  weight = register_parameter("weight", w);
-  bias = register_parameter("bias", b);
-}
-
-Tensor DynamicConv2dFn::forward(const Tensor& x) {
-  const int64_t B = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);
-  Tensor a = mean(x, {2, 3});                                    // GAP [B, C_in]
-  a = att2->forward(relu(att1->forward(a)));                     // [B, K]
-  const Tensor pi = softmax(a / temperature, 1);                 // [B, K]
-  Tensor w = matmul(pi, reshape(weight, {num_kernels, -1}));     // [B, C_out*C_in*k*k]
-  w = reshape(w, {B * out_channels, in_channels, kernel_size, kernel_size});
-  const Tensor b = reshape(matmul(pi, bias), {-1});              // [B*C_out]
-  const Tensor y = conv2d(reshape(x, {1, B * C, H, W}), w, b,
-                          Conv2dOptions{.padding = {padding, padding}, .groups = B});
-  return reshape(y, {B, out_channels, y.size(2), y.size(3)});
-}
-
 ConvMaker dynamic_conv() {
   return [](int64_t in, int64_t out, int64_t kernel, int64_t padding) {
-    return std::make_shared<DynamicConv2dFn>(in, out, kernel, padding);
+    // The library's DY-Conv; its defaults are the reference's (K = 4 kernels and biases,
+    // temperature 30, attention hidden size max(C_in / 4, 4)).
+    return std::make_shared<dynamic::DynamicConv2d>(
+        in, out, kernel, Conv2dOptions{.padding = {padding, padding}});
   };
 }
 

@@ -7,8 +7,7 @@
 //   make_mlp        Linear 784-256, ReLU, 256-256, ReLU, 256-10
 //   Cnn             two 3x3 convolutions (ReLU, max pool 2 after each), Linear 3136-128, 128-10;
 //                   the convolution is pluggable so the dyconv workload reuses the same network
-//   DynamicConv2dFn DY-Conv (K kernels, per-sample attention, grouped conv with groups = batch)
-//                   written with functional ops inside the benchmark
+//   dynamic_conv    the library's DY-Conv (dynamic/dyconv.h) for the cnn's convolutions
 //   LstmNet         nn::LSTM 28->128 over the sequence, last hidden -> Linear 128-10
 //   LstmCellNet     the same network with an explicit loop over nn::LSTMCell
 //   MoE             token-level top-2 mixture of 8 FFN experts with a load-balance aux loss
@@ -48,25 +47,8 @@ class Cnn : public nn::UnaryModule {
   std::shared_ptr<nn::Linear> f1, f2;
 };
 
-// DY-Conv (Chen et al. 2020) as torch_reference.py's DynamicConv2d: K kernels and biases, attention
-// pi = softmax(Linear(ReLU(Linear(GAP(x)))) / T), the per-sample kernel sum_k pi_k W_k computed as
-// one matmul, and the convolution of all samples at once as a grouped conv with groups = batch.
-// Written here with functional ops until the library's dynamic layer exists.
-class DynamicConv2dFn : public nn::UnaryModule {
- public:
-  DynamicConv2dFn(int64_t in_channels, int64_t out_channels, int64_t kernel_size, int64_t padding,
-                  int64_t num_kernels = 4, double temperature = 30.0);
-  // x [B, C_in, H, W] -> [B, C_out, H', W'].
-  Tensor forward(const Tensor& x) override;
-  std::string type_name() const override { return "DynamicConv2dFn"; }
-
-  const int64_t in_channels, out_channels, kernel_size, padding, num_kernels;
-  const double temperature;
-  std::shared_ptr<nn::Linear> att1, att2;
-  Tensor weight;  // [K, C_out, C_in, k, k]
-  Tensor bias;    // [K, C_out]
-};
-
+// DY-Conv (Chen et al. 2020) as torch_reference.py's DynamicConv2d: the library's
+// dynamic::DynamicConv2d (dynamic/dyconv.h), whose defaults are the reference's.
 ConvMaker dynamic_conv();
 
 // ---------------------------------------------------------------- recurrent

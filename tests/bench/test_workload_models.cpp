@@ -1,8 +1,8 @@
 // The benchmark models that are more than a stack of library layers compute what their PyTorch
 // twins compute: the MoE's gather / expert FFN / weighted index_add equals, token by token, the
 // renormalised top-2 mixture of its experts written out densely, and its aux loss is
-// E * sum_e f_e P_e; the DY-Conv's single grouped convolution (groups = batch) equals, sample by
-// sample, an ordinary convolution with that sample's attention-weighted kernel and bias.
+// E * sum_e f_e P_e. (The dyconv workload uses the library's DynamicConv2d, whose defining
+// properties are tested in tests/dynamic/.)
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -60,30 +60,5 @@ TEST_CASE("bench MoE: every expert and the gate receive gradient through the rou
     INFO(name);
     REQUIRE(param.grad().defined());
     CHECK(max(abs(param.grad())).item<double>() > 0);
-  }
-}
-
-TEST_CASE("bench DY-Conv: the grouped conv equals a per-sample conv with the mixed kernel",
-          "[bench]") {
-  manual_seed(5);
-  const int64_t B = 3, cin = 2, cout = 3, k = 3, K = 4;
-  bench::DynamicConv2dFn conv(cin, cout, k, /*padding=*/1, K, /*temperature=*/30.0);
-  // Sharper attention than at T = 30, so that a wrong mixing would show.
-  const Tensor x = uniform_f32({B, cin, 5, 5}, 3, -3.0, 3.0);
-  const Tensor y = conv.forward(x);
-  REQUIRE(y.shape() == Shape{B, cout, 5, 5});
-
-  NoGradGuard no_grad;
-  for (int64_t b = 0; b < B; ++b) {
-    const Tensor xb = narrow(x, 0, b, 1);
-    const Tensor logits = conv.att2->forward(relu(conv.att1->forward(mean(xb, {2, 3}))));
-    const std::vector<float> pi = softmax(logits / 30.0, 1).to_vector<float>();
-    Tensor w = zeros({cout, cin, k, k}), bias = zeros({cout});
-    for (int64_t i = 0; i < K; ++i) {
-      w = w + select(conv.weight, 0, i) * static_cast<double>(pi[i]);
-      bias = bias + select(conv.bias, 0, i) * static_cast<double>(pi[i]);
-    }
-    const Tensor expected = conv2d(xb, w, bias, Conv2dOptions{.padding = {1, 1}});
-    CHECK(max_abs_diff(narrow(y.detach(), 0, b, 1), expected) < 1e-5);
   }
 }
