@@ -18,7 +18,8 @@
 //   wordnet_text [--epochs N] [--seed S] [--out DIR] [--quiet] [--smoke]
 //
 // --out DIR (default out/wordnet_text) receives model.safetensors, vocab.txt and the per-epoch
-// curves (curves.csv). --quiet prints only the summary. --smoke trains a tiny model on a small
+// curves: curves.csv, drawn as loss.png and accuracy.png. A progress bar shows each epoch on stderr
+// (on a terminal); --quiet hides it and the per-epoch lines. --smoke trains a tiny model on a small
 // subset for a few epochs (seconds) and exits with status 1 if the training loss did not go down;
 // the test suite runs it that way (and skips it, status 77, where wordnet-base is not installed).
 #include <algorithm>
@@ -27,7 +28,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <memory>
 #include <string>
@@ -48,6 +48,8 @@
 #include "nn/lr_schedule.h"
 #include "nn/normalization.h"
 #include "nn/optim.h"
+#include "nn/progress.h"
+#include "nn/run_log.h"
 #include "nn/transformer.h"
 
 using namespace dg;
@@ -332,24 +334,6 @@ double padding_discrepancy(GlossClassifier& model, const data::TokenizedDataset&
   return max(abs(logits_alone - logits_padded)).item<double>();
 }
 
-// --------------------------------------------------------------------------- the curves
-
-// One row per epoch, written in full after every epoch so an interrupted run keeps its curves.
-struct Curves {
-  // epoch, mean training loss, validation loss and accuracy, lr at the epoch's end, seconds so far
-  std::vector<std::vector<double>> rows;
-
-  void write(const std::string& path) const {
-    std::ofstream out(path);
-    check(out.good(), "wordnet_text: cannot write {}", path);
-    out << "epoch,train_loss,val_loss,val_accuracy,lr,seconds\n";
-    for (const auto& row : rows) {
-      for (size_t i = 0; i < row.size(); ++i) out << (i ? "," : "") << row[i];
-      out << "\n";
-    }
-  }
-};
-
 // --------------------------------------------------------------------------- training
 
 int main(int argc, char** argv) try {
@@ -368,6 +352,8 @@ int main(int argc, char** argv) try {
   const std::string checkpoint_path = s.out_dir + "/model.safetensors";
   const std::string vocab_path = s.out_dir + "/vocab.txt";
   const std::string curves_path = s.out_dir + "/curves.csv";
+  const std::string loss_plot_path = s.out_dir + "/loss.png";
+  const std::string accuracy_plot_path = s.out_dir + "/accuracy.png";
 
   // The data: split, vocabulary from the training split, encoded splits, loaders.
   const Splits splits = load_splits(s);
@@ -416,12 +402,14 @@ int main(int argc, char** argv) try {
               (long long)train_loader.num_batches(), (long long)s.batch_size,
               (unsigned long long)s.seed);
 
-  Curves curves;
+  // One row per epoch, flushed as it comes, and drawn again after every epoch.
+  nn::RunLog curves(curves_path, {"epoch", "train_loss", "val_loss", "val_accuracy", "lr", "seconds"});
   double first_loss = NAN, last_epoch_loss = NAN, best_accuracy = -1;
   int64_t best_epoch = -1;
   for (int64_t epoch = 0; epoch < s.epochs; ++epoch) {
     double loss_sum = 0;
     int64_t seen = 0;
+    nn::ProgressBar bar("epoch " + std::to_string(epoch + 1), train_loader.num_batches(), s.quiet);
     for (const data::Batch& batch : train_loader.epoch(epoch)) {
       const Tensor loss = cross_entropy(model.forward(batch.input, batch.mask), batch.target);
       optimizer.zero_grad();
@@ -434,7 +422,9 @@ int main(int argc, char** argv) try {
       if (std::isnan(first_loss)) first_loss = value;
       loss_sum += value * batch.size();
       seen += batch.size();
+      bar.step(value);
     }
+    bar.finish();
     last_epoch_loss = loss_sum / static_cast<double>(seen);
 
     // Model selection on the validation split; the best weights go to disk right away.
@@ -448,9 +438,12 @@ int main(int argc, char** argv) try {
       metadata["validation_accuracy"] = std::to_string(best_accuracy);
       nn::save_safetensors(checkpoint_path, model.state_dict(), metadata);
     }
-    curves.rows.push_back({double(epoch + 1), last_epoch_loss, validation.loss,
-                           validation.accuracy(), optimizer.lr(0), seconds_since_start()});
-    curves.write(curves_path);
+    curves.add({double(epoch + 1), last_epoch_loss, validation.loss, validation.accuracy(),
+                optimizer.lr(0), seconds_since_start()});
+    curves.write_plot(loss_plot_path, "epoch", {"train_loss", "val_loss"},
+                      "WordNet supersenses: cross-entropy");
+    curves.write_plot(accuracy_plot_path, "epoch", {"val_accuracy"},
+                      "WordNet supersenses: validation accuracy");
     if (!s.quiet)
       std::printf("epoch %2lld  train loss %.4f  val loss %.4f  val accuracy %.2f%%%s  (%.0f s)\n",
                   (long long)epoch + 1, last_epoch_loss, validation.loss,
@@ -486,8 +479,9 @@ int main(int argc, char** argv) try {
   std::printf("majority-class baseline (always %s): test accuracy %.2f%%, macro-F1 %.4f\n",
               splits.train.class_names.at(static_cast<size_t>(majority_id)).c_str(),
               100 * data::accuracy(majority, test_labels), data::macro_f1(majority, test_labels));
-  std::printf("training took %.0f s (wall), everything %.0f s; curves in %s\n", train_seconds,
-              seconds_since_start(), curves_path.c_str());
+  std::printf("training took %.0f s (wall), everything %.0f s; curves in %s, %s and %s\n",
+              train_seconds, seconds_since_start(), curves_path.c_str(), loss_plot_path.c_str(),
+              accuracy_plot_path.c_str());
 
   // The checks the test suite relies on: padding changed nothing, and training lowered the loss.
   if (!(padding_error < 1e-4)) {
