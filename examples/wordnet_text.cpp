@@ -391,7 +391,8 @@ int main(int argc, char** argv) try {
                            s.heads,                  s.layers,        s.dim_feedforward,
                            splits.train.num_classes(), s.dropout};
   GlossClassifier model(config, init_generator, dropout_generator);
-  nn::AdamW optimizer(model.parameters(), {.lr = s.learning_rate, .weight_decay = s.weight_decay});
+  const std::vector<Tensor> parameters = model.parameters();
+  nn::AdamW optimizer(parameters, {.lr = s.learning_rate, .weight_decay = s.weight_decay});
   const int64_t total_steps = s.epochs * train_loader.num_batches();
   const auto warmup_steps = static_cast<int64_t>(std::ceil(s.warmup_fraction * total_steps));
   nn::LrScheduler scheduler(optimizer, nn::warmup_cosine(warmup_steps, total_steps));
@@ -414,7 +415,7 @@ int main(int argc, char** argv) try {
       const Tensor loss = cross_entropy(model.forward(batch.input, batch.mask), batch.target);
       optimizer.zero_grad();
       loss.backward();
-      nn::clip_grad_norm_(model.parameters(), s.clip_norm);
+      nn::clip_grad_norm_(parameters, s.clip_norm);
       optimizer.step();
       scheduler.step();
 
@@ -468,8 +469,8 @@ int main(int argc, char** argv) try {
   const double padding_error = padding_discrepancy(best_model, *train_set);
 
   const std::vector<int64_t> test_labels = labels_of(splits.test);
-  const std::vector<int64_t> majority(test_labels.size(), majority_class(splits.train));
-  const int64_t majority_id = majority.empty() ? 0 : majority.front();
+  const int64_t majority_id = majority_class(splits.train);
+  const std::vector<int64_t> majority(test_labels.size(), majority_id);
 
   std::printf("best validation accuracy %.2f%% at epoch %lld; checkpoint %s, vocabulary %s\n",
               100 * best_accuracy, (long long)best_epoch, checkpoint_path.c_str(),
