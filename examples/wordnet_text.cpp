@@ -13,15 +13,18 @@
 // clipping. After every epoch the model is evaluated on the validation split; the best epoch's
 // weights are saved as a safetensors checkpoint next to the vocabulary file. At the end both are
 // read back from disk, the test split is encoded with the reloaded tokenizer and scored with the
-// reloaded model: accuracy, macro-F1, and the majority-class baseline to judge them by.
+// reloaded model: accuracy, macro-F1, and the majority-class baseline to judge them by. The
+// default run (5 epochs) reached 71.4% test accuracy and macro-F1 0.57, against 13.9% for the
+// majority class (examples/README.md gives the command and the times).
 //
 //   wordnet_text [--epochs N] [--seed S] [--out DIR] [--quiet] [--smoke]
 //
 // --out DIR (default out/wordnet_text) receives model.safetensors, vocab.txt and the per-epoch
 // curves: curves.csv, drawn as loss.png and accuracy.png. A progress bar shows each epoch on stderr
 // (on a terminal); --quiet hides it and the per-epoch lines. --smoke trains a tiny model on a small
-// subset for a few epochs (seconds) and exits with status 1 if the training loss did not go down;
-// the test suite runs it that way (and skips it, status 77, where wordnet-base is not installed).
+// subset for a few epochs (seconds); the test suite runs it that way (and skips it, status 77,
+// where wordnet-base is not installed). Every run exits with status 1 if the training loss did not
+// go down or if padding changed a gloss's logits.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
