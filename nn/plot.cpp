@@ -39,15 +39,17 @@ double nice_step(double rough) {
 }
 
 // An axis covering [min, max], widened to whole tick steps. An empty range (one value) is widened
-// around it so the data sits in the middle.
-Axis make_axis(double min, double max) {
+// around it so the data sits in the middle. With `whole_steps` (data that are counts, such as
+// epochs) ticks fall on integers only.
+Axis make_axis(double min, double max, bool whole_steps = false) {
   if (!(min <= max)) min = 0, max = 1;  // no finite data
   if (min == max) {
     const double half = min == 0 ? 1.0 : std::abs(min) * 0.1;
     min -= half;
     max += half;
   }
-  const double step = nice_step((max - min) / kTargetTicks);
+  double step = nice_step((max - min) / kTargetTicks);
+  if (whole_steps) step = std::max(step, 1.0);
   Axis axis;
   axis.low = std::floor(min / step + 1e-9) * step;
   axis.high = std::ceil(max / step - 1e-9) * step;
@@ -185,6 +187,7 @@ Rgb series_color(size_t index) {
 
 Canvas render_line_plot(const LinePlot& plot) {
   double x_min = kNone, x_max = -kNone, y_min = kNone, y_max = -kNone;
+  bool x_all_integers = true;
   std::vector<std::string> names;
   for (const LineSeries& s : plot.series) {
     check(s.x.size() == s.y.size(), "line plot '{}': series '{}' has {} x values and {} y values",
@@ -193,10 +196,11 @@ Canvas render_line_plot(const LinePlot& plot) {
       if (!std::isfinite(s.x[i]) || !std::isfinite(s.y[i])) continue;
       update_range(s.x[i], x_min, x_max);
       update_range(s.y[i], y_min, y_max);
+      x_all_integers = x_all_integers && s.x[i] == std::round(s.x[i]);
     }
     names.push_back(s.name);
   }
-  const Axis x_axis = make_axis(x_min, x_max);
+  const Axis x_axis = make_axis(x_min, x_max, x_all_integers);
   Frame frame(plot.width, plot.height, plot.title, names, make_axis(y_min, y_max), plot.y_label,
               !plot.x_label.empty());
   Canvas& canvas = frame.canvas();

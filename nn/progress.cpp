@@ -75,13 +75,16 @@ void ProgressBar::step(double loss) {
     draw();
 }
 
-void ProgressBar::set_note(std::string note) { note_ = std::move(note); }
+void ProgressBar::set_note(std::string note) {
+  note_ = std::move(note);
+  drawn_steps_ = -1;  // finish() must show it
+}
 
 void ProgressBar::finish() {
   if (finished_) return;
   finished_ = true;
   if (!stream_) return;
-  draw();
+  if (drawn_steps_ != steps_) draw();  // the last step may have drawn the final state already
   std::fputc('\n', stream_);
   std::fflush(stream_);
 }
@@ -97,6 +100,7 @@ double ProgressBar::elapsed_seconds() const {
 
 void ProgressBar::draw() {
   last_draw_ = Clock::now();
+  drawn_steps_ = steps_;
   const std::string line = format_progress_line(
       {.label = label_, .step = steps_, .total = total_, .elapsed_seconds = elapsed_seconds(),
        .loss = smoothed_loss(), .note = note_});

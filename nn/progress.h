@@ -71,6 +71,7 @@ class ProgressBar {
   std::string note_;
   int64_t total_;
   int64_t steps_ = 0;
+  int64_t drawn_steps_ = -1;  // steps_ at the last redraw
   double loss_average_ = 0;  // the uncorrected moving average
   int64_t losses_seen_ = 0;
   bool finished_ = false;

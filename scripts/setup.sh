@@ -21,7 +21,7 @@ DG_PACKAGES=(
   libopenblas-dev   # BLAS (cblas_sgemm)
   catch2            # Catch2 v2, for the tests
   libfmt-dev        # error messages and printing
-  libstb-dev        # image loading (datasets)
+  libstb-dev        # image loading (datasets), PNG plots (nn)
   zlib1g-dev        # gzipped IDX files (datasets)
   dataset-fashion-mnist  # Fashion-MNIST IDX files (datasets, examples)
   wordnet-base           # WordNet 3.0 glosses (datasets, examples)

@@ -96,5 +96,24 @@ TEST_CASE("ProgressBar: on a terminal it redraws in place and ends the line", "[
   CHECK(last.find("3/3") != std::string::npos);
   CHECK(last.find("loss 0.5000") != std::string::npos);
   CHECK(last.find("hello") != std::string::npos);
+  // The final state is drawn once: by the last step, not again by finish().
+  size_t finals = 0;
+  for (size_t at = text.find("3/3"); at != std::string::npos; at = text.find("3/3", at + 1)) ++finals;
+  CHECK(finals == 1);
+  std::fclose(stream);
+}
+
+TEST_CASE("ProgressBar: a note set after the last step still shows", "[nn][progress]") {
+  std::FILE* stream = std::tmpfile();
+  REQUIRE(stream != nullptr);
+  {
+    ProgressBar bar("run", 2, stream, /*is_terminal=*/true);
+    bar.step();
+    bar.step();
+    bar.set_note("done");
+  }
+  const std::string text = contents(stream);
+  CHECK(text.substr(text.rfind('\r')).find("2/2") != std::string::npos);
+  CHECK(text.substr(text.rfind('\r')).find("done") != std::string::npos);
   std::fclose(stream);
 }
