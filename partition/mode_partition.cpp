@@ -179,7 +179,8 @@ std::vector<PartitionRound> mode_partition(nn::Module& model, const BatchLoss& l
     const auto scores = normalized_scores(gradients, eligible, options.scope);
     const auto masks = select_dynamic(scores, eligible, dynamic_counts(sizes, density, options.scope), options.scope);
     set_masks(layers, masks);
-    PartitionRound round{.target_density = density};
+    PartitionRound round;
+    round.target_density = density;
     for (const auto& l : layers) {
       round.layer_ratios.push_back(l.layer->dynamic_ratio());
       round.dynamic_elements += std::llround(round.layer_ratios.back() * static_cast<double>(l.layer->mode_mask.numel()));

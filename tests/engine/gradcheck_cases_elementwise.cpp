@@ -29,8 +29,6 @@ std::function<Inputs()> away_from_zero(std::vector<Shape> shapes) {
   };
 }
 
-Tensor x0(const Inputs& x) { return x[0]; }
-
 const RegisterGradcheck cases[] = {
     RegisterGradcheck({OpId::add, "add same shape", in({{3, 4}, {3, 4}}), [](auto& x) { return x[0] + x[1]; }}),
     RegisterGradcheck({OpId::add, "add broadcast [3,1,4] + [2,4]", in({{3, 1, 4}, {2, 4}}), [](auto& x) { return x[0] + x[1]; }}),
