@@ -199,9 +199,9 @@ int main(int argc, char** argv) {
 
   // --------------------------------------------------------------------------- the figures
 
-  nn::BarChart accuracy{.title = "Table 2 on Fashion-MNIST: top-1 (mean +- std over seeds)",
+  nn::BarChart accuracy{.title = "Table 2 (Fashion-MNIST): top-1, mean +- std",
                         .y_label = "top-1 %", .categories = {}, .series = {}};
-  nn::BarChart params{.title = "Table 2 on Fashion-MNIST: intrinsic parameters", .y_label = "parameters",
+  nn::BarChart params{.title = "Table 2 (Fashion-MNIST): parameters", .y_label = "parameters",
                       .categories = {}, .series = {}};
   for (Backbone backbone : kBackbones) {
     accuracy.categories.push_back(to_string(backbone));

@@ -138,7 +138,7 @@ int main(int argc, char** argv) {
   }
   std::printf("\n%s", table.c_str());
   nn::write_bar_chart(flags.out_dir + "/padnet_partition.png",
-                      {.title = "Figure 4 on Fashion-MNIST: partition methods (kappa 30%)",
+                      {.title = "Figure 4: partition methods (kappa 30%)",
                        .y_label = "top-1 %", .categories = kMethods, .series = {bars}});
 
   // --------------------------------------------------------------------------- the results file

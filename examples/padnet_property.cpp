@@ -116,10 +116,10 @@ int main(int argc, char** argv) {
 
   // --------------------------------------------------------------------------- the figures
 
-  nn::LinePlot parameters{.title = "Figure 6 on Fashion-MNIST: parameter variance per layer",
+  nn::LinePlot parameters{.title = "Figure 6: parameter variance per layer",
                           .x_label = "convolution (factory order)", .y_label = "parameter variance",
                           .series = {}};
-  nn::LinePlot outputs{.title = "Figure 6 on Fashion-MNIST: output variance per layer",
+  nn::LinePlot outputs{.title = "Figure 6: output variance per layer",
                        .x_label = "convolution (factory order)", .y_label = "output variance", .series = {}};
   std::vector<double> index;
   for (size_t i = 0; i < layer_names.size(); ++i) index.push_back(double(i));

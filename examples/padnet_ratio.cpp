@@ -152,7 +152,7 @@ int main(int argc, char** argv) {
   }
   const double x0 = 100 * kDynamicRatios.front(), x1 = 100 * kDynamicRatios.back();
   nn::write_line_plot(flags.out_dir + "/padnet_ratio.png",
-                      {.title = "Figure 3 on Fashion-MNIST: top-1 against the dynamic ratio",
+                      {.title = "Figure 3: top-1 against the dynamic ratio",
                        .x_label = "dynamic ratio kappa (%)", .y_label = "top-1 %",
                        .series = {means, bars,
                                   {"DY-Conv (fully dynamic)", {x0, x1}, {100 * dyconv.mean, 100 * dyconv.mean}},

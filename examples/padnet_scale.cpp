@@ -128,7 +128,7 @@ int main(int argc, char** argv) {
   }
   std::printf("\n%s", table.c_str());
   nn::write_bar_chart(flags.out_dir + "/padnet_scale.png",
-                      {.title = "Table 4 (vision) on Fashion-MNIST: scale factors", .y_label = "top-1 %",
+                      {.title = "Table 4 (vision): scale factors", .y_label = "top-1 %",
                        .categories = names, .series = {bars}});
 
   // --------------------------------------------------------------------------- the results file
