@@ -79,9 +79,7 @@ int main(int argc, char** argv) {
       const ModelRecipe recipe{.backbone = Backbone::resnet, .method = kMethods[m],
                                .width_multiplier = flags.width_multiplier,
                                .resnet_blocks_per_stage = flags.resnet_blocks_per_stage, .partial = {}};
-      Generator conv_generator(static_cast<uint64_t>(seed) + 1000);
-      auto model = backbone_builder(recipe, static_cast<uint64_t>(seed))(
-          recording_factory(recipe_conv_factory(recipe, &conv_generator)));
+      auto model = build_model(recipe, static_cast<uint64_t>(seed), recording_factory);
       const PartitionPlan plan{.method = PartitionMethod::imp, .dynamic_ratio = kDynamicRatio,
                                .rounds = flags.partition_rounds, .num_batches = flags.partition_batches};
       if (kMethods[m] == ConvMethod::padnet) apply_partition(*model, train, plan, static_cast<uint64_t>(seed));

@@ -31,14 +31,15 @@ using namespace dg::partition;
 
 constexpr double kDynamicRatio = 0.3;
 struct Option {
-  std::string name;  // the paper's notation
+  std::string name;   // the paper's notation
+  std::string label;  // short, for the figure's axis
   ScaleFactors factors;
 };
-const std::vector<Option> kOptions = {{"-", ScaleFactors::none},
-                                      {"lambda_s", ScaleFactors::static_only},
-                                      {"lambda_d", ScaleFactors::dynamic_only},
-                                      {"lambda_s, lambda_d", ScaleFactors::both_free},
-                                      {"lambda_s + lambda_d = 2", ScaleFactors::both_constrained}};
+const std::vector<Option> kOptions = {{"-", "none", ScaleFactors::none},
+                                      {"lambda_s", "l_s", ScaleFactors::static_only},
+                                      {"lambda_d", "l_d", ScaleFactors::dynamic_only},
+                                      {"lambda_s, lambda_d", "l_s, l_d", ScaleFactors::both_free},
+                                      {"lambda_s + lambda_d = 2", "l_s + l_d = 2", ScaleFactors::both_constrained}};
 
 // --------------------------------------------------------------------------- the data
 
@@ -124,7 +125,7 @@ int main(int argc, char** argv) {
     table += row;
     bars.values.push_back(100 * stats[o].mean);
     bars.errors.push_back(100 * stats[o].std);
-    names.push_back(kOptions[o].name);
+    names.push_back(kOptions[o].label);
   }
   std::printf("\n%s", table.c_str());
   nn::write_bar_chart(flags.out_dir + "/padnet_scale.png",

@@ -92,11 +92,14 @@ nn::ConvFactory recipe_conv_factory(const ModelRecipe& recipe, Generator* genera
   throw Error("recipe_conv_factory: unknown method");
 }
 
-std::shared_ptr<nn::UnaryModule> build_model(const ModelRecipe& recipe, uint64_t seed) {
+std::shared_ptr<nn::UnaryModule> build_model(const ModelRecipe& recipe, uint64_t seed,
+                                             const FactoryWrapper& wrap_factory) {
   // The convolutions draw from their own stream, so the backbone's other layers start the same
   // for every method at one seed.
   Generator conv_generator(seed ^ 0x9e3779b97f4a7c15ULL);
-  return backbone_builder(recipe, seed)(recipe_conv_factory(recipe, &conv_generator));
+  nn::ConvFactory conv = recipe_conv_factory(recipe, &conv_generator);
+  if (wrap_factory) conv = wrap_factory(std::move(conv));
+  return backbone_builder(recipe, seed)(std::move(conv));
 }
 
 // ---------------------------------------------------------------- partition

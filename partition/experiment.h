@@ -61,8 +61,12 @@ ModelBuilder backbone_builder(const ModelRecipe& recipe, uint64_t seed);
 // The recipe's convolution factory (DY-Conv with K = 4, CondConv with K = 8, PAD-Net around
 // DY-Conv with K = 4), its parameters drawn from `generator`, which must outlive the calls.
 nn::ConvFactory recipe_conv_factory(const ModelRecipe& recipe, Generator* generator);
-// The model, every parameter drawn from generators seeded with `seed`.
-std::shared_ptr<nn::UnaryModule> build_model(const ModelRecipe& recipe, uint64_t seed);
+// The model, every parameter drawn from generators seeded with `seed`. `wrap_factory`, if given,
+// is applied to the recipe's convolution factory first (e.g. dynamic_property.h's
+// recording_factory); the parameters are drawn the same either way.
+using FactoryWrapper = std::function<nn::ConvFactory(nn::ConvFactory)>;
+std::shared_ptr<nn::UnaryModule> build_model(const ModelRecipe& recipe, uint64_t seed,
+                                             const FactoryWrapper& wrap_factory = {});
 
 // ---------------------------------------------------------------- partition
 

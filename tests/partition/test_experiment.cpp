@@ -13,6 +13,7 @@
 #include "engine/autograd.h"
 #include "engine/ops/ops.h"
 #include "engine/random.h"
+#include "partition/dynamic_property.h"
 #include "partition/experiment.h"
 #include "partition/experiment_flags.h"
 #include "tests/engine/test_util.h"
@@ -92,6 +93,17 @@ TEST_CASE("experiment: models per recipe, deterministic, backbone layers shared 
   CHECK(test::max_abs_diff(dynamic_cast<dynamic::SmallResNet&>(*other_seed).fc->weight, resnet_static->fc->weight) > 0.0);
 }
 
+TEST_CASE("experiment: a wrapped factory gets the same parameters", "[partition][padnet]") {
+  auto plain = build_model(tiny(ConvMethod::padnet), 8);
+  auto recorded = build_model(tiny(ConvMethod::padnet), 8, recording_factory);
+  CHECK(dynamic::count_modules(*recorded, "OutputRecorder") == 8);
+  CHECK(dynamic::count_modules(*recorded, "PartiallyDynamicConv2d") == 8);
+  plain->eval();
+  recorded->eval();
+  const Tensor x = two_blobs(4, 9).images;
+  CHECK(test::max_abs_diff(plain->forward(x), recorded->forward(x)) == 0.0);
+}
+
 TEST_CASE("experiment: every partition plan sets the requested dynamic ratio", "[partition][padnet]") {
   const LabelledImages data = two_blobs(64, 2);
   for (PartitionMethod method : {PartitionMethod::imp, PartitionMethod::one_shot, PartitionMethod::random}) {
@@ -110,7 +122,11 @@ TEST_CASE("experiment: training lowers the loss, anneals the temperature, calls 
   const LabelledImages train = two_blobs(96, 3), test = two_blobs(64, 4);
   auto model = build_model(tiny(ConvMethod::dyconv), 1);
   int64_t calls = 0;
-  TrainOptions options{.epochs = 5, .batch_size = 16, .learning_rate = 0.05, .quiet = true};
+  TrainOptions options;
+  options.epochs = 5;
+  options.batch_size = 16;
+  options.learning_rate = 0.05;
+  options.quiet = true;
   options.after_step = [&calls] { ++calls; };
   const TrainingRecord record = train_classifier(*model, train, options);
   CHECK(record.step_losses.size() == 30);  // 5 epochs of 96 / 16 batches
@@ -126,9 +142,12 @@ TEST_CASE("experiment: training lowers the loss, anneals the temperature, calls 
 }
 
 TEST_CASE("experiment: loss_went_down compares the first and last steps", "[partition][padnet]") {
-  CHECK(TrainingRecord{.step_losses = {2, 2, 2, 1, 1, 1}}.loss_went_down());
-  CHECK_FALSE(TrainingRecord{.step_losses = {2, 2, 2, 2, 2, 1.9}}.loss_went_down());
-  CHECK_FALSE(TrainingRecord{}.loss_went_down());
+  TrainingRecord record;
+  CHECK_FALSE(record.loss_went_down());  // no steps
+  record.step_losses = {2, 2, 2, 1, 1, 1};
+  CHECK(record.loss_went_down());
+  record.step_losses = {2, 2, 2, 2, 2, 1.9};
+  CHECK_FALSE(record.loss_went_down());
 }
 
 TEST_CASE("experiment: top1_accuracy counts correct argmaxes and restores the mode", "[partition][padnet]") {
@@ -143,8 +162,11 @@ TEST_CASE("experiment: a PAD-Net run reports the compacted model at the partitio
   const LabelledImages train = two_blobs(64, 6), test = two_blobs(32, 7);
   const PartitionPlan plan{.method = PartitionMethod::imp, .dynamic_ratio = 0.3, .rounds = 2, .num_batches = 2,
                            .batch_size = 16};
-  const RunOutcome run = run_recipe(tiny(ConvMethod::padnet), plan, train, test,
-                                    {.epochs = 1, .batch_size = 32, .quiet = true}, 2, 0);
+  TrainOptions options;
+  options.epochs = 1;
+  options.batch_size = 32;
+  options.quiet = true;
+  const RunOutcome run = run_recipe(tiny(ConvMethod::padnet), plan, train, test, options, 2, 0);
   CHECK(run.rounds.size() == 2);
   CHECK(run.report.total.dynamic_ratio == Approx(0.3).margin(1e-3));
   int64_t compact_layers = 0;
@@ -155,8 +177,7 @@ TEST_CASE("experiment: a PAD-Net run reports the compacted model at the partitio
   CHECK(run.accuracy >= 0.0);
   CHECK(run.accuracy <= 1.0);
   // The static network's deployed model is itself.
-  const RunOutcome plain = run_recipe(tiny(ConvMethod::static_conv), plan, train, test,
-                                      {.epochs = 1, .batch_size = 32, .quiet = true}, 2, 0);
+  const RunOutcome plain = run_recipe(tiny(ConvMethod::static_conv), plan, train, test, options, 2, 0);
   CHECK(plain.rounds.empty());
   CHECK(plain.report.total.intrinsic() == plain.model->num_parameters());
 }
