@@ -1,0 +1,45 @@
+// The command line shared by the PAD-Net experiment programs (examples/padnet_*.cpp):
+//
+//   --seeds N    runs per setting (seeds 0 .. N-1); the tables report mean +- std over them
+//   --epochs N   training epochs per run
+//   --train N    training examples (the first N of the training split; 0 = all)
+//   --test N     test examples (the first N of the test split; 0 = all)
+//   --width W    the backbones' width multiplier
+//   --out DIR    where results (markdown, CSV, PNG) go
+//   --data DIR   where the data set is
+//   --quiet      no progress bars
+//   --smoke      a seconds-long run: tiny subsets, a narrow one-block model, one seed, two
+//                partition batches; explicit flags after or before it still apply
+//
+// Each program passes its own defaults (the scale that fits its time budget) and gets back the
+// settings, or the process exits with the usage line (status 2; 0 for --help).
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace dg::partition {
+
+struct ExperimentFlags {
+  int64_t seeds = 3;
+  int64_t epochs = 3;
+  int64_t train_examples = 6000;
+  int64_t test_examples = 2000;
+  double width_multiplier = 0.5;
+  int64_t resnet_blocks_per_stage = 2;
+  int64_t partition_batches = 10;  // D_b
+  int64_t partition_rounds = 5;    // E
+  std::string out_dir = "docs/results";
+  std::string data_dir;
+  bool quiet = false;
+  bool smoke = false;
+  std::string command_line;  // the program's arguments as given, for the results file
+};
+
+// Parses argv over `defaults`; on bad input prints the usage and exits.
+ExperimentFlags parse_experiment_flags(int argc, char** argv, ExperimentFlags defaults);
+
+// The smoke scale applied to `flags` (what --smoke sets where no explicit flag overrides it).
+ExperimentFlags smoke_scale(ExperimentFlags flags);
+
+}  // namespace dg::partition
