@@ -217,6 +217,23 @@ class Backend {
                                           const Tensor& grad_out, const Tensor& x,
                                           const Tensor& mean) = 0;
 
+  // ---- recurrent cells (CPU: engine/cpu/recurrent_kernels.cpp) ----
+  // The LSTM cell's pointwise part for gates [B, 4H] (pre-activations i, f, g, o, PyTorch's order)
+  // and c [B, H] (undefined: zeros): c_next = sigmoid(f) c + sigmoid(i) tanh(g) and
+  // h = sigmoid(o) tanh(c_next). Every tensor is [B, *] with unit column stride (rows may be
+  // strided); outputs are contiguous.
+  virtual void lstm_cell(const Tensor& h, const Tensor& c_next, const Tensor& gates,
+                         const Tensor& c) = 0;
+  // From dL/dc_next: dL/d(gates) [B, 4H] (the o quarter is zero: o does not reach c_next) and
+  // dL/dc (undefined when not needed or c is undefined).
+  virtual void lstm_cell_state_backward(const Tensor& grad_gates, const Tensor& grad_c,
+                                        const Tensor& grad_c_next, const Tensor& gates,
+                                        const Tensor& c) = 0;
+  // From dL/dh: dL/d(o) [B, H] and dL/dc_next [B, H], o being the o quarter of the gates.
+  virtual void lstm_cell_output_backward(const Tensor& grad_o, const Tensor& grad_c_next,
+                                         const Tensor& grad_h, const Tensor& o,
+                                         const Tensor& c_next) = 0;
+
 };
 
 Backend& backend(Device device);

@@ -50,11 +50,8 @@ void check_state(std::string_view layer, std::string_view name, const Tensor& t,
 // The pointwise half of an LSTM step: the gate pre-activations [B, 4H] in PyTorch's order
 // (i, f, g, o), biases included, and the previous c (undefined: zeros) -> the next (h, c).
 LSTMState lstm_pointwise(const Tensor& gates, const Tensor& c) {
-  const std::vector<Tensor> parts = chunk(gates, 4, 1);
-  const Tensor i = sigmoid(parts[0]), g = tanh(parts[2]), o = sigmoid(parts[3]);
-  // With a zero previous c the forget gate has nothing to forget: skip it.
-  const Tensor c_next = c.defined() ? sigmoid(parts[1]) * c + i * g : i * g;
-  return {o * tanh(c_next), c_next};
+  const LSTMCellOutput next = lstm_cell(gates, c);  // fused: engine/ops/recurrent.cpp
+  return {next.h, next.c};
 }
 
 }  // namespace

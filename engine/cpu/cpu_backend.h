@@ -60,6 +60,14 @@ class CpuBackend final : public Backend {
                               const CrossEntropyTarget& spec) override;
 
   // ---- normalisation (norm_kernels.cpp) ----
+  void lstm_cell(const Tensor& h, const Tensor& c_next, const Tensor& gates,
+                 const Tensor& c) override;
+  void lstm_cell_state_backward(const Tensor& grad_gates, const Tensor& grad_c,
+                                const Tensor& grad_c_next, const Tensor& gates,
+                                const Tensor& c) override;
+  void lstm_cell_output_backward(const Tensor& grad_o, const Tensor& grad_c_next,
+                                 const Tensor& grad_h, const Tensor& o,
+                                 const Tensor& c_next) override;
   void layer_norm(const Tensor& out, const Tensor& mean, const Tensor& rstd, const Tensor& x,
                   const Tensor& weight, const Tensor& bias, double eps) override;
   void layer_norm_backward(const Tensor& grad_input, const Tensor& grad_weight,

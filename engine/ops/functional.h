@@ -51,6 +51,14 @@ Tensor linear(const Tensor& input, const Tensor& weight, const Tensor& bias = Te
 // Inverted dropout: zeroes with probability p and scales survivors by 1/(1-p); identity when
 // !training or p == 0. Uses `generator` (or the default generator).
 Tensor dropout(const Tensor& input, double p, bool training, Generator* generator = nullptr);
+
+// The pointwise part of an LSTM step, fused (engine/ops/recurrent.cpp): gates [B, 4H] are the
+// pre-activations (i, f, g, o) in PyTorch's order, c [B, H] the cell state (undefined: zeros).
+// Returns c = sigmoid(f) c + sigmoid(i) tanh(g) and h = sigmoid(o) tanh(c).
+struct LSTMCellOutput {
+  Tensor h, c;
+};
+LSTMCellOutput lstm_cell(const Tensor& gates, const Tensor& c = Tensor());
 // weight [num_embeddings, dim]; indices i64 of any shape; rows at padding_idx get no gradient.
 Tensor embedding(const Tensor& weight, const Tensor& indices,
                  std::optional<int64_t> padding_idx = std::nullopt);

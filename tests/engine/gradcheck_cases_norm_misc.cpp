@@ -82,6 +82,19 @@ static RegisterGradcheck emb_plain{{OpId::embedding, "embedding [4,3] indices [2
     leaves({{4, 3}}, 21),
     [](const Inputs& x) { return embedding(x[0], tokens()); }}};
 
+// ---------------------------------------------------------------- fused LSTM cell
+// Both outputs enter the checked function, so each node's backward runs; c_next is squared so
+// the second-order check sees the curvature of the state through h.
+static RegisterGradcheck lstm_cell_with_c{{OpId::lstm_cell_state, "lstm_cell [3,8] gates, c [3,2]",
+    leaves({{3, 8}, {3, 2}}, 29, -2.0, 2.0),
+    [](const Inputs& x) {
+      const LSTMCellOutput next = lstm_cell(x[0], x[1]);
+      return next.h + next.c * next.c;
+    }, true}};
+static RegisterGradcheck lstm_cell_no_c{{OpId::lstm_cell_output, "lstm_cell [2,12] gates, no c",
+    leaves({{2, 12}}, 31, -2.0, 2.0),
+    [](const Inputs& x) { return squared(lstm_cell(x[0]).h); }, true}};
+
 // ---------------------------------------------------------------- linear, dropout
 static RegisterGradcheck linear_3d{{OpId::linear, "linear [2,3,4] -> 5 with bias",
     leaves({{2, 3, 4}, {5, 4}, {5}}, 22),
