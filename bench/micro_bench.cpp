@@ -25,49 +25,14 @@
 #include <string>
 #include <vector>
 
+#include "bench/timing.h"
 #include "engine/ops/ops.h"
 #include "engine/parallel.h"
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
-struct Timing {
-  double median, min;  // seconds per call
-  int calls;           // calls made, warm-up included
-};
-
-Timing summarise(std::vector<double> v, int warmup_calls) {
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return {n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]), v.front(),
-          static_cast<int>(n) + warmup_calls};
-}
-
-double time_once(const std::function<void()>& f) {
-  const auto start = Clock::now();
-  f();
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
-
-// Timings of each competitor. Two warm-up calls each (first-touch page faults, allocator cache,
-// thread pools), then rounds that call every competitor once, for about `budget_s` seconds in all
-// (at least 7 rounds).
-std::vector<Timing> time_alternating(const std::vector<std::function<void()>>& competitors,
-                                     double budget_s) {
-  double round_s = 0;
-  for (const auto& f : competitors) {
-    time_once(f);
-    round_s += time_once(f);
-  }
-  const int rounds = std::clamp(static_cast<int>(budget_s / std::max(round_s, 1e-9)), 7, 5000);
-  std::vector<std::vector<double>> times(competitors.size());
-  for (int r = 0; r < rounds; ++r)
-    for (size_t i = 0; i < competitors.size(); ++i) times[i].push_back(time_once(competitors[i]));
-  std::vector<Timing> result;
-  for (auto& t : times) result.push_back(summarise(std::move(t), 2));
-  return result;
-}
+using dg::bench::Timing;
+using dg::bench::time_alternating;
 
 dg::Tensor random_f32(const dg::Shape& shape, uint32_t seed) {
   std::mt19937 rng(seed);

@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include "engine/autograd.h"
 #include "nn/init.h"
 
 namespace dg::dynamic {
@@ -68,6 +69,10 @@ Tensor KernelMixtureConv2d::mixed_biases(const Tensor& weights) const {
 
 Tensor KernelMixtureConv2d::forward(const Tensor& x) {
   const Tensor weights = mixing_weights(x);
+  // With no graph to record (inference), the fused kernel mixes each sample's kernel where that
+  // sample is convolved instead of writing all N kernels out first; the result is the same.
+  const bool records = needs_grad(x, weights, weight, bias);
+  if (!records) return kernel_mixture_conv2d(x, weights, weight, mixed_biases(weights), geometry);
   return per_sample_conv2d(x, mixed_kernels(weights), mixed_biases(weights), geometry);
 }
 

@@ -3,7 +3,9 @@
 // (condconv.h) share. They derive from it and only choose the attention (softmax with temperature
 // vs. sigmoid routing) and K; PAD-Net's PartiallyDynamicConv2d wraps one and reuses its three
 // steps (mixing_weights, mixed_kernels/mixed_biases, then per_sample_conv2d) with its own
-// combination of the mixed kernel and a static one in between.
+// combination of the mixed kernel and a static one in between. When no graph is recorded
+// (inference under NoGradGuard), forward runs the fused kernel_mixture_conv2d, which mixes each
+// sample's kernel where that sample is convolved; training composes the three steps.
 //
 // Parameters (state-dict names): weight [K, C_out, C_in / groups, kH, kW], bias [K, C_out] (when
 // bias), attention.* (the KernelAttention's Linear layers). Every one of the K kernels and biases

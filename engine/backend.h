@@ -109,6 +109,18 @@ class Backend {
   // input patches; grad_out and input contiguous; grad_weight contiguous, fully overwritten.
   virtual void conv2d_weight_grad(const Tensor& grad_weight, const Tensor& grad_out,
                                   const Tensor& input, const Conv2dGeometry& g) = 0;
+  // Kernel-mixture convolution (dynamic convolution's inference kernel): sample n is convolved
+  // with its own kernel W_n (+ biases[n, c] on channel c when biases is defined), where
+  //   without base_kernel:  W_n = sum_k mixing[n, k] factors[k]      (factors [K, kernel shape])
+  //   with base_kernel:     W_n = base_kernel, except W_n.flat[positions[i]] = sum_k mixing[n, k]
+  //                         factors[k, i] for the D positions (factors [K, D], positions i64 [D],
+  //                         distinct and in range).
+  // g describes one sample's convolution with groups as the layer has them; g.batch = N. All
+  // operands are contiguous; out is contiguous and fully overwritten.
+  virtual void kernel_mixture_conv2d(const Tensor& out, const Tensor& input, const Tensor& mixing,
+                                     const Tensor& factors, const Tensor& biases,
+                                     const Tensor& base_kernel, const Tensor& positions,
+                                     const Conv2dGeometry& g) = 0;
 
   // The sizes of one 2-D pooling over `planes` = batch * channels contiguous [in_h, in_w] planes.
   // Output row oh reads input rows [row_begin(oh), row_end(oh)), clipped to the input (padding

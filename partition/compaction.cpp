@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include "engine/autograd.h"
+#include "engine/ops/ops.h"
 #include "engine/random.h"
 #include "partition/mode_partition.h"
 
@@ -37,15 +38,15 @@ CompactPartiallyDynamicConv2d::CompactPartiallyDynamicConv2d(const PartiallyDyna
 
   const std::vector<double> mask = source.mode_mask.to_vector<double>();
   const int64_t m = static_cast<int64_t>(mask.size());
-  std::vector<int64_t> dynamic_positions, static_positions;
-  for (int64_t j = 0; j < m; ++j) (mask[j] != 0.0 ? dynamic_positions : static_positions).push_back(j);
-  const int64_t m_dyn = static_cast<int64_t>(dynamic_positions.size());
+  std::vector<int64_t> dynamic_positions_list, static_positions_list;
+  for (int64_t j = 0; j < m; ++j)
+    (mask[j] != 0.0 ? dynamic_positions_list : static_positions_list).push_back(j);
+  const int64_t m_dyn = static_cast<int64_t>(dynamic_positions_list.size());
 
-  std::vector<int64_t> position_map(m);
-  for (int64_t i = 0; i < m_dyn; ++i) position_map[dynamic_positions[i]] = i;
-  for (size_t i = 0; i < static_positions.size(); ++i)
-    position_map[static_positions[i]] = m_dyn + static_cast<int64_t>(i);
-  positions = register_buffer("positions", from_vector(position_map, {m}));
+  dynamic_positions = register_buffer("dynamic_positions", from_vector(dynamic_positions_list, {m_dyn}));
+  static_positions = register_buffer(
+      "static_positions",
+      from_vector(static_positions_list, {static_cast<int64_t>(static_positions_list.size())}));
 
   const double lambda_d = source.lambda_dynamic().item<double>();
   const double lambda_s = source.lambda_static().item<double>();
@@ -53,11 +54,11 @@ CompactPartiallyDynamicConv2d::CompactPartiallyDynamicConv2d(const PartiallyDyna
   std::vector<double> factors;
   factors.reserve(num_kernels * m_dyn);
   for (int64_t k = 0; k < num_kernels; ++k)
-    for (int64_t j : dynamic_positions) factors.push_back(lambda_d * kernels[k * m + j]);
+    for (int64_t j : dynamic_positions_list) factors.push_back(lambda_d * kernels[k * m + j]);
   const std::vector<double> static_kernel = source.static_weight.to_vector<double>();
   std::vector<double> statics;
-  statics.reserve(static_positions.size());
-  for (int64_t j : static_positions) statics.push_back(lambda_s * static_kernel[j]);
+  statics.reserve(static_positions_list.size());
+  for (int64_t j : static_positions_list) statics.push_back(lambda_s * static_kernel[j]);
 
   dynamic_factors = register_parameter("dynamic_factors",
                                        to_dtype(from_vector(factors, {num_kernels, m_dyn}), dtype));
@@ -70,28 +71,49 @@ double CompactPartiallyDynamicConv2d::dynamic_ratio() const {
   return static_cast<double>(dynamic_elements()) / static_cast<double>(kernel_elements());
 }
 
+Tensor CompactPartiallyDynamicConv2d::static_kernel() const {
+  const Shape shape{out_channels, in_channels / geometry.groups, kernel_size[0], kernel_size[1]};
+  auto place = [&] {
+    return reshape(scatter(zeros({kernel_elements()}, static_values.dtype()), 0, static_positions,
+                           static_values),
+                   shape);
+  };
+  if (needs_grad(static_values)) return place();  // on the graph: static_values may be trained
+  // Otherwise the placed kernel is kept until static_values changes (a new tensor, or an in-place
+  // write such as load_state_dict's, which bumps its version).
+  const bool fresh = static_kernel_cache_.defined() && cached_static_values_.same(static_values) &&
+                     cached_static_version_ == static_values.version();
+  if (!fresh) {
+    static_kernel_cache_ = place();
+    cached_static_values_ = static_values;
+    cached_static_version_ = static_values.version();
+  }
+  return static_kernel_cache_;
+}
+
 Tensor CompactPartiallyDynamicConv2d::forward(const Tensor& x) {
   check(x.dim() == 4 && x.shape()[1] == in_channels,
         "CompactPartiallyDynamicConv2d: expected input [N, {}, H, W], got {}", in_channels, x.shape());
   const int64_t n = x.shape()[0];
-  const Shape kernel_shape{out_channels, in_channels / geometry.groups, kernel_size[0], kernel_size[1]};
-  const int64_t m_dyn = dynamic_elements();
-  const int64_t m_static = static_values.numel();
-  if (m_dyn == 0) {
-    // All static: positions are the identity, the kernel is the static values in order.
-    Tensor out = conv2d(x, reshape(static_values, kernel_shape), Tensor(), geometry);
+  const Tensor base = static_kernel();
+  if (dynamic_elements() == 0) {  // all static: an ordinary convolution, the biases still mixed
+    Tensor out = conv2d(x, base, Tensor(), geometry);
     if (!bias_factors.defined()) return out;
     const Tensor biases = matmul(attention->forward(x), bias_factors);  // [N, C_out]
     return out + reshape(biases, {n, out_channels, 1, 1});
   }
-  const Tensor weights = attention->forward(x);             // [N, K]
-  const Tensor mixed = matmul(weights, dynamic_factors);   // [N, m_dyn]: only the dynamic positions
-  Tensor full = mixed;                                      // all dynamic: positions are the identity
-  if (m_static > 0)
-    full = index_select(cat({mixed, expand(unsqueeze(static_values, 0), {n, m_static})}, 1), 1, positions);
-  const Shape per_sample{n, kernel_shape[0], kernel_shape[1], kernel_shape[2], kernel_shape[3]};
+  const Tensor weights = attention->forward(x);  // [N, K]
   const Tensor biases = bias_factors.defined() ? matmul(weights, bias_factors) : Tensor();
-  return dynamic::per_sample_conv2d(x, reshape(full, per_sample), biases, geometry);
+  const bool records = needs_grad(x, weights, dynamic_factors, base, biases);
+  if (!records)  // inference: each sample's kernel is mixed where it is convolved
+    return kernel_mixture_conv2d(x, weights, dynamic_factors, biases, geometry, base, dynamic_positions);
+  // Recorded (e.g. fine-tuning the compacted model): the same kernels composed from ops. The
+  // mixed values [N, m_dyn] are added into the dynamic positions, where the base holds zeros.
+  const Tensor mixed = matmul(weights, dynamic_factors);
+  const Tensor full = index_add(expand(reshape(base, {1, kernel_elements()}), {n, kernel_elements()}), 1,
+                                dynamic_positions, mixed);
+  const Shape k = base.shape();
+  return dynamic::per_sample_conv2d(x, reshape(full, {n, k[0], k[1], k[2], k[3]}), biases, geometry);
 }
 
 std::string CompactPartiallyDynamicConv2d::extra_repr() const {

@@ -7,13 +7,17 @@
 // biases when the layer has them, and the attention. The scale factors are constants after
 // training and are folded in (lambda_d into the dynamic factors, which mix linearly; lambda_s into
 // the static values). Per sample it mixes only the K x m_dyn dynamic factors (one matmul
-// [N, K] @ [K, m_dyn]), places the mixed values and the static values into the full kernel with
-// one gather by the stored position map (an i64 buffer, "positions": flat kernel position ->
-// index into [dynamic | static]), and runs the per-sample grouped convolution. A layer with no
-// dynamic position (possible under a global partition) is an ordinary convolution with its static
-// kernel, the attention then only mixing the biases (or not run at all without bias). The position
-// map is the mask in another form (m small integers; a bitmask would do) and is kept as a buffer, so
-// it is not counted among the parameters.
+// [N, K] @ [K, m_dyn]) and places them into the static kernel (the static values at their
+// positions, zeros elsewhere) at the dynamic positions. At inference that is one fused op,
+// kernel_mixture_conv2d: each sample's kernel is mixed and placed in a per-thread buffer where its
+// convolution runs, and only the m_dyn dynamic values are written per sample (the static ones stay
+// from sample to sample). When a graph is recorded (fine-tuning the compacted model) the same
+// kernels are composed from ops (matmul, index_add into the expanded static kernel,
+// per_sample_conv2d). A layer with no dynamic position (possible under a global partition) is an
+// ordinary convolution with its static kernel, the attention then only mixing the biases (or not run
+// at all without bias). The two position lists (i64 buffers "dynamic_positions", "static_positions":
+// flat kernel positions in increasing order) are the mask in another form and are not counted among
+// the parameters.
 //
 // compact_model builds a compacted copy of a model: the architecture is rebuilt by the caller's
 // builder with a ConvFactory that returns, for the i-th factory call, the compaction of the
@@ -44,7 +48,12 @@ class CompactPartiallyDynamicConv2d : public nn::UnaryModule {
   Tensor forward(const Tensor& x) override;
 
   int64_t dynamic_elements() const { return dynamic_factors.shape()[1]; }   // m_dyn
-  int64_t kernel_elements() const { return positions.numel(); }             // m
+  int64_t kernel_elements() const {                                          // m
+    return dynamic_positions.numel() + static_positions.numel();
+  }
+  // The static kernel [C_out, C_in / groups, kH, kW]: static_values at their positions, zeros at
+  // the dynamic ones.
+  Tensor static_kernel() const;
   double dynamic_ratio() const;
 
   std::string type_name() const override { return "CompactPartiallyDynamicConv2d"; }
@@ -57,7 +66,13 @@ class CompactPartiallyDynamicConv2d : public nn::UnaryModule {
   Tensor dynamic_factors;  // [K, m_dyn], lambda_d folded in
   Tensor static_values;    // [m - m_dyn], lambda_s folded in
   Tensor bias_factors;     // [K, C_out], undefined without bias
-  Tensor positions;        // i64 [m]: kernel position j takes [mixed dynamic | static][positions[j]]
+  Tensor dynamic_positions;  // i64 [m_dyn]: where the dynamic factors' mixture goes
+  Tensor static_positions;   // i64 [m - m_dyn]: where static_values go
+
+ private:
+  // static_kernel() outside a graph, and the static_values (handle, version) it was placed from.
+  mutable Tensor static_kernel_cache_, cached_static_values_;
+  mutable uint64_t cached_static_version_ = 0;
 };
 
 // Rebuilds the architecture around a given convolution factory (e.g. a lambda constructing a

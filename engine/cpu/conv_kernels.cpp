@@ -1,4 +1,4 @@
-// CPU kernels for 2-D convolution and pooling.
+// CPU kernels for 2-D convolution (pooling is in pool_kernels.cpp).
 //
 // Convolution is im2col + GEMM, one task per (sample, group): im2col copies the input patches of
 // one group of one sample into a [C_in/groups * kH * kW, H_out * W_out] "columns" matrix, and the
@@ -18,29 +18,21 @@
 // loop of GEMMs, one per group, split over threads. grad_weight tasks that share a group would
 // race on its rows, so they are split by group when there are enough groups, and otherwise by
 // sample into per-thread accumulators summed at the end.
-//
-// Pooling loops over contiguous [H, W] planes, split over threads; the window bounds come from
-// Backend::Pool2dGeometry so every backend computes the same windows. Fixed windows are walked one
-// output row at a time, one branch-free (vectorisable) pass per kernel tap; adaptive windows,
-// whose sizes vary, one window at a time.
 #include <Eigen/Core>
 
 #include <algorithm>
 #include <atomic>
-#include <cmath>
-#include <limits>
-#include <vector>
 
 #include "engine/cpu/blas.h"
 #include "engine/cpu/cpu_backend.h"
 #include "engine/cpu/strided_loop.h"
+#include "engine/cpu/window_range.h"
 
 namespace dg::cpu {
 
 namespace {
 
 using ConvGeometry = Backend::Conv2dGeometry;
-using PoolGeometry = Backend::Pool2dGeometry;
 
 // ---------------------------------------------------------------- BLAS and threading
 
@@ -89,15 +81,6 @@ struct GroupSizes {
                   g.pad_h == 0 && g.pad_w == 0) {}
 };
 
-// The outputs ow in [lo, hi) whose input column ow * stride + offset lies inside [0, in_w).
-struct ValidRange {
-  int64_t lo, hi;
-};
-ValidRange valid_outputs(int64_t offset, int64_t stride, int64_t in_size, int64_t out_size) {
-  const int64_t lo = offset >= 0 ? 0 : (-offset + stride - 1) / stride;
-  const int64_t hi = in_size - 1 - offset < 0 ? 0 : (in_size - 1 - offset) / stride + 1;
-  return {std::min(lo, out_size), std::clamp(hi, std::min(lo, out_size), out_size)};
-}
 
 // Visits the part of the columns matrix of one group that reads real input (not padding):
 // visit(at, c, ih, offset, range) for each row (c, i, j) and output row oh whose input row ih is
@@ -221,6 +204,22 @@ const T* task_columns(const T* x, const ConvGeometry& g, const GroupSizes& s, in
   return columns;
 }
 
+// One (sample n, group) task of the forward: y[n, group] = w_group @ columns(n, group) (+ the
+// group's entries of `b`, a [C_out] row, when given). `w` points at the whole [C_out, ...] kernel
+// the sample is convolved with.
+template <class T>
+void conv_task(const T* x, const T* w, const T* b, T* y, const ConvGeometry& g, const GroupSizes& s,
+               int64_t n, int64_t group, const Tensor& scratch, int thread) {
+  T* y_group = y + (n * g.out_channels + group * s.out_channels) * s.out_pixels;
+  if (b) {  // start every output row from its bias and let the GEMM add onto it
+    for (int64_t co = 0; co < s.out_channels; ++co)
+      std::fill_n(y_group + co * s.out_pixels, s.out_pixels, b[group * s.out_channels + co]);
+  }
+  const T* columns = task_columns(x, g, s, n, group, scratch, thread);
+  gemm<T>(false, false, s.out_channels, s.out_pixels, s.patch, w + group * s.out_channels * s.patch,
+          s.patch, columns, s.out_pixels, b ? T(1) : T(0), y_group, s.out_pixels);
+}
+
 template <class T>
 void conv2d_forward(const Tensor& out, const Tensor& input, const Tensor& weight,
                     const Tensor& bias, const ConvGeometry& g) {
@@ -232,16 +231,105 @@ void conv2d_forward(const Tensor& out, const Tensor& input, const Tensor& weight
   const T* b = bias.defined() ? bias.data<T>() : nullptr;
   T* y = out.data<T>();
   run_tasks(tasks, threads, [&](int64_t task, int thread) {
-    const int64_t n = task / g.groups, group = task % g.groups;
-    T* y_group = y + (n * g.out_channels + group * s.out_channels) * s.out_pixels;
-    if (b) {  // start every output row from its bias and let the GEMM add onto it
-      for (int64_t co = 0; co < s.out_channels; ++co)
-        std::fill_n(y_group + co * s.out_pixels, s.out_pixels, b[group * s.out_channels + co]);
+    conv_task(x, w, b, y, g, s, task / g.groups, task % g.groups, scratch, thread);
+  });
+}
+
+// ---------------------------------------------------------------- kernel-mixture convolution
+//
+// DY-Conv and the compacted PAD-Net layer convolve every sample with its own kernel, a mixture of
+// K kernels (or of K sets of values at some positions of a fixed base kernel). Composed from ops,
+// the N mixed kernels are written out for the whole batch ([N, C_out, C_in / groups, kH, kW], 9 MiB
+// for 64 samples of a 64 -> 64 3x3 layer) and read back by the grouped convolution. Here a task is
+// one sample: its kernel is mixed into the thread's own buffer, where it stays in cache for the
+// sample's GEMMs. With a base kernel, the buffer starts as the base once per call and each sample
+// overwrites only the D mixed positions, always the same ones, so the base's other values stay.
+
+// The per-thread buffers of the kernel-mixture convolution: one kernel (m values) and, with a base
+// kernel, a block of mixed values before they are placed.
+template <class T>
+struct MixtureScratch {
+  int64_t kernel_size, mixed_size;
+  Tensor buffers;  // [threads, kernel_size + mixed_size]
+  MixtureScratch(int threads, int64_t kernel_size, int64_t mixed_size, const T* base)
+      : kernel_size(kernel_size), mixed_size(mixed_size) {
+    buffers = Tensor::empty({threads, kernel_size + mixed_size}, dtype_of<T>());
+    if (base)
+      for (int t = 0; t < threads; ++t) std::copy_n(base, kernel_size, kernel(t));
+  }
+  T* kernel(int thread) const { return buffers.data<T>() + thread * (kernel_size + mixed_size); }
+  T* mixed(int thread) const { return kernel(thread) + kernel_size; }
+};
+
+// Values are mixed in blocks this long: a block of the result stays in L1 while the K factor rows
+// are added onto it, so the result is written once instead of K times.
+constexpr int64_t kMixBlock = 512;
+
+// dst[0, count) = sum_k weights[k] * factors[k, 0, count) (factor rows `stride` apart).
+template <class T>
+void mix_rows(T* dst, const T* weights, const T* factors, int64_t num_kernels, int64_t count,
+              int64_t stride) {
+  using Row = Eigen::Array<T, Eigen::Dynamic, 1>;
+  for (int64_t from = 0; from < count; from += kMixBlock) {
+    const int64_t len = std::min(kMixBlock, count - from);
+    Eigen::Map<Row> out(dst + from, len);
+    out = weights[0] * Eigen::Map<const Row>(factors + from, len);
+    for (int64_t k = 1; k < num_kernels; ++k)
+      out += weights[k] * Eigen::Map<const Row>(factors + k * stride + from, len);
+  }
+}
+
+template <class T>
+void kernel_mixture_conv2d_forward(const Tensor& out, const Tensor& input, const Tensor& mixing,
+                                   const Tensor& factors, const Tensor& biases,
+                                   const Tensor& base_kernel, const Tensor& positions,
+                                   const ConvGeometry& g) {
+  const GroupSizes s(g);
+  const int64_t num_kernels = mixing.shape()[1];
+  const int64_t kernel_size = g.out_channels * s.patch;
+  const bool placed = base_kernel.defined();
+  const int64_t mixed_size = placed ? positions.numel() : 0;
+  const int64_t block_size = placed ? std::min(kMixBlock, mixed_size) : 0;
+  const T *x = input.data<T>(), *w = mixing.data<T>(), *f = factors.data<T>();
+  const T* b = biases.defined() ? biases.data<T>() : nullptr;
+  const int64_t* at = placed ? positions.data<int64_t>() : nullptr;
+  T* y = out.data<T>();
+
+  // Sample n's kernel, mixed into `kernel` (which holds the base when `placed`). Placed values are
+  // mixed a block at a time into `mixed` (L1-sized) and stored at their positions.
+  auto mix_sample = [&](int64_t n, T* kernel, T* mixed) {
+    const T* weights = w + n * num_kernels;
+    if (!placed) return mix_rows(kernel, weights, f, num_kernels, kernel_size, kernel_size);
+    for (int64_t from = 0; from < mixed_size; from += kMixBlock) {
+      const int64_t len = std::min(kMixBlock, mixed_size - from);
+      mix_rows(mixed, weights, f + from, num_kernels, len, mixed_size);
+      const int64_t* block_at = at + from;
+      for (int64_t i = 0; i < len; ++i) kernel[block_at[i]] = mixed[i];
     }
-    const T* columns = task_columns(x, g, s, n, group, scratch, thread);
-    gemm<T>(false, false, s.out_channels, s.out_pixels, s.patch,
-            w + group * s.out_channels * s.patch, s.patch, columns, s.out_pixels,
-            b ? T(1) : T(0), y_group, s.out_pixels);
+  };
+  const T* base = placed ? base_kernel.data<T>() : nullptr;
+
+  if (g.batch == 1) {
+    // One sample: mix on this thread, then convolve as conv2d does (its GEMM, or its groups,
+    // split over the threads).
+    const int threads = task_threads(g.groups, s.out_channels * s.patch * s.out_pixels);
+    const MixtureScratch<T> kernels(1, kernel_size, block_size, base);
+    mix_sample(0, kernels.kernel(0), kernels.mixed(0));
+    const Tensor scratch = columns_scratch<T>(s, threads);
+    run_tasks(g.groups, threads, [&](int64_t group, int thread) {
+      conv_task(x, kernels.kernel(0), b, y, g, s, 0, group, scratch, thread);
+    });
+    return;
+  }
+  const int threads = task_threads(g.batch, g.out_channels * s.patch * s.out_pixels);
+  const MixtureScratch<T> kernels(threads, kernel_size, block_size, base);
+  const Tensor scratch = columns_scratch<T>(s, threads);
+  run_tasks(g.batch, threads, [&](int64_t n, int thread) {
+    T* kernel = kernels.kernel(thread);
+    mix_sample(n, kernel, kernels.mixed(thread));
+    const T* b_row = b ? b + n * g.out_channels : nullptr;
+    for (int64_t group = 0; group < g.groups; ++group)
+      conv_task(x, kernel, b_row, y, g, s, n, group, scratch, thread);
   });
 }
 
@@ -325,277 +413,6 @@ void conv2d_weight_grad_impl(const Tensor& grad_weight, const Tensor& grad_out,
   }
 }
 
-// ---------------------------------------------------------------- pooling
-
-// The windows of every output row and column, computed once per call: [begin, end) of input rows
-// (or columns).
-struct PoolWindows {
-  std::vector<int64_t> row_begin, row_end, col_begin, col_end;
-  // Fixed windows: the outputs whose column tap j (reading column ow * stride + j - pad) is
-  // inside the input.
-  std::vector<ValidRange> tap_outputs;
-  explicit PoolWindows(const PoolGeometry& g)
-      : row_begin(g.out_h), row_end(g.out_h), col_begin(g.out_w), col_end(g.out_w) {
-    if (!g.adaptive) {
-      for (int64_t j = 0; j < g.kernel_w; ++j)
-        tap_outputs.push_back(valid_outputs(j - g.pad_w, g.stride_w, g.in_w, g.out_w));
-    }
-    for (int64_t oh = 0; oh < g.out_h; ++oh) {
-      row_begin[oh] = g.row_begin(oh);
-      row_end[oh] = g.row_end(oh);
-    }
-    for (int64_t ow = 0; ow < g.out_w; ++ow) {
-      col_begin[ow] = g.col_begin(ow);
-      col_end[ow] = g.col_end(ow);
-    }
-  }
-};
-
-// Runs body(plane_begin, plane_end) over the planes, split over threads when there is enough
-// work: about one unit per input element plus one per window element.
-template <class Body>
-void for_planes(const PoolGeometry& g, Body&& body) {
-  const int64_t work = g.in_h * g.in_w + g.out_h * g.out_w * g.kernel_h * g.kernel_w;
-  parallel_for(g.planes, std::max<int64_t>(work, 1), body);
-}
-
-// One kernel tap of max pooling along an output row: output ow (in [lo, hi)) compares its best so
-// far with row[ow * stride + offset], a position `base` + ow * stride + offset in its plane. The
-// restrict-qualified, branch-free form lets the compiler vectorise it with blends; as branches,
-// "v > best" is a coin flip on real data that the branch predictor loses. A NaN beats every
-// number and keeps its place against later NaNs.
-template <class T>
-void max_pool_tap(T* __restrict best, int64_t* __restrict best_at, const T* __restrict row,
-                  int64_t lo, int64_t hi, int64_t stride, int64_t offset, int64_t base) {
-  for (int64_t ow = lo; ow < hi; ++ow) {
-    const int64_t at = ow * stride + offset;
-    const T v = row[at];
-    const bool take = (v > best[ow]) | ((v != v) & (best[ow] == best[ow]));
-    best[ow] = take ? v : best[ow];
-    best_at[ow] = take ? base + at : best_at[ow];
-  }
-}
-
-// Max pooling one output row at a time: for each kernel tap (i, j), in the window's row-major
-// order (so the first maximum is kept), one max_pool_tap pass along the output row.
-// value/offset become candidate/candidate_offset when the candidate is greater, or is a NaN while
-// value is not (max pooling propagates NaN, keeping the first one).
-template <class T>
-inline void select_if_greater(T& value, int64_t& offset, T candidate, int64_t candidate_offset) {
-  const bool take = (candidate > value) | ((candidate != candidate) & (value == value));
-  value = take ? candidate : value;
-  offset = take ? candidate_offset : offset;
-}
-
-// The common 2x2 window with stride 2 and no padding (every window whole): each output reads its
-// four inputs directly, in the same row-major order, so ties and NaNs resolve as in the general
-// path.
-template <class T>
-bool max_pool_2x2(const T* x, T* y, int64_t* idx, const PoolGeometry& g) {
-  if (g.adaptive || g.kernel_h != 2 || g.kernel_w != 2 || g.stride_h != 2 || g.stride_w != 2 ||
-      g.pad_h != 0 || g.pad_w != 0 || g.out_h * 2 > g.in_h || g.out_w * 2 > g.in_w)
-    return false;
-  const int64_t in_w = g.in_w, in_plane = g.in_h * g.in_w, out_h = g.out_h, out_w = g.out_w;
-  // Sizes are captured by value so the int64 index stores cannot alias them. (The loop still
-  // runs at ~12 ns per output here against ~2 ns compiled stand-alone with constant sizes; not
-  // understood yet, see docs/performance.md.)
-  for_planes(g, [=](int64_t begin, int64_t end) {
-    for (int64_t p = begin; p < end; ++p) {
-      for (int64_t oh = 0; oh < out_h; ++oh) {
-        const int64_t row = 2 * oh * in_w;
-        const T* __restrict r0 = x + p * in_plane + row;
-        const T* __restrict r1 = r0 + in_w;
-        T* __restrict best = y + (p * out_h + oh) * out_w;
-        int64_t* __restrict best_at = idx + (p * out_h + oh) * out_w;
-        // Fast pass: the plain maximum (vectorises), then the first window position holding
-        // it. The exact NaN-propagating selection ran at ~14 ns per output against ~2 here; it
-        // is redone only for a row whose windows contain a NaN.
-        bool has_nan = false;
-        for (int64_t ow = 0; ow < out_w; ++ow) {
-          const T a = r0[2 * ow], b = r0[2 * ow + 1], c = r1[2 * ow], d = r1[2 * ow + 1];
-          T v = a;
-          v = b > v ? b : v;
-          v = c > v ? c : v;
-          v = d > v ? d : v;
-          has_nan |= (a != a) | (b != b) | (c != c) | (d != d);
-          const int64_t offset = a == v ? 0 : b == v ? 1 : c == v ? in_w : in_w + 1;
-          best[ow] = v;
-          best_at[ow] = row + 2 * ow + offset;
-        }
-        if (!has_nan) continue;
-        for (int64_t ow = 0; ow < out_w; ++ow) {
-          const T a = r0[2 * ow], b = r0[2 * ow + 1], c = r1[2 * ow], d = r1[2 * ow + 1];
-          T v = a;
-          int64_t offset = 0;
-          select_if_greater(v, offset, b, 1);
-          select_if_greater(v, offset, c, in_w);
-          select_if_greater(v, offset, d, in_w + 1);
-          best[ow] = v;
-          best_at[ow] = row + 2 * ow + offset;
-        }
-      }
-    }
-  });
-  return true;
-}
-
-template <class T>
-void max_pool_planes(const Tensor& out, const Tensor& indices, const Tensor& input,
-                     const PoolGeometry& g) {
-  const int64_t in_w = g.in_w, in_plane = g.in_h * g.in_w, out_w = g.out_w;
-  const T* x = input.data<T>();
-  T* y = out.data<T>();
-  int64_t* idx = indices.data<int64_t>();
-  if (max_pool_2x2(x, y, idx, g)) return;
-  const PoolWindows win(g);
-  for_planes(g, [&](int64_t begin, int64_t end) {
-    for (int64_t p = begin; p < end; ++p) {
-      const T* plane = x + p * in_plane;
-      for (int64_t oh = 0; oh < g.out_h; ++oh) {
-        T* best = y + (p * g.out_h + oh) * out_w;
-        int64_t* best_at = idx + (p * g.out_h + oh) * out_w;
-        const int64_t h0 = win.row_begin[oh], h1 = win.row_end[oh];
-        // Start below every number, at the window's first element (PyTorch's index for a window
-        // of -inf).
-        for (int64_t ow = 0; ow < out_w; ++ow) {
-          best[ow] = -std::numeric_limits<T>::infinity();
-          best_at[ow] = h0 * in_w + win.col_begin[ow];
-        }
-        for (int64_t ih = h0; ih < h1; ++ih) {
-          for (int64_t j = 0; j < g.kernel_w; ++j) {
-            const ValidRange range = win.tap_outputs[j];
-            max_pool_tap(best, best_at, plane + ih * in_w, range.lo, range.hi, g.stride_w,
-                         j - g.pad_w, ih * in_w);
-          }
-        }
-      }
-    }
-  });
-}
-
-template <class T>
-void max_pool_backward_planes(const Tensor& grad_input, const Tensor& grad_out,
-                              const Tensor& indices, const PoolGeometry& g) {
-  const int64_t in_plane = g.in_h * g.in_w, out_plane = g.out_h * g.out_w;
-  const T* gy = grad_out.data<T>();
-  const int64_t* idx = indices.data<int64_t>();
-  T* gx = grad_input.data<T>();
-  for_planes(g, [&](int64_t begin, int64_t end) {
-    for (int64_t p = begin; p < end; ++p) {
-      T* plane = gx + p * in_plane;
-      std::fill_n(plane, in_plane, T(0));
-      for (int64_t o = p * out_plane; o < (p + 1) * out_plane; ++o) plane[idx[o]] += gy[o];
-    }
-  });
-}
-
-// Sum of plane[h0:h1, w0:w1]; a window of whole rows (global pooling) is one contiguous run,
-// summed by Eigen with vectorised partial sums.
-template <class T>
-T window_sum(const T* plane, int64_t in_w, int64_t h0, int64_t h1, int64_t w0, int64_t w1) {
-  if (w0 == 0 && w1 == in_w) {
-    using Run = Eigen::Array<T, Eigen::Dynamic, 1>;
-    return Eigen::Map<const Run>(plane + h0 * in_w, (h1 - h0) * in_w).sum();
-  }
-  T sum = 0;
-  for (int64_t ih = h0; ih < h1; ++ih)
-    for (int64_t iw = w0; iw < w1; ++iw) sum += plane[ih * in_w + iw];
-  return sum;
-}
-
-// What output (oh, ow) divides its sum by (Pool2dGeometry::divisor, from the window table).
-template <class T>
-T divisor(const PoolGeometry& g, const PoolWindows& win, int64_t oh, int64_t ow) {
-  return static_cast<T>(g.adaptive ? (win.row_end[oh] - win.row_begin[oh]) *
-                                         (win.col_end[ow] - win.col_begin[ow])
-                                   : g.kernel_h * g.kernel_w);
-}
-
-// acc[ow] += row[ow * stride + offset] for ow in [lo, hi): one kernel tap along an output row.
-template <class T>
-void add_tap(T* __restrict acc, const T* __restrict row, int64_t lo, int64_t hi, int64_t stride,
-             int64_t offset) {
-  for (int64_t ow = lo; ow < hi; ++ow) acc[ow] += row[ow * stride + offset];
-}
-
-// row[ow * stride + offset] += share[ow] for ow in [lo, hi): the adjoint of add_tap.
-template <class T>
-void spread_tap(T* __restrict row, const T* __restrict share, int64_t lo, int64_t hi,
-                int64_t stride, int64_t offset) {
-  for (int64_t ow = lo; ow < hi; ++ow) row[ow * stride + offset] += share[ow];
-}
-
-// Fixed windows go one output row at a time, one pass per kernel tap (as max pooling does);
-// adaptive windows differ in size from output to output and are summed one by one.
-template <class T>
-void avg_pool_planes(const Tensor& out, const Tensor& input, const PoolGeometry& g) {
-  const int64_t in_plane = g.in_h * g.in_w, out_w = g.out_w;
-  const PoolWindows win(g);
-  const T* x = input.data<T>();
-  T* y = out.data<T>();
-  for_planes(g, [&](int64_t begin, int64_t end) {
-    for (int64_t p = begin; p < end; ++p) {
-      const T* plane = x + p * in_plane;
-      for (int64_t oh = 0; oh < g.out_h; ++oh) {
-        T* y_row = y + (p * g.out_h + oh) * out_w;
-        if (g.adaptive) {
-          for (int64_t ow = 0; ow < out_w; ++ow)
-            y_row[ow] = window_sum(plane, g.in_w, win.row_begin[oh], win.row_end[oh],
-                                   win.col_begin[ow], win.col_end[ow]) /
-                        divisor<T>(g, win, oh, ow);
-          continue;
-        }
-        std::fill_n(y_row, out_w, T(0));
-        for (int64_t ih = win.row_begin[oh]; ih < win.row_end[oh]; ++ih) {
-          for (int64_t j = 0; j < g.kernel_w; ++j) {
-            const ValidRange range = win.tap_outputs[j];
-            add_tap(y_row, plane + ih * g.in_w, range.lo, range.hi, g.stride_w, j - g.pad_w);
-          }
-        }
-        const T kernel_size = static_cast<T>(g.kernel_h * g.kernel_w);
-        for (int64_t ow = 0; ow < out_w; ++ow) y_row[ow] /= kernel_size;
-      }
-    }
-  });
-}
-
-template <class T>
-void avg_pool_backward_planes(const Tensor& grad_input, const Tensor& grad_out,
-                              const PoolGeometry& g) {
-  const int64_t in_plane = g.in_h * g.in_w, out_w = g.out_w;
-  const PoolWindows win(g);
-  const T* gy = grad_out.data<T>();
-  T* gx = grad_input.data<T>();
-  for_planes(g, [&](int64_t begin, int64_t end) {
-    std::vector<T> share(out_w);  // this row's gradients over their divisors
-    for (int64_t p = begin; p < end; ++p) {
-      T* plane = gx + p * in_plane;
-      const T* gy_plane = gy + p * g.out_h * out_w;
-      if (g.adaptive && g.out_h * out_w == 1) {  // global average pooling: one value everywhere
-        std::fill_n(plane, in_plane, gy_plane[0] / static_cast<T>(in_plane));
-        continue;
-      }
-      std::fill_n(plane, in_plane, T(0));
-      for (int64_t oh = 0; oh < g.out_h; ++oh) {
-        for (int64_t ow = 0; ow < out_w; ++ow)
-          share[ow] = gy_plane[oh * out_w + ow] / divisor<T>(g, win, oh, ow);
-        for (int64_t ih = win.row_begin[oh]; ih < win.row_end[oh]; ++ih) {
-          T* row = plane + ih * g.in_w;
-          if (g.adaptive) {
-            for (int64_t ow = 0; ow < out_w; ++ow)
-              for (int64_t iw = win.col_begin[ow]; iw < win.col_end[ow]; ++iw) row[iw] += share[ow];
-            continue;
-          }
-          for (int64_t j = 0; j < g.kernel_w; ++j) {
-            const ValidRange range = win.tap_outputs[j];
-            spread_tap(row, share.data(), range.lo, range.hi, g.stride_w, j - g.pad_w);
-          }
-        }
-      }
-    }
-  });
-}
-
 }  // namespace
 
 // ---------------------------------------------------------------- the Backend entry points
@@ -605,6 +422,16 @@ void CpuBackend::conv2d(const Tensor& out, const Tensor& input, const Tensor& we
   if (out.numel() == 0) return;
   visit_floating(out.dtype(), "conv2d", [&]<class T>() {
     conv2d_forward<T>(out, input, weight, bias, g);
+  });
+}
+
+void CpuBackend::kernel_mixture_conv2d(const Tensor& out, const Tensor& input,
+                                       const Tensor& mixing, const Tensor& factors,
+                                       const Tensor& biases, const Tensor& base_kernel,
+                                       const Tensor& positions, const Conv2dGeometry& g) {
+  if (out.numel() == 0) return;
+  visit_floating(out.dtype(), "kernel_mixture_conv2d", [&]<class T>() {
+    kernel_mixture_conv2d_forward<T>(out, input, mixing, factors, biases, base_kernel, positions, g);
   });
 }
 
@@ -621,35 +448,6 @@ void CpuBackend::conv2d_weight_grad(const Tensor& grad_weight, const Tensor& gra
   if (grad_weight.numel() == 0) return;
   visit_floating(grad_weight.dtype(), "conv2d_weight_grad", [&]<class T>() {
     conv2d_weight_grad_impl<T>(grad_weight, grad_out, input, g);
-  });
-}
-
-void CpuBackend::max_pool2d(const Tensor& out, const Tensor& indices, const Tensor& input,
-                            const Pool2dGeometry& g) {
-  if (out.numel() == 0) return;
-  visit_floating(out.dtype(), "max_pool2d", [&]<class T>() {
-    max_pool_planes<T>(out, indices, input, g);
-  });
-}
-
-void CpuBackend::max_pool2d_backward(const Tensor& grad_input, const Tensor& grad_out,
-                                     const Tensor& indices, const Pool2dGeometry& g) {
-  if (grad_input.numel() == 0) return;
-  visit_floating(grad_input.dtype(), "max_pool2d_backward", [&]<class T>() {
-    max_pool_backward_planes<T>(grad_input, grad_out, indices, g);
-  });
-}
-
-void CpuBackend::avg_pool2d(const Tensor& out, const Tensor& input, const Pool2dGeometry& g) {
-  if (out.numel() == 0) return;
-  visit_floating(out.dtype(), "avg_pool2d", [&]<class T>() { avg_pool_planes<T>(out, input, g); });
-}
-
-void CpuBackend::avg_pool2d_backward(const Tensor& grad_input, const Tensor& grad_out,
-                                     const Pool2dGeometry& g) {
-  if (grad_input.numel() == 0) return;
-  visit_floating(grad_input.dtype(), "avg_pool2d_backward", [&]<class T>() {
-    avg_pool_backward_planes<T>(grad_input, grad_out, g);
   });
 }
 

@@ -13,8 +13,12 @@
 // The op layer checks shapes (naming both operands), makes operands contiguous and counts FLOPs:
 // one multiply-add per (output element, input channel of its group, kernel tap), for each of the
 // three kernels; the bias add is not counted. Kernels: engine/cpu/conv_kernels.cpp.
+//
+// kernel_mixture_conv2d is the inference kernel of dynamic convolution (per-sample kernels mixed
+// from K kernels, each mixed where its sample is convolved); it records no graph.
 #include <limits>
 
+#include "engine/autograd.h"
 #include "engine/backend.h"
 #include "engine/flops.h"
 #include "engine/ops/conv_grad.h"
@@ -164,6 +168,77 @@ Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias,
              return grads;
            });
   }
+  return out;
+}
+
+// ---------------------------------------------------------------- kernel_mixture_conv2d
+
+Tensor kernel_mixture_conv2d(const Tensor& input, const Tensor& mixing, const Tensor& factors,
+                             const Tensor& biases, const Conv2dOptions& options,
+                             const Tensor& base_kernel, const Tensor& positions) {
+  constexpr std::string_view op = "kernel_mixture_conv2d";
+  detail::check_floating(input, op);
+  detail::check_same(input, mixing, op);
+  detail::check_same(input, factors, op);
+  const bool placed = base_kernel.defined();
+  if (biases.defined()) detail::check_same(input, biases, op);
+  if (placed) detail::check_same(input, base_kernel, op);
+  const bool records = grad_enabled() &&
+                       (input.requires_grad() || mixing.requires_grad() || factors.requires_grad() ||
+                        (biases.defined() && biases.requires_grad()) ||
+                        (placed && base_kernel.requires_grad()));
+  check(!records,
+        "{}: has no backward, but gradients are enabled and an operand requires grad; call it "
+        "under NoGradGuard, or train through the composed form (dynamic::mix_kernels + "
+        "per_sample_conv2d)",
+        op);
+  check(input.dim() == 4, "{}: input must be 4-D [N, C_in, H, W], got shape {}", op, input.shape());
+  const int64_t n = input.shape()[0];
+  check(mixing.dim() == 2 && mixing.shape()[0] == n,
+        "{}: mixing must be [N, K] with N = {} (input {}), got shape {}", op, n, input.shape(),
+        mixing.shape());
+  const int64_t k = mixing.shape()[1];
+  Shape kernel_shape;
+  if (placed) {
+    check(positions.defined() && positions.dtype() == DType::i64 && positions.dim() == 1,
+          "{}: with a base kernel, positions must be a 1-D i64 tensor, got {}", op,
+          positions.defined() ? fmt::format("{} {}", positions.dtype(), positions.shape())
+                              : std::string("none"));
+    check(positions.device() == input.device(), "{}: positions are on {} but the input is on {}",
+          op, positions.device(), input.device());
+    check(base_kernel.dim() == 4,
+          "{}: base kernel must be 4-D [C_out, C_in / groups, kH, kW], got shape {}", op,
+          base_kernel.shape());
+    check(factors.shape() == Shape{k, positions.numel()},
+          "{}: factors must be [K, D] = [{}, {}] (mixing {}, positions {}), got shape {}", op, k,
+          positions.numel(), mixing.shape(), positions.shape(), factors.shape());
+    if (auto bad = detail::first_out_of_range(positions, base_kernel.numel()))
+      fail("{}: position {} out of range for a base kernel {} of {} elements", op, *bad,
+           base_kernel.shape(), base_kernel.numel());
+    kernel_shape = base_kernel.shape();
+  } else {
+    check(!positions.defined(), "{}: positions given without a base kernel", op);
+    check(factors.dim() == 5 && factors.shape()[0] == k,
+          "{}: factors must be [K, C_out, C_in / groups, kH, kW] with K = {} (mixing {}), got "
+          "shape {}",
+          op, k, mixing.shape(), factors.shape());
+    kernel_shape = Shape(std::span<const int64_t>(factors.shape().begin() + 1, factors.shape().end()));
+  }
+  const Geometry g = conv_geometry(input.shape(), kernel_shape, options, op);
+  if (biases.defined())
+    check(biases.shape() == Shape{n, g.out_channels},
+          "{}: biases must be [N, C_out] = [{}, {}], got shape {}", op, n, g.out_channels,
+          biases.shape());
+
+  Tensor out = Tensor::empty(output_shape(g), input.dtype(), input.device());
+  backend(input.device())
+      .kernel_mixture_conv2d(out, dense(input), dense(mixing), dense(factors),
+                             biases.defined() ? dense(biases) : Tensor(),
+                             placed ? dense(base_kernel) : Tensor(),
+                             placed ? dense(positions) : Tensor(), g);
+  // The convolution's multiply-adds plus the mixing's: K per mixed kernel value.
+  const int64_t mixed_values = placed ? positions.numel() : numel(kernel_shape);
+  flops::add(conv_macs(g) + n * k * mixed_values);
   return out;
 }
 

@@ -22,6 +22,20 @@ struct Conv2dOptions {
 // input [N, C_in, H, W], weight [C_out, C_in / groups, kH, kW], bias [C_out] or undefined.
 Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias = Tensor(),
               const Conv2dOptions& options = {});
+// Kernel-mixture convolution, the inference kernel of dynamic convolution (DY-Conv, CondConv, the
+// compacted PAD-Net layer): sample n of input [N, C_in, H, W] is convolved with its own kernel
+//   W_n = sum_k mixing[n, k] factors[k]                  (mixing [N, K], factors [K, C_out, C_in / groups, kH, kW])
+// or, given a base kernel [C_out, C_in / groups, kH, kW] and positions (i64 [D], flat indices
+// into it; a repeated index takes its last value),
+//   W_n = base_kernel, except W_n.flat[positions[i]] = sum_k mixing[n, k] factors[k, i]   (factors [K, D])
+// plus biases[n] ([N, C_out]) on the output channels when biases is defined. The result equals
+// conv2d of each sample with its W_n (dynamic/per_sample_conv.h composes exactly that), but the N
+// kernels are never written out: each is mixed where its sample's convolution runs. There is no
+// backward: call it where no gradient is recorded (under NoGradGuard, or on operands that do not
+// require grad); training uses the composed form.
+Tensor kernel_mixture_conv2d(const Tensor& input, const Tensor& mixing, const Tensor& factors,
+                             const Tensor& biases, const Conv2dOptions& options,
+                             const Tensor& base_kernel = Tensor(), const Tensor& positions = Tensor());
 
 // ---------------------------------------------------------------- pooling (pool.cpp)
 // kernel/stride/padding per spatial dim; stride defaults to the kernel size (stride {0,0}).

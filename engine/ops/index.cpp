@@ -35,25 +35,10 @@ void check_index_dtype(const Tensor& index, const Tensor& x, std::string_view op
         index.device(), x.device());
 }
 
-// The first value of `index` outside [0, size), if any.
-// The values are read on the host: directly for a contiguous CPU index, through to_vector (a
-// contiguous host copy) otherwise. For device tensors this costs a copy and a sync per op; when
-// the CUDA backend lands, a device-side min/max reduction should replace it.
-std::optional<int64_t> first_out_of_range(const Tensor& index, int64_t size) {
-  auto scan = [size](const int64_t* p, int64_t n) -> std::optional<int64_t> {
-    for (int64_t i = 0; i < n; ++i)
-      if (p[i] < 0 || p[i] >= size) return p[i];
-    return std::nullopt;
-  };
-  if (index.device().is_cpu() && index.is_contiguous()) return scan(index.data<int64_t>(), index.numel());
-  const std::vector<int64_t> values = index.to_vector<int64_t>();
-  return scan(values.data(), static_cast<int64_t>(values.size()));
-}
-
 // Every value of `index` addresses dim `dim` (of size `x.size(dim)`) of `x`.
 void check_index_range(const Tensor& index, const Tensor& x, int dim, std::string_view op) {
   const int64_t size = x.shape()[dim];
-  if (auto bad = first_out_of_range(index, size))
+  if (auto bad = detail::first_out_of_range(index, size))
     fail("{}: index {} out of range for dim {} of size {} (input shape {}){}", op, *bad, dim, size,
          x.shape(), *bad < 0 ? "; negative indices are not supported" : "");
 }
@@ -287,7 +272,7 @@ Tensor one_hot(const Tensor& index, int64_t num_classes) {
     // At least 1, so that a negative index is reported as out of range below.
     num_classes = std::max<int64_t>(*std::max_element(values.begin(), values.end()) + 1, 1);
   }
-  if (auto bad = first_out_of_range(index, num_classes))
+  if (auto bad = detail::first_out_of_range(index, num_classes))
     fail("{}: class index {} out of range for num_classes {} (index shape {})", op, *bad,
          num_classes, index.shape());
 

@@ -2,7 +2,11 @@
 // (non-recording) views that kernels are called on.
 #pragma once
 
+#include <algorithm>
+#include <cstdint>
+#include <optional>
 #include <string_view>
+#include <vector>
 
 #include "engine/backend.h"
 #include "engine/tensor.h"
@@ -39,5 +43,25 @@ Tensor scalar_like(const Tensor& t, double value);
 Tensor run_unary(UnaryOp op, const Tensor& x, double p0 = 0, double p1 = 0);
 // Same shape, dtype and device for a and b (checked by the caller).
 Tensor run_binary_same_shape(BinaryOp op, const Tensor& a, const Tensor& b);
+
+// The first value of `index` outside [0, size), if any.
+// The values are read on the host: directly for a contiguous CPU index, through to_vector (a
+// contiguous host copy) otherwise. For device tensors this costs a copy and a sync per op; when
+// the CUDA backend lands, a device-side min/max reduction should replace it.
+inline std::optional<int64_t> first_out_of_range(const Tensor& index, int64_t size) {
+  auto scan = [size](const int64_t* p, int64_t n) -> std::optional<int64_t> {
+    // A branch-free pass first (it vectorises; a negative value is a huge unsigned one), then the
+    // first offender only when there is one.
+    uint64_t largest = 0;
+    for (int64_t i = 0; i < n; ++i) largest = std::max(largest, static_cast<uint64_t>(p[i]));
+    if (largest < static_cast<uint64_t>(size)) return std::nullopt;
+    for (int64_t i = 0; i < n; ++i)
+      if (p[i] < 0 || p[i] >= size) return p[i];
+    return std::nullopt;
+  };
+  if (index.device().is_cpu() && index.is_contiguous()) return scan(index.data<int64_t>(), index.numel());
+  const std::vector<int64_t> values = index.to_vector<int64_t>();
+  return scan(values.data(), static_cast<int64_t>(values.size()));
+}
 
 }  // namespace dg::detail

@@ -7,6 +7,7 @@
 #include <catch2/catch.hpp>
 
 #include "dynamic/dyconv.h"
+#include "engine/autograd.h"
 #include "engine/gradcheck.h"
 #include "tests/dynamic/dynamic_test_util.h"
 
@@ -135,6 +136,12 @@ TEST_CASE("DynamicConv2d: each sample is convolved with its own mixed kernel", "
       const Tensor y = layer(x);
       const Tensor pi = layer.last_attention();
       REQUIRE(pi.shape() == Shape{3, 4});
+      // Inference (no graph recorded) runs the fused kernel_mixture_conv2d: the same outputs.
+      const Tensor inferred = [&] {
+        NoGradGuard no_grad;
+        return layer(x);
+      }();
+      CHECK(max_abs_diff(inferred, y) < 1e-12);
       CHECK(max_abs_diff(sum(pi, {1}), ones({3}, DType::f64)) < 1e-14);
       // The samples' attentions differ, so a shared kernel could not pass the check below.
       CHECK(max_abs_diff(select(pi, 0, 0), select(pi, 0, 1)) > 1e-2);

@@ -3,10 +3,12 @@
 // and without bias, for a depthwise layer and under every scale-factor option; it stores exactly
 // K * m_dyn + (m - m_dyn) kernel values (hand-counted for a small layer) and executes fewer
 // measured FLOPs than the DY-Conv it came from; a compacted copy of a whole SmallResNet gives the
-// original's outputs.
+// original's outputs; the fused inference path equals the recorded one and follows changes of the
+// stored values.
 #include <catch2/catch.hpp>
 
 #include "dynamic/model_builders.h"
+#include "engine/autograd.h"
 #include "engine/flops.h"
 #include "partition/compaction.h"
 #include "partition/report.h"
@@ -59,6 +61,56 @@ TEST_CASE("compaction: the compacted layer computes the partitioned layer's outp
     const Tensor y = varied_input({2, 2, 5, 5}, 26);
     CHECK(max_abs_diff(CompactPartiallyDynamicConv2d(layer)(y), layer.forward(y)) < 1e-12);
   }
+}
+
+TEST_CASE("compaction: inference (the fused kernel) and the recorded path compute the same outputs", "[partition][padnet]") {
+  // With gradients enabled the compacted layer composes its kernels from ops (the graph the
+  // fine-tuning backward runs on); under NoGradGuard it runs kernel_mixture_conv2d.
+  for (bool bias : {false, true}) {
+    auto layer = partial_layer(4, 6, 40, bias, {.stride = {2, 2}, .padding = {1, 1}});
+    layer->set_mode_mask(to_dtype(gt(test::uniform_f64({6, 4, 3, 3}, 41), 0.6), DType::f64));
+    CompactPartiallyDynamicConv2d compact(*layer);
+    const Tensor x = varied_input({5, 4, 7, 7}, 42);
+    const Tensor recorded = compact(x);
+    CHECK(recorded.requires_grad());
+    NoGradGuard no_grad;
+    const Tensor fused = compact(x);
+    CHECK(max_abs_diff(fused, recorded) < 1e-12);
+    CHECK(max_abs_diff(fused, layer->forward(x)) < 1e-12);
+  }
+}
+
+TEST_CASE("compaction: the recorded path trains the stored values; inference follows their changes", "[partition][padnet]") {
+  auto layer = partial_layer(2, 3, 43, false);
+  layer->set_mode_mask(range_mask({3, 2, 3, 3}, 10, 30));
+  CompactPartiallyDynamicConv2d compact(*layer);
+  const Tensor x = varied_input({2, 2, 5, 5}, 44);
+  sum(compact(x)).backward();
+  REQUIRE(compact.static_values.grad().defined());
+  REQUIRE(compact.dynamic_factors.grad().defined());
+  CHECK(max_abs_diff(compact.static_values.grad(), zeros_like(compact.static_values)) > 0.0);
+  // The static kernel used at inference is cached; an in-place change of static_values (what an
+  // optimiser step or load_state_dict does) must reach the next forward.
+  Tensor before;
+  {
+    NoGradGuard no_grad;
+    before = compact(x);
+    compact.static_values.add_(full_like(compact.static_values, 0.5));
+    const Tensor after = compact(x);
+    const Tensor recorded_after = [&] {
+      EnableGradGuard grad;
+      return compact(x).detach();
+    }();
+    CHECK(max_abs_diff(after, before) > 1e-3);
+    CHECK(max_abs_diff(after, recorded_after) < 1e-12);
+  }
+  nn::StateDict state = compact.state_dict();
+  state.at("static_values") = zeros_like(compact.static_values);
+  compact.load_state_dict(state);
+  NoGradGuard no_grad;
+  const Tensor reloaded = compact(x);
+  EnableGradGuard grad;
+  CHECK(max_abs_diff(reloaded, compact(x).detach()) < 1e-12);
 }
 
 TEST_CASE("compaction: float32 outputs agree to 1e-5", "[partition][padnet]") {
