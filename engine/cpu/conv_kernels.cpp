@@ -11,6 +11,9 @@
 // writes the entries that read real input, so padding costs nothing; with stride 1 and "same"
 // padding, all output rows of one kernel tap are one contiguous copy.
 //
+// Depthwise groups (one input and one output channel) skip im2col and BLAS: direct loops, one
+// kernel tap along one output row at a time.
+//
 // Threading: tasks run in parallel on the engine's threads, each with its own columns buffer and
 // a GEMM that runs on its own thread (engine/cpu/blas.h). A single task (batch 1, groups 1)
 // instead runs on the calling thread and its GEMM is split over the threads. This is what makes a grouped convolution with
@@ -44,20 +47,28 @@ int task_threads(int64_t tasks, int64_t work_per_task) {
   return static_cast<int>(std::min<int64_t>(max_threads, tasks));
 }
 
+// A thread claims tasks from the shared counter in runs of about this much work (multiply-adds),
+// so that tiny tasks (a depthwise channel: a few thousand) do not all contend for the counter.
+constexpr int64_t kClaimWork = 1 << 16;
+
 // Runs body(task, thread) for every task in [0, tasks) on at most `threads` of the engine's
 // threads (engine/parallel.h); `thread` < `threads` indexes per-thread scratch. Tasks are handed
-// out one at a time from a shared counter: they are whole GEMMs, so the hand-out costs nothing in
-// comparison, and a thread the OS pauses (other processes share the cores) delays only its
-// current task instead of a fixed share of them.
+// out from a shared counter, one at a time when they are whole GEMMs (the hand-out costs nothing
+// in comparison), a run of consecutive tasks worth about kClaimWork when they are small (but at
+// least eight runs per thread). A thread the OS pauses (other processes share the cores) then
+// delays only its current run instead of a fixed share of the tasks.
 template <class Body>
-void run_tasks(int64_t tasks, int threads, Body&& body) {
+void run_tasks(int64_t tasks, int threads, int64_t work_per_task, Body&& body) {
   if (threads <= 1) {
     for (int64_t task = 0; task < tasks; ++task) body(task, 0);
     return;
   }
+  const int64_t claim = std::clamp<int64_t>(kClaimWork / std::max<int64_t>(work_per_task, 1), 1,
+                                            std::max<int64_t>(1, tasks / (8 * threads)));
   std::atomic<int64_t> next{0};
   parallel_region(threads, [&](int thread, int) {
-    for (int64_t task = next++; task < tasks; task = next++) body(task, thread);
+    for (int64_t first = next.fetch_add(claim); first < tasks; first = next.fetch_add(claim))
+      for (int64_t task = first; task < std::min(tasks, first + claim); ++task) body(task, thread);
   });
 }
 
@@ -70,6 +81,7 @@ struct GroupSizes {
   int64_t out_pixels;                 // out_h * out_w
   int64_t in_plane;                   // in_h * in_w
   bool pointwise;                     // 1x1, stride 1, no padding: the input is the columns
+  bool depthwise;                     // one input and one output channel: direct loops, no GEMM
 
   explicit GroupSizes(const ConvGeometry& g)
       : in_channels(g.in_channels / g.groups),
@@ -78,7 +90,8 @@ struct GroupSizes {
         out_pixels(g.out_h * g.out_w),
         in_plane(g.in_h * g.in_w),
         pointwise(g.kernel_h == 1 && g.kernel_w == 1 && g.stride_h == 1 && g.stride_w == 1 &&
-                  g.pad_h == 0 && g.pad_w == 0) {}
+                  g.pad_h == 0 && g.pad_w == 0),
+        depthwise(in_channels == 1 && out_channels == 1) {}
 };
 
 
@@ -182,10 +195,218 @@ void col2im(const T* columns, T* x, const ConvGeometry& g, int64_t channels) {
 
 // ---------------------------------------------------------------- convolution
 
-// Columns scratch: one zeroed [patch, out_pixels] buffer per thread (none for pointwise
-// convolutions). im2col then writes only the entries that read real input.
+// ---------------------------------------------------------------- depthwise: direct loops
+//
+// With one input and one output channel per group (MobileNetV2's depthwise layers, and DY-Conv's
+// per-sample depthwise kernels) a task's product is [1, kH*kW] x [kH*kW, pixels]: too thin for
+// BLAS, whose call and packing cost more than the nine multiply-adds per output. These loops
+// compute it directly.
+//
+// Stride 1 (the common case) works in "padded-width" coordinates: the plane is copied into a
+// zero-bordered buffer of width Wp = W + 2 pad_w, and output (oh, ow) is computed at q = oh * Wp +
+// ow. Kernel tap (i, j) then reads the padded input at q + i dh Wp + j dw for every q: one
+// contiguous, vectorisable pass over the whole plane per tap, with no edge cases. The Wp - W_out
+// extra columns per row are computed and dropped (input gradient: given zero gradient), which costs
+// a few percent. Larger strides walk one output row at a time.
+
+// The extent of the padded-width layout (stride 1): width, the padded plane's size, and the
+// length of the output run q in [0, span).
+struct PaddedPlane {
+  int64_t width, size, span;
+  explicit PaddedPlane(const ConvGeometry& g)
+      : width(g.in_w + 2 * g.pad_w),
+        size((g.in_h + 2 * g.pad_h) * width),
+        span((g.out_h - 1) * width + g.out_w) {}
+};
+
+// The padded-width forward sums this many outputs at once in registers, over at most this many
+// taps (larger kernels take the row-by-row loops).
+constexpr int64_t kDepthwiseBlock = 16;
+constexpr int64_t kMaxDepthwiseTaps = 64;
+
+bool padded_width_path(const ConvGeometry& g) {
+  return g.stride_h == 1 && g.stride_w == 1 && g.kernel_h * g.kernel_w <= kMaxDepthwiseTaps;
+}
+
+// Per thread: a padded input (or input-gradient) plane and an output (or output-gradient) plane in
+// padded-width layout, zeroed once: the borders, margins, slack and the dropped columns of the
+// gradient are never written.
+// Each of the two buffers holds a padded plane, a margin of up to one plane before it and a block
+// of slack after it (sum_taps rounds its run up to whole blocks).
+int64_t depthwise_buffer_size(const ConvGeometry& g) {
+  return 2 * PaddedPlane(g).size + 2 * kDepthwiseBlock;
+}
+
 template <class T>
-Tensor columns_scratch(const GroupSizes& s, int threads) {
+Tensor depthwise_scratch(const ConvGeometry& g, int threads) {
+  if (!padded_width_path(g)) return Tensor();
+  Tensor scratch = Tensor::empty({threads, 2 * depthwise_buffer_size(g)}, dtype_of<T>());
+  std::fill_n(scratch.data<T>(), scratch.numel(), T(0));
+  return scratch;
+}
+
+// This thread's depthwise buffers (null on the strided path); the second starts at
+// depthwise_buffer_size(g).
+template <class T>
+T* depthwise_buffers(const Tensor& scratch, int thread) {
+  return scratch.defined() ? scratch.data<T>() + thread * scratch.shape()[1] : nullptr;
+}
+
+// Copies a [rows, cols] plane into `dst` (row stride dst_width) at (row0, col0); or back out.
+// Rows are short (7 to 28 values here), so each is one inline vectorised copy rather than a
+// memmove call.
+template <class T>
+void copy_rows(const T* src, int64_t src_width, T* dst, int64_t dst_width, int64_t rows, int64_t cols) {
+  using Row = Eigen::Array<T, Eigen::Dynamic, 1>;
+  for (int64_t r = 0; r < rows; ++r)
+    Eigen::Map<Row>(dst + r * dst_width, cols) = Eigen::Map<const Row>(src + r * src_width, cols);
+}
+template <class T>
+void copy_into(const T* src, int64_t rows, int64_t cols, T* dst, int64_t dst_width, int64_t row0,
+               int64_t col0) {
+  copy_rows(src, cols, dst + row0 * dst_width + col0, dst_width, rows, cols);
+}
+template <class T>
+void copy_out_of(const T* src, int64_t src_width, int64_t row0, int64_t col0, int64_t rows,
+                 int64_t cols, T* dst) {
+  copy_rows(src + row0 * src_width + col0, src_width, dst, cols, rows, cols);
+}
+
+// The offset of every kernel tap (i, j) in the padded-width layout, i dh Wp + j dw, in tap order.
+struct TapShifts {
+  int64_t offsets[kMaxDepthwiseTaps];
+  int64_t count, largest;
+  TapShifts(const ConvGeometry& g, int64_t width)
+      : count(g.kernel_h * g.kernel_w),
+        largest((g.kernel_h - 1) * g.dilation_h * width + (g.kernel_w - 1) * g.dilation_w) {
+    int64_t t = 0;
+    for (int64_t i = 0; i < g.kernel_h; ++i)
+      for (int64_t j = 0; j < g.kernel_w; ++j) offsets[t++] = i * g.dilation_h * width + j * g.dilation_w;
+  }
+};
+
+// out[q] = start + sum_t w[t] * in[q + offsets[t]] for q < n rounded up to a whole block: the
+// callers' buffers have a block of zeroed slack past their ends. A block of outputs is summed
+// over all taps in registers and stored once (a pass per tap would load and store every output
+// once per tap).
+template <class T>
+void sum_taps(T* out, int64_t n, T start, const T* in, const int64_t* offsets, int64_t taps,
+              const T* w) {
+  using Block = Eigen::Array<T, kDepthwiseBlock, 1>;
+  for (int64_t q0 = 0; q0 < n; q0 += kDepthwiseBlock) {
+    Block acc = Block::Constant(start);
+    for (int64_t t = 0; t < taps; ++t) acc += w[t] * Eigen::Map<const Block>(in + offsets[t] + q0);
+    Eigen::Map<Block>(out + q0) = acc;
+  }
+}
+
+// Calls f(tap, out_row, ih, offset, range) for every run of one channel's patch matrix (the runs
+// im2col copies): output row out_row (an offset into the output plane) takes kernel tap `tap`
+// from input row ih, output column ow reading input column ow * stride_w + offset, for ow in
+// `range`. For strides above 1.
+template <class F>
+void for_each_tap_run(const ConvGeometry& g, F&& f) {
+  for (int64_t i = 0; i < g.kernel_h; ++i) {
+    const int64_t offset_h = i * g.dilation_h - g.pad_h;
+    const ValidRange rows = valid_outputs(offset_h, g.stride_h, g.in_h, g.out_h);
+    for (int64_t j = 0; j < g.kernel_w; ++j) {
+      const int64_t offset = j * g.dilation_w - g.pad_w;
+      const ValidRange range = valid_outputs(offset, g.stride_w, g.in_w, g.out_w);
+      if (range.lo == range.hi) continue;
+      for (int64_t oh = rows.lo; oh < rows.hi; ++oh)
+        f(i * g.kernel_w + j, oh * g.out_w, oh * g.stride_h + offset_h, offset, range);
+    }
+  }
+}
+
+// y_plane = start + sum over taps of w[tap] * the input under that tap.
+template <class T>
+void depthwise_forward_plane(const T* x_plane, const T* w, T start, T* y_plane,
+                             const ConvGeometry& g, T* scratch) {
+  if (padded_width_path(g)) {
+    const PaddedPlane p(g);
+    T* padded = scratch;
+    T* out = scratch + depthwise_buffer_size(g);
+    copy_into(x_plane, g.in_h, g.in_w, padded, p.width, g.pad_h, g.pad_w);
+    const TapShifts shifts(g, p.width);
+    sum_taps(out, p.span, start, padded, shifts.offsets, shifts.count, w);
+    copy_out_of(out, p.width, 0, 0, g.out_h, g.out_w, y_plane);
+    return;
+  }
+  std::fill_n(y_plane, g.out_h * g.out_w, start);
+  const int64_t sw = g.stride_w;
+  for_each_tap_run(g, [&](int64_t tap, int64_t out_row, int64_t ih, int64_t offset, ValidRange r) {
+    const T weight = w[tap];
+    T* __restrict y = y_plane + out_row;
+    const T* __restrict x = x_plane + ih * g.in_w + offset;
+    for (int64_t ow = r.lo; ow < r.hi; ++ow) y[ow] += weight * x[ow * sw];
+  });
+}
+
+// gx_plane = the adjoint: every output's gradient times each tap's weight, added back to the
+// input position the tap read.
+template <class T>
+void depthwise_input_grad_plane(const T* gy_plane, const T* w, T* gx_plane, const ConvGeometry& g,
+                                T* scratch) {
+  if (padded_width_path(g)) {
+    const PaddedPlane p(g);
+    // Padded input position r receives sum_t w[t] * grad_out[r - offsets[t]]: the same tap sum
+    // over the output gradient, read backwards. The output gradient sits `margin` (the largest
+    // offset) into its buffer so that every read, before or after it, lands on a zero.
+    const TapShifts shifts(g, p.width);
+    const int64_t margin = shifts.largest;
+    T* grad_in = scratch;
+    T* grad_out = scratch + depthwise_buffer_size(g);  // [margin zeros | gradient, padded-width | zeros]
+    copy_into(gy_plane, g.out_h, g.out_w, grad_out + margin, p.width, 0, 0);
+    int64_t backwards[kMaxDepthwiseTaps];
+    for (int64_t t = 0; t < shifts.count; ++t) backwards[t] = margin - shifts.offsets[t];
+    sum_taps(grad_in, p.size, T(0), grad_out, backwards, shifts.count, w);
+    copy_out_of(grad_in, p.width, g.pad_h, g.pad_w, g.in_h, g.in_w, gx_plane);
+    return;
+  }
+  std::fill_n(gx_plane, g.in_h * g.in_w, T(0));
+  const int64_t sw = g.stride_w;
+  for_each_tap_run(g, [&](int64_t tap, int64_t out_row, int64_t ih, int64_t offset, ValidRange r) {
+    const T weight = w[tap];
+    const T* __restrict gy = gy_plane + out_row;
+    T* __restrict gx = gx_plane + ih * g.in_w + offset;
+    for (int64_t ow = r.lo; ow < r.hi; ++ow) gx[ow * sw] += weight * gy[ow];
+  });
+}
+
+// gw[tap] += the dot product of the output gradients with the inputs under that tap (Eigen's dot,
+// which vectorises the sum; a plain loop would not, floating-point addition not being associative).
+template <class T>
+void add_depthwise_weight_grad_plane(const T* gy_plane, const T* x_plane, T* gw,
+                                     const ConvGeometry& g, T* scratch) {
+  using Row = Eigen::Matrix<T, Eigen::Dynamic, 1>;
+  if (padded_width_path(g)) {
+    const PaddedPlane p(g);
+    T* padded = scratch;
+    T* grad_out = scratch + depthwise_buffer_size(g);
+    copy_into(x_plane, g.in_h, g.in_w, padded, p.width, g.pad_h, g.pad_w);
+    copy_into(gy_plane, g.out_h, g.out_w, grad_out, p.width, 0, 0);
+    const Eigen::Map<const Row> gy(grad_out, p.span);
+    const TapShifts shifts(g, p.width);
+    for (int64_t t = 0; t < shifts.count; ++t)
+      gw[t] += gy.dot(Eigen::Map<const Row>(padded + shifts.offsets[t], p.span));
+    return;
+  }
+  using Strided = Eigen::Map<const Row, 0, Eigen::InnerStride<>>;
+  for_each_tap_run(g, [&](int64_t tap, int64_t out_row, int64_t ih, int64_t offset, ValidRange r) {
+    const int64_t len = r.hi - r.lo;
+    const Eigen::Map<const Row> gy(gy_plane + out_row + r.lo, len);
+    const T* x = x_plane + ih * g.in_w + offset + r.lo * g.stride_w;
+    gw[tap] += gy.dot(Strided(x, len, Eigen::InnerStride<>(g.stride_w)));
+  });
+}
+
+// Columns scratch: one zeroed [patch, out_pixels] buffer per thread (none for pointwise
+// convolutions; the depthwise loops' own buffers for depthwise ones). im2col then writes only the
+// entries that read real input.
+template <class T>
+Tensor columns_scratch(const ConvGeometry& g, const GroupSizes& s, int threads) {
+  if (s.depthwise) return depthwise_scratch<T>(g, threads);
   if (s.pointwise) return Tensor();
   Tensor scratch = Tensor::empty({threads, s.patch * s.out_pixels}, dtype_of<T>());
   std::fill_n(scratch.data<T>(), scratch.numel(), T(0));
@@ -211,6 +432,11 @@ template <class T>
 void conv_task(const T* x, const T* w, const T* b, T* y, const ConvGeometry& g, const GroupSizes& s,
                int64_t n, int64_t group, const Tensor& scratch, int thread) {
   T* y_group = y + (n * g.out_channels + group * s.out_channels) * s.out_pixels;
+  if (s.depthwise) {
+    depthwise_forward_plane(x + (n * g.in_channels + group) * s.in_plane, w + group * s.patch,
+                            b ? b[group] : T(0), y_group, g, depthwise_buffers<T>(scratch, thread));
+    return;
+  }
   if (b) {  // start every output row from its bias and let the GEMM add onto it
     for (int64_t co = 0; co < s.out_channels; ++co)
       std::fill_n(y_group + co * s.out_pixels, s.out_pixels, b[group * s.out_channels + co]);
@@ -225,12 +451,13 @@ void conv2d_forward(const Tensor& out, const Tensor& input, const Tensor& weight
                     const Tensor& bias, const ConvGeometry& g) {
   const GroupSizes s(g);
   const int64_t tasks = g.batch * g.groups;
-  const int threads = task_threads(tasks, s.out_channels * s.patch * s.out_pixels);
-  const Tensor scratch = columns_scratch<T>(s, threads);
+  const int64_t work = s.out_channels * s.patch * s.out_pixels;
+  const int threads = task_threads(tasks, work);
+  const Tensor scratch = columns_scratch<T>(g, s, threads);
   const T *x = input.data<T>(), *w = weight.data<T>();
   const T* b = bias.defined() ? bias.data<T>() : nullptr;
   T* y = out.data<T>();
-  run_tasks(tasks, threads, [&](int64_t task, int thread) {
+  run_tasks(tasks, threads, work, [&](int64_t task, int thread) {
     conv_task(x, w, b, y, g, s, task / g.groups, task % g.groups, scratch, thread);
   });
 }
@@ -312,19 +539,21 @@ void kernel_mixture_conv2d_forward(const Tensor& out, const Tensor& input, const
   if (g.batch == 1) {
     // One sample: mix on this thread, then convolve as conv2d does (its GEMM, or its groups,
     // split over the threads).
-    const int threads = task_threads(g.groups, s.out_channels * s.patch * s.out_pixels);
+    const int64_t work = s.out_channels * s.patch * s.out_pixels;
+    const int threads = task_threads(g.groups, work);
     const MixtureScratch<T> kernels(1, kernel_size, block_size, base);
     mix_sample(0, kernels.kernel(0), kernels.mixed(0));
-    const Tensor scratch = columns_scratch<T>(s, threads);
-    run_tasks(g.groups, threads, [&](int64_t group, int thread) {
+    const Tensor scratch = columns_scratch<T>(g, s, threads);
+    run_tasks(g.groups, threads, work, [&](int64_t group, int thread) {
       conv_task(x, kernels.kernel(0), b, y, g, s, 0, group, scratch, thread);
     });
     return;
   }
-  const int threads = task_threads(g.batch, g.out_channels * s.patch * s.out_pixels);
+  const int64_t work = g.out_channels * s.patch * s.out_pixels;
+  const int threads = task_threads(g.batch, work);
   const MixtureScratch<T> kernels(threads, kernel_size, block_size, base);
-  const Tensor scratch = columns_scratch<T>(s, threads);
-  run_tasks(g.batch, threads, [&](int64_t n, int thread) {
+  const Tensor scratch = columns_scratch<T>(g, s, threads);
+  run_tasks(g.batch, threads, work, [&](int64_t n, int thread) {
     T* kernel = kernels.kernel(thread);
     mix_sample(n, kernel, kernels.mixed(thread));
     const T* b_row = b ? b + n * g.out_channels : nullptr;
@@ -338,15 +567,18 @@ void conv2d_input_grad_impl(const Tensor& grad_input, const Tensor& grad_out,
                             const Tensor& weight, const ConvGeometry& g) {
   const GroupSizes s(g);
   const int64_t tasks = g.batch * g.groups;
-  const int threads = task_threads(tasks, s.out_channels * s.patch * s.out_pixels);
-  const Tensor scratch = columns_scratch<T>(s, threads);
+  const int64_t work = s.out_channels * s.patch * s.out_pixels;
+  const int threads = task_threads(tasks, work);
+  const Tensor scratch = columns_scratch<T>(g, s, threads);
   const T *gy = grad_out.data<T>(), *w = weight.data<T>();
   T* gx = grad_input.data<T>();
-  run_tasks(tasks, threads, [&](int64_t task, int thread) {
+  run_tasks(tasks, threads, work, [&](int64_t task, int thread) {
     const int64_t n = task / g.groups, group = task % g.groups;
     const T* gy_group = gy + (n * g.out_channels + group * s.out_channels) * s.out_pixels;
     const T* w_group = w + group * s.out_channels * s.patch;
     T* gx_group = gx + (n * g.in_channels + group * s.in_channels) * s.in_plane;
+    if (s.depthwise)
+      return depthwise_input_grad_plane(gy_group, w_group, gx_group, g, depthwise_buffers<T>(scratch, thread));
     if (s.pointwise) {  // grad_x = W^T @ grad_y, straight into the input's layout
       gemm<T>(true, false, s.patch, s.out_pixels, s.out_channels, w_group, s.patch, gy_group,
               s.out_pixels, T(0), gx_group, s.out_pixels);
@@ -367,6 +599,12 @@ void add_weight_grad(T* gw_group, const T* gy, const T* x, const ConvGeometry& g
                      const GroupSizes& s, int64_t n, int64_t group, bool accumulate,
                      const Tensor& scratch, int thread) {
   const T* gy_group = gy + (n * g.out_channels + group * s.out_channels) * s.out_pixels;
+  if (s.depthwise) {
+    if (!accumulate) std::fill_n(gw_group, s.patch, T(0));
+    add_depthwise_weight_grad_plane(gy_group, x + (n * g.in_channels + group) * s.in_plane, gw_group, g,
+                                    depthwise_buffers<T>(scratch, thread));
+    return;
+  }
   const T* columns = task_columns(x, g, s, n, group, scratch, thread);
   gemm<T>(false, true, s.out_channels, s.patch, s.out_pixels, gy_group, s.out_pixels, columns,
           s.out_pixels, accumulate ? T(1) : T(0), gw_group, s.patch);
@@ -386,8 +624,8 @@ void conv2d_weight_grad_impl(const Tensor& grad_weight, const Tensor& grad_out,
   if (g.groups >= num_threads()) {
     // Enough groups: a task is one group over all samples, so no two threads write the same rows.
     const int threads = task_threads(g.groups, work * g.batch);
-    const Tensor scratch = columns_scratch<T>(s, threads);
-    run_tasks(g.groups, threads, [&](int64_t group, int thread) {
+    const Tensor scratch = columns_scratch<T>(g, s, threads);
+    run_tasks(g.groups, threads, work * g.batch, [&](int64_t group, int thread) {
       for (int64_t n = 0; n < g.batch; ++n)
         add_weight_grad(gw + group * group_size, gy, x, g, s, n, group, n > 0, scratch, thread);
     });
@@ -396,11 +634,11 @@ void conv2d_weight_grad_impl(const Tensor& grad_weight, const Tensor& grad_out,
   // Few groups: a task is one sample over all groups, summed into the thread's own copy of
   // grad_weight; the copies are added up at the end.
   const int threads = task_threads(g.batch, work * g.groups);
-  const Tensor scratch = columns_scratch<T>(s, threads);
+  const Tensor scratch = columns_scratch<T>(g, s, threads);
   const int64_t size = grad_weight.numel();
   const Tensor partial = threads > 1 ? Tensor::empty({threads, size}, dtype_of<T>()) : grad_weight;
   std::fill_n(partial.data<T>(), partial.numel(), T(0));
-  run_tasks(g.batch, threads, [&](int64_t n, int thread) {
+  run_tasks(g.batch, threads, work * g.groups, [&](int64_t n, int thread) {
     for (int64_t group = 0; group < g.groups; ++group)
       add_weight_grad(partial.data<T>() + thread * size + group * group_size, gy, x, g, s, n,
                       group, true, scratch, thread);

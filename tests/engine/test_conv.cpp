@@ -107,6 +107,9 @@ const std::vector<ConvCase>& conv_cases() {
       {"groups 2, asymmetric", {2, 4, 6, 7}, {6, 2, 3, 2}, true, opts({2, 1}, {1, 0}, {1, 1}, 2)},
       {"depthwise", {2, 5, 8, 8}, {5, 1, 3, 3}, true, opts({1, 1}, {1, 1}, {1, 1}, 5)},
       {"depthwise stride 2, multiplier 2", {2, 3, 9, 9}, {6, 1, 3, 3}, false, opts({2, 2}, {1, 1}, {1, 1}, 3)},
+      {"depthwise dilation 2, stride 2,1, padding 2, 3x2", {2, 4, 9, 8}, {4, 1, 3, 2}, true, opts({2, 1}, {2, 2}, {2, 2}, 4)},
+      {"depthwise stride 3, no padding", {1, 3, 10, 11}, {3, 1, 3, 3}, false, opts({3, 3}, {0, 0}, {1, 1}, 3)},
+      {"one channel (depthwise with groups 1)", {3, 1, 7, 6}, {1, 1, 3, 3}, true, opts({1, 1}, {1, 1}, {1, 1}, 1)},
       {"groups = batch (DY-Conv)", {1, 12, 6, 6}, {8, 3, 3, 3}, true, opts({1, 1}, {1, 1}, {1, 1}, 4)},
       {"1x1", {2, 5, 4, 4}, {3, 5, 1, 1}, true, {}},
       {"1x1 groups 5", {2, 10, 3, 4}, {5, 2, 1, 1}, false, opts({1, 1}, {0, 0}, {1, 1}, 5)},
@@ -121,6 +124,8 @@ const std::vector<ConvCase>& conv_cases() {
       {"parallel: batch 4", {4, 8, 10, 10}, {16, 8, 3, 3}, true, opts({1, 1}, {1, 1}, {1, 1}, 1)},
       {"parallel: batch 3, groups 2", {3, 6, 9, 9}, {8, 3, 3, 3}, true, opts({1, 1}, {1, 1}, {1, 1}, 2)},
       {"parallel: groups = batch 8", {1, 32, 10, 10}, {64, 4, 3, 3}, true, opts({1, 1}, {1, 1}, {1, 1}, 8)},
+      {"parallel: depthwise 64 channels, batch 8", {8, 64, 14, 14}, {64, 1, 3, 3}, true, opts({1, 1}, {1, 1}, {1, 1}, 64)},
+      {"parallel: one channel, batch 16", {16, 1, 28, 28}, {1, 1, 3, 3}, true, opts({1, 1}, {1, 1}, {1, 1}, 1)},
       {"parallel: depthwise 48 channels", {2, 48, 12, 12}, {48, 1, 3, 3}, true, opts({2, 2}, {1, 1}, {1, 1}, 48)},
       {"parallel: 1x1 batch 3", {3, 32, 10, 10}, {24, 32, 1, 1}, true, {}},
   };
