@@ -25,13 +25,14 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
-#include "datasets/idx.h"
 #include "nn/plot.h"
 #include "nn/run_log.h"
 #include "partition/experiment.h"
+#include "partition/experiment_data.h"
 #include "partition/experiment_flags.h"
 
 using namespace dg;
@@ -43,15 +44,6 @@ const std::vector<Backbone> kBackbones = {Backbone::resnet, Backbone::mobilenet_
 const std::vector<ConvMethod> kMethods = {ConvMethod::static_conv, ConvMethod::condconv,
                                           ConvMethod::dyconv, ConvMethod::padnet};
 constexpr double kDynamicRatio = 0.3;  // kappa, the paper's default for DY-Conv
-
-// --------------------------------------------------------------------------- the data
-
-// The first `n` examples of a Fashion-MNIST split (all when n is 0), standardised.
-LabelledImages fashion_mnist(data::Split split, int64_t n, const std::string& dir) {
-  const data::TensorDataset all = data::FashionMnist::load(split, /*normalize=*/true, dir);
-  const LabelledImages images{all.inputs(), all.targets()};
-  return n > 0 ? slice_examples(images, 0, n) : images;
-}
 
 // --------------------------------------------------------------------------- one setting
 
@@ -130,15 +122,11 @@ int main(int argc, char** argv) {
   // take about 20 minutes on two loaded cores.
   ExperimentFlags defaults;
   defaults.train_examples = 4000;
-  defaults.data_dir = data::FashionMnist::kDefaultDir;
   const ExperimentFlags flags = parse_experiment_flags(argc, argv, defaults);
-  if (!data::FashionMnist::available(flags.data_dir)) {
-    std::printf("Fashion-MNIST is not in %s: install the Debian package %s (or pass --data DIR)\n",
-                flags.data_dir.c_str(), data::FashionMnist::kDebianPackage);
-    return 77;
-  }
-  const LabelledImages train = fashion_mnist(data::Split::train, flags.train_examples, flags.data_dir);
-  const LabelledImages test = fashion_mnist(data::Split::test, flags.test_examples, flags.data_dir);
+  const std::optional<ExperimentData> data = load_fashion_mnist(flags);
+  if (!data) return 77;  // not installed: skipped
+  const LabelledImages& train = data->train;
+  const LabelledImages& test = data->test;
   std::printf("Table 2 on Fashion-MNIST: %lld training / %lld test images, width %g, %lld epochs, "
               "%lld seeds, kappa %.0f%% by IMP (E = %lld, %lld batches)\n",
               (long long)train.size(), (long long)test.size(), flags.width_multiplier,

@@ -17,13 +17,14 @@
 // with error bars). Exits 1 if a run's loss did not go down, 77 without the data set.
 #include <cstdio>
 #include <fstream>
+#include <optional>
 #include <string>
 #include <vector>
 
-#include "datasets/idx.h"
 #include "nn/plot.h"
 #include "nn/run_log.h"
 #include "partition/experiment.h"
+#include "partition/experiment_data.h"
 #include "partition/experiment_flags.h"
 
 using namespace dg;
@@ -34,28 +35,16 @@ using namespace dg::partition;
 constexpr double kDynamicRatio = 0.3;
 const std::vector<std::string> kMethods = {"Random", "MP", "IMP", "Dynamic", "SNIP-P"};
 
-// --------------------------------------------------------------------------- the data
-
-LabelledImages fashion_mnist(data::Split split, int64_t n, const std::string& dir) {
-  const data::TensorDataset all = data::FashionMnist::load(split, /*normalize=*/true, dir);
-  const LabelledImages images{all.inputs(), all.targets()};
-  return n > 0 ? slice_examples(images, 0, n) : images;
-}
-
 // --------------------------------------------------------------------------- the experiment
 
 int main(int argc, char** argv) {
   std::setvbuf(stdout, nullptr, _IOLBF, 0);
   ExperimentFlags defaults;
-  defaults.data_dir = data::FashionMnist::kDefaultDir;
   const ExperimentFlags flags = parse_experiment_flags(argc, argv, defaults);
-  if (!data::FashionMnist::available(flags.data_dir)) {
-    std::printf("Fashion-MNIST is not in %s: install the Debian package %s (or pass --data DIR)\n",
-                flags.data_dir.c_str(), data::FashionMnist::kDebianPackage);
-    return 77;
-  }
-  const LabelledImages train = fashion_mnist(data::Split::train, flags.train_examples, flags.data_dir);
-  const LabelledImages test = fashion_mnist(data::Split::test, flags.test_examples, flags.data_dir);
+  const std::optional<ExperimentData> data = load_fashion_mnist(flags);
+  if (!data) return 77;  // not installed: skipped
+  const LabelledImages& train = data->train;
+  const LabelledImages& test = data->test;
   std::printf("Figure 4 on Fashion-MNIST: ResNet width %g, %lld training / %lld test images, %lld "
               "epochs, %lld seeds, kappa %.0f%%\n",
               flags.width_multiplier, (long long)train.size(), (long long)test.size(),

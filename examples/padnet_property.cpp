@@ -19,14 +19,15 @@
 // loss did not go down, 77 without the data set.
 #include <cstdio>
 #include <fstream>
+#include <optional>
 #include <string>
 #include <vector>
 
-#include "datasets/idx.h"
 #include "nn/plot.h"
 #include "nn/run_log.h"
 #include "partition/dynamic_property.h"
 #include "partition/experiment.h"
+#include "partition/experiment_data.h"
 #include "partition/experiment_flags.h"
 
 using namespace dg;
@@ -38,28 +39,16 @@ constexpr double kDynamicRatio = 0.3;
 constexpr int64_t kMeasuredImages = 256;
 const std::vector<ConvMethod> kMethods = {ConvMethod::static_conv, ConvMethod::dyconv, ConvMethod::padnet};
 
-// --------------------------------------------------------------------------- the data
-
-LabelledImages fashion_mnist(data::Split split, int64_t n, const std::string& dir) {
-  const data::TensorDataset all = data::FashionMnist::load(split, /*normalize=*/true, dir);
-  const LabelledImages images{all.inputs(), all.targets()};
-  return n > 0 ? slice_examples(images, 0, n) : images;
-}
-
 // --------------------------------------------------------------------------- the experiment
 
 int main(int argc, char** argv) {
   std::setvbuf(stdout, nullptr, _IOLBF, 0);
   ExperimentFlags defaults;
-  defaults.data_dir = data::FashionMnist::kDefaultDir;
   const ExperimentFlags flags = parse_experiment_flags(argc, argv, defaults);
-  if (!data::FashionMnist::available(flags.data_dir)) {
-    std::printf("Fashion-MNIST is not in %s: install the Debian package %s (or pass --data DIR)\n",
-                flags.data_dir.c_str(), data::FashionMnist::kDebianPackage);
-    return 77;
-  }
-  const LabelledImages train = fashion_mnist(data::Split::train, flags.train_examples, flags.data_dir);
-  const LabelledImages test = fashion_mnist(data::Split::test, flags.test_examples, flags.data_dir);
+  const std::optional<ExperimentData> data = load_fashion_mnist(flags);
+  if (!data) return 77;  // not installed: skipped
+  const LabelledImages& train = data->train;
+  const LabelledImages& test = data->test;
   const Tensor measured = slice_examples(test, 0, kMeasuredImages).images;  // the same batch for all
   std::printf("Figure 6 on Fashion-MNIST: ResNet width %g, %lld training images, %lld epochs, %lld "
               "seeds, variances over %lld test images\n",

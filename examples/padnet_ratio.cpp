@@ -22,13 +22,14 @@
 #include <cstdio>
 #include <fstream>
 #include <limits>
+#include <optional>
 #include <string>
 #include <vector>
 
-#include "datasets/idx.h"
 #include "nn/plot.h"
 #include "nn/run_log.h"
 #include "partition/experiment.h"
+#include "partition/experiment_data.h"
 #include "partition/experiment_flags.h"
 
 using namespace dg;
@@ -38,28 +39,16 @@ using namespace dg::partition;
 
 const std::vector<double> kDynamicRatios = {0.1, 0.3, 0.5, 0.7};
 
-// --------------------------------------------------------------------------- the data
-
-LabelledImages fashion_mnist(data::Split split, int64_t n, const std::string& dir) {
-  const data::TensorDataset all = data::FashionMnist::load(split, /*normalize=*/true, dir);
-  const LabelledImages images{all.inputs(), all.targets()};
-  return n > 0 ? slice_examples(images, 0, n) : images;
-}
-
 // --------------------------------------------------------------------------- the experiment
 
 int main(int argc, char** argv) {
   std::setvbuf(stdout, nullptr, _IOLBF, 0);
   ExperimentFlags defaults;
-  defaults.data_dir = data::FashionMnist::kDefaultDir;
   const ExperimentFlags flags = parse_experiment_flags(argc, argv, defaults);
-  if (!data::FashionMnist::available(flags.data_dir)) {
-    std::printf("Fashion-MNIST is not in %s: install the Debian package %s (or pass --data DIR)\n",
-                flags.data_dir.c_str(), data::FashionMnist::kDebianPackage);
-    return 77;
-  }
-  const LabelledImages train = fashion_mnist(data::Split::train, flags.train_examples, flags.data_dir);
-  const LabelledImages test = fashion_mnist(data::Split::test, flags.test_examples, flags.data_dir);
+  const std::optional<ExperimentData> data = load_fashion_mnist(flags);
+  if (!data) return 77;  // not installed: skipped
+  const LabelledImages& train = data->train;
+  const LabelledImages& test = data->test;
   std::printf("Figure 3 on Fashion-MNIST: ResNet width %g, %lld training / %lld test images, %lld "
               "epochs, %lld seeds\n",
               flags.width_multiplier, (long long)train.size(), (long long)test.size(),

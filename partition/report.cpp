@@ -86,17 +86,27 @@ void add_to(LayerCost& total, const LayerCost& row) {
   total.other += row.other;
 }
 
+// At least `runs` timed forwards, and more until kTimingBudgetSeconds of them have run (at most
+// kMaxTimingRuns): a median of five batch-1 forwards on a shared machine moved by 2x from run to
+// run, a median of a few hundred does not.
+constexpr double kTimingBudgetSeconds = 0.2;
+constexpr int64_t kMaxTimingRuns = 2000;
+
 double median_seconds_per_sample(nn::UnaryModule& model, const Tensor& x, int64_t runs) {
   if (runs <= 0) return 0.0;
   model.forward(x);  // warm-up: allocator caches, OpenBLAS threads
   std::vector<double> seconds;
-  for (int64_t r = 0; r < runs; ++r) {
+  double total = 0.0;
+  while (static_cast<int64_t>(seconds.size()) < runs ||
+         (total < kTimingBudgetSeconds && static_cast<int64_t>(seconds.size()) < kMaxTimingRuns)) {
     const auto start = std::chrono::steady_clock::now();
     model.forward(x);
     seconds.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    total += seconds.back();
   }
-  std::nth_element(seconds.begin(), seconds.begin() + runs / 2, seconds.end());
-  return seconds[runs / 2] / static_cast<double>(x.shape()[0]);
+  const size_t middle = seconds.size() / 2;
+  std::nth_element(seconds.begin(), seconds.begin() + static_cast<std::ptrdiff_t>(middle), seconds.end());
+  return seconds[middle] / static_cast<double>(x.shape()[0]);
 }
 
 }  // namespace

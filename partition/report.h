@@ -18,7 +18,8 @@
 // of a partition and 1 for DY-Conv.
 // Cost: FLOPs per sample measured by a FlopScope around one forward at batch 1 (the engine's
 // count of executed multiply-adds and elementwise operations), and the median wall time per sample
-// of a few forwards at batch 1 and batch 64, in eval mode without gradients.
+// of forwards at batch 1 and batch 64 (as many as fit in 0.2 s, at least timing_runs), in eval
+// mode without gradients.
 #pragma once
 
 #include <cstdint>
@@ -56,7 +57,9 @@ ModelReport parameter_report(nn::Module& model);
 struct ReportOptions {
   Shape sample_shape;       // one input without its batch dimension, e.g. {1, 28, 28}
   DType dtype = DType::f32;
-  int64_t timing_runs = 5;  // forwards per batch size; the median is reported (0: no timing)
+  // Timed forwards per batch size: at least this many, and more until 0.2 s of them have run; the
+  // median is reported (0: no timing).
+  int64_t timing_runs = 5;
 };
 
 // The full report: parameters, FLOPs per sample, time per sample. The model is put in eval mode
