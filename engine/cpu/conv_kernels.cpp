@@ -19,8 +19,9 @@
 // instead runs on the calling thread and its GEMM is split over the threads. This is what makes a grouped convolution with
 // groups = batch (DY-Conv's per-sample kernels) as fast as an ordinary batched one: the same
 // loop of GEMMs, one per group, split over threads. grad_weight tasks that share a group would
-// race on its rows, so they are split by group when there are enough groups, and otherwise by
-// sample into per-thread accumulators summed at the end.
+// race on its rows, so they are split by group when there are enough groups, and otherwise into
+// fixed runs of samples with one accumulator each, summed in order at the end: the result does
+// not depend on which thread ran what, so training runs repeat exactly.
 #include <Eigen/Core>
 
 #include <algorithm>
@@ -610,6 +611,9 @@ void add_weight_grad(T* gw_group, const T* gy, const T* x, const ConvGeometry& g
           s.out_pixels, accumulate ? T(1) : T(0), gw_group, s.patch);
 }
 
+// The few-groups weight gradient sums the batch in this many fixed runs of samples.
+constexpr int64_t kWeightGradChunks = 8;
+
 template <class T>
 void conv2d_weight_grad_impl(const Tensor& grad_weight, const Tensor& grad_out,
                              const Tensor& input, const ConvGeometry& g) {
@@ -621,8 +625,10 @@ void conv2d_weight_grad_impl(const Tensor& grad_weight, const Tensor& grad_out,
     std::fill_n(gw, grad_weight.numel(), T(0));
     return;
   }
-  if (g.groups >= num_threads()) {
+  if (g.groups >= kWeightGradChunks) {
     // Enough groups: a task is one group over all samples, so no two threads write the same rows.
+    // (The choice depends on the shapes only, never on the thread count: both ways give the same
+    // result however many threads run them, but not the same as each other.)
     const int threads = task_threads(g.groups, work * g.batch);
     const Tensor scratch = columns_scratch<T>(g, s, threads);
     run_tasks(g.groups, threads, work * g.batch, [&](int64_t group, int thread) {
@@ -631,22 +637,27 @@ void conv2d_weight_grad_impl(const Tensor& grad_weight, const Tensor& grad_out,
     });
     return;
   }
-  // Few groups: a task is one sample over all groups, summed into the thread's own copy of
-  // grad_weight; the copies are added up at the end.
-  const int threads = task_threads(g.batch, work * g.groups);
+  // Few groups: the samples are cut into kWeightGradChunks fixed, consecutive runs; a task sums
+  // one run's share (all groups) into that run's own copy of grad_weight, and the copies are
+  // added up in run order at the end. The runs do not depend on which thread takes them, so the
+  // sum is the same every time (a per-thread copy filled by whichever samples a thread claimed
+  // would change the rounding, and a training run's result, from run to run).
+  const int64_t chunks = std::min(g.batch, kWeightGradChunks);
+  const int threads = task_threads(chunks, work * g.groups * g.batch / chunks);
   const Tensor scratch = columns_scratch<T>(g, s, threads);
   const int64_t size = grad_weight.numel();
-  const Tensor partial = threads > 1 ? Tensor::empty({threads, size}, dtype_of<T>()) : grad_weight;
-  std::fill_n(partial.data<T>(), partial.numel(), T(0));
-  run_tasks(g.batch, threads, work * g.groups, [&](int64_t n, int thread) {
-    for (int64_t group = 0; group < g.groups; ++group)
-      add_weight_grad(partial.data<T>() + thread * size + group * group_size, gy, x, g, s, n,
-                      group, true, scratch, thread);
+  const Tensor partial = chunks > 1 ? Tensor::empty({chunks, size}, dtype_of<T>()) : grad_weight;
+  run_tasks(chunks, threads, work * g.groups * g.batch / chunks, [&](int64_t chunk, int thread) {
+    const int64_t first = g.batch * chunk / chunks, last = g.batch * (chunk + 1) / chunks;
+    for (int64_t n = first; n < last; ++n)
+      for (int64_t group = 0; group < g.groups; ++group)
+        add_weight_grad(partial.data<T>() + chunk * size + group * group_size, gy, x, g, s, n,
+                        group, n > first, scratch, thread);
   });
-  if (threads == 1) return;
+  if (chunks == 1) return;
   std::copy_n(partial.data<T>(), size, gw);
-  for (int t = 1; t < threads; ++t) {
-    const T* p = partial.data<T>() + t * size;
+  for (int64_t c = 1; c < chunks; ++c) {
+    const T* p = partial.data<T>() + c * size;
     for (int64_t i = 0; i < size; ++i) gw[i] += p[i];
   }
 }

@@ -11,6 +11,7 @@
 #include <map>
 
 #include "engine/flops.h"
+#include "engine/parallel.h"
 #include "engine/ops/conv_grad.h"
 #include "tests/engine/golden.h"
 #include "tests/engine/test_util.h"
@@ -240,6 +241,21 @@ TEST_CASE("conv2d: the backward ops are the gradients, and differentiable themse
   const double lhs = sum(y * g).item<double>();
   CHECK(sum(x * conv2d_input_grad(g, w, x.shape(), o)).item<double>() == Approx(lhs).epsilon(1e-12));
   CHECK(sum(w * conv2d_weight_grad(g, x, w.shape(), o)).item<double>() == Approx(lhs).epsilon(1e-12));
+}
+
+TEST_CASE("conv2d: the weight gradient is the same bits on every run and for 1 or 2 threads") {
+  // The batch's share of the weight gradient is summed in fixed runs of samples, whichever thread
+  // takes which run, so that a training run repeats exactly.
+  const Tensor x = test::uniform_f32({24, 8, 12, 12}, 60);
+  const Tensor grad_out = test::uniform_f32({24, 16, 12, 12}, 61);
+  const Conv2dOptions options{.padding = {1, 1}};
+  const int previous = num_threads();
+  set_num_threads(1);
+  const std::vector<float> one_thread = conv2d_weight_grad(grad_out, x, {16, 8, 3, 3}, options).to_vector<float>();
+  set_num_threads(2);
+  for (int run = 0; run < 5; ++run)
+    CHECK(conv2d_weight_grad(grad_out, x, {16, 8, 3, 3}, options).to_vector<float>() == one_thread);
+  set_num_threads(previous);
 }
 
 TEST_CASE("conv2d: gradients are recorded only for what needs them") {
