@@ -104,8 +104,9 @@ std::vector<std::string> shape_statements(const std::map<std::pair<int, int>, Ce
     const ModelReport& dy_report = cell(ConvMethod::dyconv).report;
     std::snprintf(text, sizeof text,
                   "- %s: time per sample of the compacted PAD-Net %.3f ms (batch 1) / %.3f ms (batch "
-                  "64) against DY-Conv's %.3f / %.3f ms (the paper reports no times; one shared "
-                  "machine, medians of a few forwards).",
+                  "64) against DY-Conv's %.3f / %.3f ms (the paper reports no times; medians over "
+                  "0.2 s of forwards, each model timed at a different moment on a shared machine: "
+                  "bench_dynamic_layers compares the layers in alternation, docs/performance.md).",
                   name.c_str(), 1e3 * pad_report.seconds_per_sample_batch1,
                   1e3 * pad_report.seconds_per_sample_batch64, 1e3 * dy_report.seconds_per_sample_batch1,
                   1e3 * dy_report.seconds_per_sample_batch64);
@@ -234,7 +235,8 @@ int main(int argc, char** argv) {
      << 100 * kDynamicRatio << "%, IMP with E = " << flags.partition_rounds << " rounds on "
      << flags.partition_batches << " batches of 64 before training, scale factors lambda_s + lambda_d = 2; "
      << "parameters and FLOPs of the compacted model. FLOPs: the engine's count of one batch-1 forward; "
-     << "times: median of batch-1 and batch-64 forwards on a shared machine (indicative only).\n\n"
+     << "times: median of batch-1 and batch-64 forwards over 0.2 s each on a shared machine (indicative "
+     << "only). Runs repeat exactly for a given command (same seeds, same thread count).\n\n"
      << table << "\n![top-1](padnet_dyconv_accuracy.png) ![parameters](padnet_dyconv_params.png)\n\n"
      << "## Where this has the paper's shape and where not\n\n";
   for (const std::string& line : statements) md << line << "\n";
