@@ -177,6 +177,41 @@ TEST_CASE("tensor: the FLOP counter counts executed elementwise work") {
   CHECK(scope.count() == 300);
 }
 
+TEST_CASE("tensor: float32 erf and exact GELU (vectorised) stay within 1e-6 of the exact values") {
+  // 20001 points over [-10, 10], plus the tails, NaN and the infinities; contiguous, so the
+  // vectorised path runs, and a strided view, which takes the scalar one.
+  std::vector<double> points;
+  for (int i = -10000; i <= 10000; ++i) points.push_back(i * 1e-3);
+  const double inf = std::numeric_limits<double>::infinity();
+  for (double v : {-30.0, 30.0, 1e-30, -1e-30, 0.0, inf, -inf}) points.push_back(v);
+  const Tensor x = to_dtype(from_vector(points, {static_cast<int64_t>(points.size())}), DType::f32);
+  const std::vector<float> xf = x.to_vector<float>();
+  const std::vector<float> e = erf(x).to_vector<float>();
+  const std::vector<float> g = gelu(x).to_vector<float>();
+  double worst_erf = 0.0, worst_gelu = 0.0;
+  for (size_t i = 0; i < xf.size(); ++i) {
+    const double exact_erf = std::erf(static_cast<double>(xf[i]));
+    const double exact_gelu = 0.5 * xf[i] * (1.0 + std::erf(xf[i] / std::sqrt(2.0)));
+    worst_erf = std::max(worst_erf, std::abs(e[i] - exact_erf));
+    // GELU relative to its size, with an absolute floor where it is near 0.
+    worst_gelu = std::max(worst_gelu, std::abs(g[i] - exact_gelu) / std::max(1.0, std::abs(exact_gelu)));
+  }
+  // erf: a rational approximation, absolute error below 4e-7 (a few ulp near +-1). GELU inherits
+  // it times x / 2: absolute error up to about 1e-6 where GELU is near 0 on the negative side
+  // (x around -4), relative error at most that where |GELU| > 1.
+  CHECK(worst_erf < 4e-7);
+  CHECK(worst_gelu < 1.5e-6);
+  CHECK(e[e.size() - 2] == 1.0f);   // erf(inf)
+  CHECK(e[e.size() - 1] == -1.0f);  // erf(-inf)
+  CHECK(std::isnan(erf(to_dtype(tensor_f64({std::nan("")}), DType::f32)).to_vector<float>()[0]));
+  // The strided (scalar) path gives std::erf's values.
+  const Tensor strided = narrow(reshape(x, {-1}), 0, 0, 20000);
+  const Tensor every_other = reshape(narrow(reshape(strided, {10000, 2}), 1, 0, 1), {10000});
+  const std::vector<float> es = erf(every_other).to_vector<float>();
+  const std::vector<float> xs = every_other.to_vector<float>();
+  for (size_t i = 0; i < xs.size(); i += 997) CHECK(es[i] == std::erf(xs[i]));
+}
+
 TEST_CASE("tensor: exp underflows to exactly 0 and log(exp(-inf)) is -inf") {
   const double inf = std::numeric_limits<double>::infinity();
   for (DType dt : {DType::f32, DType::f64}) {
