@@ -26,11 +26,9 @@
 
 #include <algorithm>
 #include <atomic>
-#include <optional>
 
 #include "engine/cpu/blas.h"
 #include "engine/cpu/cpu_backend.h"
-#include "engine/cpu/sorted_placement.h"
 #include "engine/cpu/strided_loop.h"
 #include "engine/cpu/window_range.h"
 
@@ -509,18 +507,6 @@ void mix_rows(T* dst, const T* weights, const T* factors, int64_t num_kernels, i
   }
 }
 
-// The vector placement of `count` values at `positions` (float, strictly increasing positions,
-// an AVX-512 CPU), or nothing: the caller then stores them one by one.
-template <class T>
-std::optional<SortedPlacement> sorted_placement(const int64_t* positions, int64_t count, int64_t size) {
-  if (!std::is_same_v<T, float> || !positions || count == 0) return std::nullopt;
-  for (int64_t i = 1; i < count; ++i)
-    if (positions[i] <= positions[i - 1]) return std::nullopt;
-  SortedPlacement placement(positions, count, size);
-  if (!placement.vectorised()) return std::nullopt;
-  return placement;
-}
-
 template <class T>
 void kernel_mixture_conv2d_forward(const Tensor& out, const Tensor& input, const Tensor& mixing,
                                    const Tensor& factors, const Tensor& biases,
@@ -537,20 +523,11 @@ void kernel_mixture_conv2d_forward(const Tensor& out, const Tensor& input, const
   const int64_t* at = placed ? positions.data<int64_t>() : nullptr;
   T* y = out.data<T>();
 
-  // Sample n's kernel, mixed into `kernel` (which holds the base when `placed`). Placed values at
-  // increasing positions (the compacted layer's) are mixed whole and placed by one vector pass
-  // where the CPU has AVX-512 (sorted_placement.h); otherwise they are mixed a block at a time into
-  // `mixed` (L1-sized) and stored one by one.
-  const std::optional<SortedPlacement> placement = sorted_placement<T>(at, mixed_size, kernel_size);
+  // Sample n's kernel, mixed into `kernel` (which holds the base when `placed`). Placed values are
+  // mixed a block at a time into `mixed` (L1-sized) and stored at their positions.
   auto mix_sample = [&](int64_t n, T* kernel, T* mixed) {
     const T* weights = w + n * num_kernels;
     if (!placed) return mix_rows(kernel, weights, f, num_kernels, kernel_size, kernel_size);
-    if constexpr (std::is_same_v<T, float>) {
-      if (placement) {
-        mix_rows(mixed, weights, f, num_kernels, mixed_size, mixed_size);
-        return placement->place(kernel, mixed);
-      }
-    }
     for (int64_t from = 0; from < mixed_size; from += kMixBlock) {
       const int64_t len = std::min(kMixBlock, mixed_size - from);
       mix_rows(mixed, weights, f + from, num_kernels, len, mixed_size);
@@ -565,7 +542,7 @@ void kernel_mixture_conv2d_forward(const Tensor& out, const Tensor& input, const
     // split over the threads).
     const int64_t work = s.out_channels * s.patch * s.out_pixels;
     const int threads = task_threads(g.groups, work);
-    const MixtureScratch<T> kernels(1, kernel_size, placement ? mixed_size + SortedPlacement::kReadSlack : block_size, base);
+    const MixtureScratch<T> kernels(1, kernel_size, block_size, base);
     mix_sample(0, kernels.kernel(0), kernels.mixed(0));
     const Tensor scratch = columns_scratch<T>(g, s, threads);
     run_tasks(g.groups, threads, work, [&](int64_t group, int thread) {
@@ -575,7 +552,7 @@ void kernel_mixture_conv2d_forward(const Tensor& out, const Tensor& input, const
   }
   const int64_t work = g.out_channels * s.patch * s.out_pixels;
   const int threads = task_threads(g.batch, work);
-  const MixtureScratch<T> kernels(threads, kernel_size, placement ? mixed_size + SortedPlacement::kReadSlack : block_size, base);
+  const MixtureScratch<T> kernels(threads, kernel_size, block_size, base);
   const Tensor scratch = columns_scratch<T>(g, s, threads);
   run_tasks(g.batch, threads, work, [&](int64_t n, int thread) {
     T* kernel = kernels.kernel(thread);

@@ -3,13 +3,11 @@
 // with plain loops and convolves each sample on its own with conv2d (itself tested against a naive
 // loop in test_conv.cpp), over stride, padding, dilation, groups, depthwise, 1x1, biases, batch 1
 // and batches big enough for the threaded path, with and without a base kernel, in f64 and f32 on
-// one and two threads; the order semantics of positions; the vector placement of sorted positions
-// against the plain loop; its FLOP count; and its refusals (no backward, out-of-range positions,
-// mis-shaped operands).
+// one and two threads; the order semantics of positions; its FLOP count; and its refusals (no
+// backward, out-of-range positions, mis-shaped operands).
 #include <algorithm>
 
 #include "engine/autograd.h"
-#include "engine/cpu/sorted_placement.h"
 #include "engine/flops.h"
 #include "engine/ops/functional.h"
 #include "engine/parallel.h"
@@ -188,26 +186,4 @@ TEST_CASE("kernel_mixture_conv2d: error messages name the op, the shapes and the
   CHECK_THROWS_WITH(kernel_mixture_conv2d(x, mixing, zeros({3, 5, 4, 3, 3}), Tensor(), {}, Tensor(),
                                           from_vector(std::vector<int64_t>{0}, {1})),
                     Contains("kernel_mixture_conv2d: positions given without a base kernel"));
-}
-
-TEST_CASE("SortedPlacement: the vector pass (where the CPU has AVX-512) places like the plain loop") {
-  // Sizes with and without a partial last group of 16, densities from none to all.
-  for (int64_t size : {1, 15, 16, 17, 100, 1000}) {
-    for (double density : {0.0, 0.05, 0.3, 0.9, 1.0}) {
-      std::vector<int64_t> positions;
-      for (int64_t j = 0; j < size; ++j)
-        if (test::hashed_values(1, static_cast<uint64_t>(size * 1000 + j), 0.0, 1.0)[0] < density)
-          positions.push_back(j);
-      const int64_t count = static_cast<int64_t>(positions.size());
-      std::vector<float> values(count + cpu::SortedPlacement::kReadSlack, -7.0f);
-      for (int64_t i = 0; i < count; ++i) values[i] = static_cast<float>(i + 1);
-      std::vector<float> expected(size), got(size);
-      for (int64_t j = 0; j < size; ++j) expected[j] = got[j] = -static_cast<float>(j) - 0.5f;
-      for (int64_t i = 0; i < count; ++i) expected[positions[i]] = values[i];
-      const cpu::SortedPlacement placement(positions.data(), count, size);
-      placement.place(got.data(), values.data());
-      INFO("size " << size << ", " << count << " positions, vectorised " << placement.vectorised());
-      CHECK(got == expected);
-    }
-  }
 }
