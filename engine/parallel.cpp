@@ -1,8 +1,9 @@
-// The thread pool behind parallel_region; see parallel.h.
+// The thread pool behind parallel_chunks; see parallel.h.
 #include "engine/parallel.h"
 
 #include <cblas.h>
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <cstdlib>
@@ -61,29 +62,39 @@ class ThreadPool {
 
   int size() const { return static_cast<int>(workers_.size()) + 1; }
 
-  // Runs the job on `threads` threads (the caller is thread 0), or on the caller alone when
-  // another caller holds the pool.
-  void run(int threads, const std::function<void(int, int)>& body) {
+  // Runs job(thread) on the caller (thread 0) and on the workers 1 .. threads-1 that pick the job
+  // up before the caller has finished its own part; the job claims its chunks of work from a
+  // shared counter, so a worker that comes late finds nothing left and is not waited for. On the
+  // caller alone when another caller holds the pool.
+  void run(int threads, const std::function<void(int)>& job) {
     std::unique_lock submit(submit_mutex_, std::try_to_lock);
     if (!submit.owns_lock() || threads <= 1) {
-      body(0, 1);
+      job(0);
       return;
     }
     {
       std::lock_guard lock(mutex_);
-      job_ = &body;
+      job_ = &job;
       job_threads_ = threads;
       error_ = nullptr;
-      remaining_.store(threads - 1, std::memory_order_relaxed);
+      open_ = true;
+      joined_ = 0;
+      finished_.store(0, std::memory_order_relaxed);
       generation_.fetch_add(1, std::memory_order_release);
     }
     wake_.notify_all();
     try {
-      body(0, threads);
+      job(0);
     } catch (...) {
       record_error();
     }
-    wait_for_workers();
+    int joined;
+    {
+      std::lock_guard lock(mutex_);
+      open_ = false;  // from here on a waking worker skips this job
+      joined = joined_;
+    }
+    wait_for_workers(joined);
     if (error_) std::rethrow_exception(error_);
   }
 
@@ -94,35 +105,36 @@ class ThreadPool {
     for (;;) {
       for (int i = 0; i < kSpinIterations && generation_.load(std::memory_order_acquire) == seen; ++i)
         cpu_relax();
-      const std::function<void(int, int)>* job;
-      int threads;
+      const std::function<void(int)>* job;
       {
         std::unique_lock lock(mutex_);
         wake_.wait(lock, [&] { return stop_ || generation_.load(std::memory_order_acquire) != seen; });
         if (stop_) return;
         seen = generation_.load(std::memory_order_acquire);
+        // Too late (the caller has already done this job's chunks) or not part of this job.
+        if (!open_ || index >= job_threads_) continue;
+        ++joined_;
         job = job_;
-        threads = job_threads_;
       }
-      if (index >= threads) continue;
       try {
-        (*job)(index, threads);
+        (*job)(index);
       } catch (...) {
         record_error();
       }
-      if (remaining_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
-        std::lock_guard lock(mutex_);
-        done_.notify_one();
+      finished_.fetch_add(1, std::memory_order_acq_rel);
+      {
+        std::lock_guard lock(mutex_);  // no lost wake-up: the caller checks under this mutex
       }
+      done_.notify_one();
     }
   }
 
-  void wait_for_workers() {
-    for (int i = 0; i < kSpinIterations && remaining_.load(std::memory_order_acquire) != 0; ++i)
+  void wait_for_workers(int joined) {
+    for (int i = 0; i < kSpinIterations && finished_.load(std::memory_order_acquire) < joined; ++i)
       cpu_relax();
-    if (remaining_.load(std::memory_order_acquire) == 0) return;
+    if (finished_.load(std::memory_order_acquire) >= joined) return;
     std::unique_lock lock(mutex_);
-    done_.wait(lock, [&] { return remaining_.load(std::memory_order_acquire) == 0; });
+    done_.wait(lock, [&] { return finished_.load(std::memory_order_acquire) >= joined; });
   }
 
   void record_error() {
@@ -132,12 +144,14 @@ class ThreadPool {
 
   std::vector<std::thread> workers_;
   std::mutex submit_mutex_;  // one job at a time
-  std::mutex mutex_;         // guards job_, job_threads_, stop_ and the condition variables
+  std::mutex mutex_;  // guards job_, job_threads_, open_, joined_, stop_ and the condition variables
   std::condition_variable wake_, done_;
   std::atomic<uint64_t> generation_{0};
-  std::atomic<int> remaining_{0};
-  const std::function<void(int, int)>* job_ = nullptr;
+  std::atomic<int> finished_{0};  // workers of the current job that are done with it
+  const std::function<void(int)>* job_ = nullptr;
   int job_threads_ = 0;
+  bool open_ = false;  // workers may still join the current job
+  int joined_ = 0;     // workers that did
   bool stop_ = false;
   std::mutex error_mutex_;
   std::exception_ptr error_;
@@ -179,17 +193,22 @@ void set_num_threads(int n) {
   }
 }
 
-void parallel_region(int threads, const std::function<void(int, int)>& body) {
-  threads = std::min(threads, num_threads());
+void parallel_chunks(int64_t chunks, int threads, const std::function<void(int64_t, int)>& body) {
+  threads = static_cast<int>(std::min<int64_t>({threads, num_threads(), chunks}));
   if (threads <= 1 || t_in_region) {
-    body(0, 1);
+    for (int64_t chunk = 0; chunk < chunks; ++chunk) body(chunk, 0);
     return;
   }
   t_in_region = true;
   struct Reset {
     ~Reset() { t_in_region = false; }
   } reset;
-  pool().run(threads, body);
+  std::atomic<int64_t> next{0};
+  pool().run(threads, [&](int thread) {
+    for (int64_t chunk = next.fetch_add(1, std::memory_order_relaxed); chunk < chunks;
+         chunk = next.fetch_add(1, std::memory_order_relaxed))
+      body(chunk, thread);
+  });
 }
 
 }  // namespace dg

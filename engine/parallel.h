@@ -24,9 +24,14 @@ int num_threads();
 // ops run on other threads.
 void set_num_threads(int n);
 
-// Runs body(thread_index, thread_count) on min(threads, num_threads()) threads, the caller being
-// thread 0, and returns when all have finished. An exception thrown by any thread is rethrown here
-// (kernels should not throw; this only keeps a bug from terminating the process).
-void parallel_region(int threads, const std::function<void(int, int)>& body);
+// Runs body(chunk, thread) for every chunk in [0, chunks) on up to min(threads, num_threads())
+// threads, the caller being thread 0 (`thread` indexes per-thread scratch). Each thread claims the
+// next unclaimed chunk from a shared counter, and the caller waits only for workers that started
+// before it ran out of chunks: a worker whose core the OS has lent to another process (the
+// machines are shared) delays nothing, its chunks are run by the threads that are there. The
+// chunking is the caller's and fixed, so results never depend on which thread ran what. An
+// exception thrown in a chunk is rethrown here (kernels should not throw; this only keeps a bug
+// from terminating the process).
+void parallel_chunks(int64_t chunks, int threads, const std::function<void(int64_t, int)>& body);
 
 }  // namespace dg

@@ -52,10 +52,10 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const T* 
   }
   const bool split_rows = M >= N;
   const int64_t extent = split_rows ? M : N;
-  parallel_region(threads, [&](int t, int nt) {
-    const int64_t panels = (extent + kPanel - 1) / kPanel;
-    const int64_t begin = std::min(extent, panels * t / nt * kPanel);
-    const int64_t end = std::min(extent, panels * (t + 1) / nt * kPanel);
+  const int64_t panels = (extent + kPanel - 1) / kPanel;
+  parallel_chunks(threads, threads, [&](int64_t t, int) {  // block t of `threads`
+    const int64_t begin = std::min(extent, panels * t / threads * kPanel);
+    const int64_t end = std::min(extent, panels * (t + 1) / threads * kPanel);
     if (begin >= end) return;
     if (split_rows) {  // rows [begin, end) of op(A) and of C
       const T* a_block = A + (trans_a ? begin : begin * lda);

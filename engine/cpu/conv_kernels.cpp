@@ -25,7 +25,6 @@
 #include <Eigen/Core>
 
 #include <algorithm>
-#include <atomic>
 
 #include "engine/cpu/blas.h"
 #include "engine/cpu/cpu_backend.h"
@@ -66,10 +65,8 @@ void run_tasks(int64_t tasks, int threads, int64_t work_per_task, Body&& body) {
   }
   const int64_t claim = std::clamp<int64_t>(kClaimWork / std::max<int64_t>(work_per_task, 1), 1,
                                             std::max<int64_t>(1, tasks / (8 * threads)));
-  std::atomic<int64_t> next{0};
-  parallel_region(threads, [&](int thread, int) {
-    for (int64_t first = next.fetch_add(claim); first < tasks; first = next.fetch_add(claim))
-      for (int64_t task = first; task < std::min(tasks, first + claim); ++task) body(task, thread);
+  parallel_chunks((tasks + claim - 1) / claim, threads, [&](int64_t run, int thread) {
+    for (int64_t task = run * claim; task < std::min(tasks, (run + 1) * claim); ++task) body(task, thread);
   });
 }
 

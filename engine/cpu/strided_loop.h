@@ -104,10 +104,11 @@ void for_each_strided(const Shape& shape, const std::array<const Tensor*, N>& op
     run_range(0, total);
     return;
   }
-  parallel_region(threads, [&](int t, int nt) {
-    // Chunk boundaries on 64-element multiples keep threads off each other's cache lines.
-    const int64_t chunk = ((total + nt - 1) / nt + 63) / 64 * 64;
-    const int64_t begin = std::min(total, t * chunk), end = std::min(total, begin + chunk);
+  // One chunk per thread; boundaries on 64-element multiples keep threads off each other's
+  // cache lines.
+  const int64_t chunk = ((total + threads - 1) / threads + 63) / 64 * 64;
+  parallel_chunks(threads, threads, [&](int64_t c, int) {
+    const int64_t begin = std::min(total, c * chunk), end = std::min(total, begin + chunk);
     if (begin < end) run_range(begin, end);
   });
 }
@@ -119,9 +120,10 @@ void parallel_for(int64_t n, int64_t cost_per_item, F&& f) {
     f(int64_t{0}, n);
     return;
   }
-  parallel_region(num_threads(), [&](int t, int nt) {
-    const int64_t chunk = (n + nt - 1) / nt;
-    const int64_t begin = std::min(n, t * chunk), end = std::min(n, begin + chunk);
+  const int threads = num_threads();
+  const int64_t chunk = (n + threads - 1) / threads;
+  parallel_chunks(threads, threads, [&](int64_t c, int) {
+    const int64_t begin = std::min(n, c * chunk), end = std::min(n, begin + chunk);
     if (begin < end) f(begin, end);
   });
 }
