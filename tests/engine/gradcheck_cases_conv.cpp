@@ -52,6 +52,14 @@ static RegisterGradcheck conv_groups{{OpId::conv2d, "conv2d groups 2, stride 2,1
     true}};
 static RegisterGradcheck conv_depthwise{{OpId::conv2d, "conv2d depthwise (groups = C_in = 3)",
     [] { return three({2, 3, 5, 5}, {3, 1, 3, 3}, {3}, 13); }, conv(opts({1, 1}, {1, 1}, {1, 1}, 3))}};
+// The direct depthwise kernels: the padded-width path (stride 1, here with dilation and uneven
+// padding) and the row-by-row path (stride 2), each to second order.
+static RegisterGradcheck conv_depthwise_dilated{{OpId::conv2d, "conv2d depthwise 3x2 dilation 2, padding 2,1",
+    [] { return three({2, 3, 6, 5}, {3, 1, 3, 2}, {3}, 35); }, conv(opts({1, 1}, {2, 1}, {2, 2}, 3)),
+    true}};
+static RegisterGradcheck conv_depthwise_strided{{OpId::conv2d, "conv2d depthwise stride 2, padding 1",
+    [] { return three({2, 4, 7, 6}, {4, 1, 3, 3}, {4}, 37); }, conv(opts({2, 2}, {1, 1}, {1, 1}, 4)),
+    true}};
 static RegisterGradcheck conv_dyconv{{OpId::conv2d, "conv2d groups = batch (DY-Conv [1,2*2,4,4])",
     [] { return three({1, 4, 4, 4}, {6, 2, 3, 3}, {6}, 16); }, conv(opts({1, 1}, {1, 1}, {1, 1}, 2))}};
 static RegisterGradcheck conv_pointwise{{OpId::conv2d, "conv2d 1x1, no bias",
