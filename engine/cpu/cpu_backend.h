@@ -8,6 +8,10 @@
 
 namespace dg::cpu {
 
+// Whether `weight` (this view, at its current version) is held packed for inference_linear
+// (packed_linear.cpp); lets tests see which path a linear layer took.
+bool holds_packed_weight(const Tensor& weight);
+
 class CpuBackend final : public Backend {
  public:
   void* allocate(size_t nbytes) override;
@@ -24,6 +28,8 @@ class CpuBackend final : public Backend {
                   int dim) override;
   void cumsum(const Tensor& out, const Tensor& in, int dim) override;
   void matmul(const Tensor& out, const Tensor& a, const Tensor& b) override;
+  bool inference_linear(const Tensor& out, const Tensor& rows, const Tensor& weight,
+                        const Tensor& bias) override;  // packed_linear.cpp
   void index_select(const Tensor& out, const Tensor& in, int dim, const Tensor& index) override;
   void gather(const Tensor& out, const Tensor& in, int dim, const Tensor& index) override;
   void scatter(const Tensor& out, int dim, const Tensor& index, const Tensor& src,

@@ -42,17 +42,29 @@ Tensor linear(const Tensor& input, const Tensor& weight, const Tensor& bias) {
   }
   Shape out_shape = input.shape();
   out_shape[out_shape.size() - 1] = out_features;
+  const bool recorded = needs_grad(input, weight, bias);
   Tensor out;
   {
     // One GEMM over all leading dims, [rows, in] @ [in, out], then the bias in place; recorded
-    // below as one node.
+    // below as one node. With no graph to record the backend may run it on a weight it keeps
+    // packed (engine/cpu/packed_linear.cpp), the bias included.
     NoGradGuard no_grad;
     const Tensor rows = input.dim() == 2 ? input : reshape(input, {-1, in_features});
-    out = matmul(rows, transpose(weight, 0, 1));
-    if (bias.defined()) out.add_(bias);
+    if (!recorded) {
+      const int64_t rows_count = rows.shape()[0];
+      Tensor packed_out = Tensor::empty({rows_count, out_features}, input.dtype(), input.device());
+      if (backend(input.device()).inference_linear(packed_out, rows, weight, bias)) {
+        flops::add(rows_count * out_features * (in_features + (bias.defined() ? 1 : 0)));
+        out = packed_out;
+      }
+    }
+    if (!out.defined()) {
+      out = matmul(rows, transpose(weight, 0, 1));
+      if (bias.defined()) out.add_(bias);
+    }
     if (input.dim() != 2) out = reshape(out, out_shape);
   }
-  if (needs_grad(input, weight, bias)) {
+  if (recorded) {
     const bool has_bias = bias.defined();
     std::vector<Tensor> inputs{input, weight};
     if (has_bias) inputs.push_back(bias);
