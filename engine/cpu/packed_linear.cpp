@@ -64,7 +64,9 @@ struct PackedWeight {
 };
 
 // What a weight's Storage caches: its recently used views. Immutable once published.
-using PackedViews = std::vector<std::shared_ptr<const PackedWeight>>;
+struct PackedViews final : DerivedData {
+  std::vector<std::shared_ptr<const PackedWeight>> views;
+};
 
 // An entry for `weight` as it is now, not packed.
 std::shared_ptr<PackedWeight> entry_for(const Tensor& weight) {
@@ -94,26 +96,24 @@ std::shared_ptr<const PackedWeight> pack(const Tensor& weight) {
 // view is then remembered, so the next call packs it).
 std::shared_ptr<const PackedWeight> find_or_pack(const Tensor& weight) {
   Storage& storage = *weight.storage();
-  auto views = std::static_pointer_cast<const PackedViews>(storage.derived_cache());
+  const auto cached = std::dynamic_pointer_cast<const PackedViews>(storage.derived_cache());
+  const std::vector<std::shared_ptr<const PackedWeight>> no_views;
+  const auto& views = cached ? cached->views : no_views;
   std::shared_ptr<const PackedWeight> seen;
-  if (views) {
-    for (const auto& view : *views)
-      if (view->describes(weight)) seen = view;
-  }
+  for (const auto& view : views)
+    if (view->describes(weight)) seen = view;
   if (seen && seen->packed) return seen;
   const std::shared_ptr<const PackedWeight> entry = seen ? pack(weight) : entry_for(weight);
   // Publish a new list: this entry first, then the other views still current, oldest dropped.
   auto updated = std::make_shared<PackedViews>();
-  updated->push_back(entry);
-  if (views) {
-    for (const auto& view : *views) {
-      const bool same_view = view->offset == entry->offset &&
-                             view->out_features == entry->out_features &&
-                             view->in_features == entry->in_features;
-      if (!same_view && view->version == weight.version() &&
-          updated->size() < kMaxViewsPerStorage)
-        updated->push_back(view);
-    }
+  updated->views.push_back(entry);
+  for (const auto& view : views) {
+    const bool same_view = view->offset == entry->offset &&
+                           view->out_features == entry->out_features &&
+                           view->in_features == entry->in_features;
+    if (!same_view && view->version == weight.version() &&
+        updated->views.size() < kMaxViewsPerStorage)
+      updated->views.push_back(view);
   }
   storage.set_derived_cache(std::move(updated));
   return entry->packed ? entry : nullptr;
@@ -196,9 +196,9 @@ void panels_product(const float* a, int64_t lda, int64_t M, const PackedWeight& 
 }  // namespace
 
 bool holds_packed_weight(const Tensor& weight) {
-  auto views = std::static_pointer_cast<const PackedViews>(weight.storage()->derived_cache());
-  if (!views || weight.dim() != 2) return false;
-  return std::any_of(views->begin(), views->end(), [&](const auto& view) {
+  auto cached = std::dynamic_pointer_cast<const PackedViews>(weight.storage()->derived_cache());
+  if (!cached || weight.dim() != 2) return false;
+  return std::any_of(cached->views.begin(), cached->views.end(), [&](const auto& view) {
     return view->packed && view->describes(weight);
   });
 }
