@@ -28,6 +28,7 @@
 
 #include "engine/cpu/blas.h"
 #include "engine/cpu/cpu_backend.h"
+#include "engine/cpu/lane_placement.h"
 #include "engine/cpu/strided_loop.h"
 #include "engine/cpu/window_range.h"
 
@@ -468,7 +469,8 @@ void conv2d_forward(const Tensor& out, const Tensor& input, const Tensor& weight
 // for 64 samples of a 64 -> 64 3x3 layer) and read back by the grouped convolution. Here a task is
 // one sample: its kernel is mixed into the thread's own buffer, where it stays in cache for the
 // sample's GEMMs. With a base kernel, the buffer starts as the base once per call and each sample
-// overwrites only the D mixed positions, always the same ones, so the base's other values stay.
+// overwrites only the D mixed positions, always the same ones, so the base's other values stay;
+// in float, eight lanes at a time (engine/cpu/lane_placement.h).
 
 // The per-thread buffers of the kernel-mixture convolution: one kernel (m values) and, with a base
 // kernel, a block of mixed values before they are placed.
@@ -514,7 +516,13 @@ void kernel_mixture_conv2d_forward(const Tensor& out, const Tensor& input, const
   const int64_t kernel_size = g.out_channels * s.patch;
   const bool placed = base_kernel.defined();
   const int64_t mixed_size = placed ? positions.numel() : 0;
-  const int64_t block_size = placed ? std::min(kMixBlock, mixed_size) : 0;
+  // Float values at increasing positions are placed eight lanes at a time; a block of the plan
+  // holds up to kMixBlock + 7 values and its last chunk reads 7 past them.
+  std::shared_ptr<const LanePlacement> plan;
+  if constexpr (std::is_same_v<T, float>) {
+    if (placed) plan = lane_placement(positions, kernel_size, kMixBlock);
+  }
+  const int64_t block_size = placed ? std::min(kMixBlock, mixed_size) + (plan ? 16 : 0) : 0;
   const T *x = input.data<T>(), *w = mixing.data<T>(), *f = factors.data<T>();
   const T* b = biases.defined() ? biases.data<T>() : nullptr;
   const int64_t* at = placed ? positions.data<int64_t>() : nullptr;
@@ -525,6 +533,17 @@ void kernel_mixture_conv2d_forward(const Tensor& out, const Tensor& input, const
   auto mix_sample = [&](int64_t n, T* kernel, T* mixed) {
     const T* weights = w + n * num_kernels;
     if (!placed) return mix_rows(kernel, weights, f, num_kernels, kernel_size, kernel_size);
+    if constexpr (std::is_same_v<T, float>) {
+      if (plan) {
+        for (size_t i = 0; i < plan->blocks.size(); ++i) {
+          const LanePlacement::Block& block = plan->blocks[i];
+          mix_rows(mixed, weights, f + block.value_begin, num_kernels,
+                   block.value_end - block.value_begin, mixed_size);
+          place_block(*plan, i, mixed, kernel);
+        }
+        return;
+      }
+    }
     for (int64_t from = 0; from < mixed_size; from += kMixBlock) {
       const int64_t len = std::min(kMixBlock, mixed_size - from);
       mix_rows(mixed, weights, f + from, num_kernels, len, mixed_size);
