@@ -4,6 +4,7 @@
 // that the weight is packed on its second call and not before; that any write to the weight, a
 // replaced view or another view of the same storage is never served stale panels; the same bits
 // on one and two threads; the FLOP count; and that a recorded graph never takes this path.
+#include <thread>
 #include <vector>
 
 #include "engine/autograd.h"
@@ -163,4 +164,35 @@ TEST_CASE("a recorded linear, float64 and skinny inputs go through BLAS", "[pack
   const Tensor weight_b = uniform_f32({4, 8}, 26);
   for (int call = 0; call < 3; ++call) linear(one_row, weight_b);
   REQUIRE_FALSE(cpu::holds_packed_weight(weight_b));
+}
+
+TEST_CASE("packed linear serves two user threads sharing a weight", "[packed_linear]") {
+  // Inference of one model on two threads at once: both find, pack and publish the weight's cache
+  // concurrently, and the weight is rewritten between rounds so they repack.
+  Tensor weight = uniform_f32({48, 40}, 27);
+  const Tensor bias = uniform_f32({48}, 28);
+  const Tensor x = uniform_f32({16, 40}, 29);
+  for (int round = 0; round < 4; ++round) {
+    {
+      NoGradGuard no_grad;
+      weight.mul_(0.9);
+    }
+    const Tensor expected = reference(x, weight, bias);
+    const std::vector<double> want = expected.to_vector<double>();
+    std::vector<double> worst(2, 0.0);
+    auto run = [&](int id) {  // no Catch assertions off the main thread: they are not thread-safe
+      NoGradGuard no_grad;  // grad mode is per thread
+      for (int call = 0; call < 50; ++call) {
+        const std::vector<double> got = linear(x, weight, bias).to_vector<double>();
+        for (size_t i = 0; i < want.size(); ++i)
+          worst[id] = std::max(worst[id], std::abs(got[i] - want[i]));
+      }
+    };
+    std::thread other(run, 1);
+    run(0);
+    other.join();
+    REQUIRE(worst[0] < 1e-5);
+    REQUIRE(worst[1] < 1e-5);
+  }
+  REQUIRE(cpu::holds_packed_weight(weight));
 }
