@@ -15,6 +15,8 @@
 
 namespace dg {
 
+struct AdamStep;  // engine/ops/ops.h
+
 enum class UnaryOp : uint8_t {
   neg, exp, log, log1p, sqrt, rsqrt, abs, sign, sin, cos, erf,
   tanh, sigmoid, relu, silu, gelu_erf, gelu_tanh,
@@ -57,6 +59,9 @@ class Backend {
   virtual void binary(BinaryOp op, const Tensor& out, const Tensor& a, const Tensor& b) = 0;
   // out = cond ? a : b; all three are views with out's shape.
   virtual void where(const Tensor& out, const Tensor& cond, const Tensor& a, const Tensor& b) = 0;
+  // The fused Adam step of adam_step_ (engine/ops/ops.h): all four tensors in place, same shape.
+  virtual void adam_step(const Tensor& param, const Tensor& grad, const Tensor& exp_avg,
+                         const Tensor& exp_avg_sq, const AdamStep& step) = 0;
 
   // out has in's rank with every reduced dim of size 1 (keepdim form); dims where out is 1 and in
   // is not are reduced.

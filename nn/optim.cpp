@@ -397,35 +397,17 @@ void adam_update(Tensor& p, Tensor grad, AdamState& state, const AdamLike& o, bo
     state.exp_avg = zeros_like(p);
     state.exp_avg_sq = zeros_like(p);
   }
-  Tensor& m = state.exp_avg;
-  Tensor& v = state.exp_avg_sq;
-  Tensor tmp = scratch.get(1, p);
-
-  m.mul_(o.beta1);  // m = beta1 m + (1 - beta1) grad
-  add_scaled(m, grad, 1 - o.beta1, tmp);
-  v.mul_(o.beta2);  // v = beta2 v + ((1 - beta2) grad) grad, as addcmul_ rounds it
-  tmp.copy_(grad);
-  tmp.mul_(1 - o.beta2);
-  tmp.mul_(grad);
-  v.add_(tmp);
-
   // Python floats in PyTorch: double precision, and beta ** step is pow(double, double).
   const double t = static_cast<double>(state.step);
-  const double bias_correction1 = 1 - std::pow(o.beta1, t);
-  const double bias_correction2 = 1 - std::pow(o.beta2, t);
-  const double step_size = o.lr / bias_correction1;
-  const double bias_correction2_sqrt = std::sqrt(bias_correction2);
-
-  Tensor denom = tmp;  // sqrt(v) / sqrt(bias_correction2) + eps
-  denom.copy_(v);
-  denom.sqrt_();
-  denom.div_(bias_correction2_sqrt);
-  denom.add_(o.eps);
-  Tensor update = scratch.get(0, p);  // (-step_size * m) / denom, as addcdiv_ rounds it
-  update.copy_(m);
-  update.mul_(-step_size);
-  update.div_(denom);
-  p.add_(update);
+  AdamStep step;
+  step.beta1 = o.beta1;
+  step.beta2 = o.beta2;
+  step.eps = o.eps;
+  step.step_size = o.lr / (1 - std::pow(o.beta1, t));
+  step.bias_correction2_sqrt = std::sqrt(1 - std::pow(o.beta2, t));
+  // m = beta1 m + (1 - beta1) grad; v = beta2 v + (1 - beta2) grad grad (as addcmul_ rounds it);
+  // p += -step_size m / (sqrt(v) / bias_correction2_sqrt + eps) (as addcdiv_ rounds it): one pass.
+  adam_step_(p, grad, state.exp_avg, state.exp_avg_sq, step);
 }
 
 }  // namespace

@@ -23,6 +23,8 @@ class CpuBackend final : public Backend {
   void unary(UnaryOp op, const Tensor& out, const Tensor& in, double p0, double p1) override;
   void binary(BinaryOp op, const Tensor& out, const Tensor& a, const Tensor& b) override;
   void where(const Tensor& out, const Tensor& cond, const Tensor& a, const Tensor& b) override;
+  void adam_step(const Tensor& param, const Tensor& grad, const Tensor& exp_avg,
+                 const Tensor& exp_avg_sq, const AdamStep& step) override;
   void reduce(ReduceOp op, const Tensor& out, const Tensor& in) override;
   void arg_reduce(bool is_max, const Tensor& values, const Tensor& indices, const Tensor& in,
                   int dim) override;

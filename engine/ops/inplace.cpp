@@ -1,5 +1,6 @@
 // In-place ops, for optimizers and buffer updates: add_, sub_, mul_, div_, sqrt_, copy_, fill_,
-// zero_. Each bumps the storage's version counter, so a graph that saved this tensor (or a view of
+// zero_, and the fused Adam step adam_step_ (a dozen of the others in one pass over memory). Each
+// bumps the storage's version counter, so a graph that saved this tensor (or a view of
 // it) for backward detects the change and refuses to compute a wrong gradient. They are not
 // recorded by autograd: on a tensor that requires grad they are refused while grad mode is on.
 #include "engine/backend.h"
@@ -113,5 +114,24 @@ Tensor& Tensor::fill_(double value) {
 }
 
 Tensor& Tensor::zero_() { return fill_(0.0); }
+
+void adam_step_(const Tensor& param, const Tensor& grad, const Tensor& exp_avg,
+                const Tensor& exp_avg_sq, const AdamStep& step) {
+  constexpr std::string_view op = "adam_step_";
+  detail::check_floating(param, op);
+  for (const Tensor* t : {&grad, &exp_avg, &exp_avg_sq}) {
+    detail::check_defined(*t, op);
+    check(t->shape() == param.shape(), "{}: parameter {} and its grad/state {} differ in shape", op,
+          param.shape(), t->shape());
+    check_inplace(param, t, op);
+  }
+  check_inplace(exp_avg, nullptr, op);
+  check_inplace(exp_avg_sq, nullptr, op);
+  backend(param.device()).adam_step(param, grad, exp_avg, exp_avg_sq, step);
+  flops::add(12 * param.numel());  // the dozen elementwise ops it replaces
+  param.storage()->bump_version();
+  exp_avg.storage()->bump_version();
+  exp_avg_sq.storage()->bump_version();
+}
 
 }  // namespace dg

@@ -188,4 +188,17 @@ std::tuple<Tensor, Tensor> topk(const Tensor& x, int64_t k, int64_t dim = -1, bo
 std::tuple<Tensor, Tensor> sort(const Tensor& x, int64_t dim = -1, bool descending = false);
 Tensor argsort(const Tensor& x, int64_t dim = -1, bool descending = false);
 
+// ---------------------------------------------------------------- optimizer steps (inplace.cpp)
+// One Adam step, fused: with g = grad, in place on param, exp_avg (m) and exp_avg_sq (v),
+//   m = beta1 m + (1 - beta1) g,   v = beta2 v + (1 - beta2) g g,
+//   param += -step_size m / (sqrt(v) / bias_correction2_sqrt + eps)
+// element by element in one pass, in the order PyTorch 1.13's single-tensor Adam rounds it
+// (step_size = lr / (1 - beta1^t), bias_correction2_sqrt = sqrt(1 - beta2^t); weight decay is the
+// caller's). All four tensors share shape, dtype and device; not recorded by autograd.
+struct AdamStep {
+  double beta1 = 0.9, beta2 = 0.999, eps = 1e-8, step_size = 1e-3, bias_correction2_sqrt = 1.0;
+};
+void adam_step_(const Tensor& param, const Tensor& grad, const Tensor& exp_avg,
+                const Tensor& exp_avg_sq, const AdamStep& step);
+
 }  // namespace dg
