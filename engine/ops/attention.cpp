@@ -7,8 +7,9 @@
 // receive a gradient. A query whose every key is masked gets all-zero weights, hence a zero output
 // (PyTorch would give NaN there; zeros keep a padded query from poisoning the loss and gradients).
 //
-// The gradient comes from the ops used (matmul, masked_fill and the softmax's exp/sum/div), so it
-// is differentiable again. The softmax is local (masked_softmax below) until dg::softmax lands.
+// The gradient comes from the ops used, so it is differentiable again. Without a mask the softmax
+// is dg::softmax (one fused kernel, engine/ops/softmax.cpp); with one it is composed here
+// (masked_softmax: masked_fill, exp, sum, div), which is what gives all-masked rows zeros.
 #include <cmath>
 #include <limits>
 
@@ -25,7 +26,9 @@ constexpr double kInf = std::numeric_limits<double>::infinity();
 // position all 0. Stable: the row max is subtracted first; it is detached because softmax does
 // not depend on the shift, so no gradient needs to flow through it.
 Tensor masked_softmax(const Tensor& scores, const Tensor& masked) {
-  const Tensor s = masked.defined() ? masked_fill(scores, masked, -kInf) : scores;
+  // No mask: the fused softmax (one kernel, its own backward) instead of nine ops over the scores.
+  if (!masked.defined()) return softmax(scores, -1);
+  const Tensor s = masked_fill(scores, masked, -kInf);
   Tensor shift = amax(s.detach(), {-1}, /*keepdim=*/true);
   shift = where(eq(shift, -kInf), 0.0, shift);  // an all-masked row: exp(-inf - 0) = 0
   const Tensor e = exp(s - shift);
