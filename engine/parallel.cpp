@@ -160,6 +160,7 @@ class ThreadPool {
 struct PoolState {
   // OpenBLAS runs on its caller's thread only: the engine splits GEMMs over its own pool
   // (engine/cpu/blas.h), so BLAS's pthreads never compete with it for the cores.
+  // (With the serial OpenBLAS build, which CMakeLists.txt prefers, this call does nothing.)
   PoolState() { openblas_set_num_threads(1); }
 
   std::mutex mutex;
