@@ -25,15 +25,6 @@ struct Case {
   bool bias;
 };
 
-// Positions [0, m) with hashed values below `density`, in increasing order.
-std::vector<int64_t> some_positions(int64_t m, double density, uint64_t seed) {
-  const std::vector<double> u = test::hashed_values(m, seed, 0.0, 1.0);
-  std::vector<int64_t> out;
-  for (int64_t j = 0; j < m; ++j)
-    if (u[j] < density) out.push_back(j);
-  return out;
-}
-
 // Every sample convolved on its own with its kernel built by hand.
 Tensor reference(const Tensor& x, const Tensor& mixing, const Tensor& factors, const Tensor& biases,
                  const Conv2dOptions& options, const Shape& kernel_shape, const Tensor& base,
@@ -78,7 +69,7 @@ void check_case(const Case& c, DType dtype, bool placed, uint64_t seed) {
   Tensor base, positions_tensor, factors;
   std::vector<int64_t> positions;
   if (placed) {
-    positions = some_positions(m, 0.3, seed + 3);
+    positions = test::increasing_positions(m, 0.3, seed + 3);
     const int64_t d = static_cast<int64_t>(positions.size());
     base = to_dtype(test::uniform_f64(kernel_shape, seed + 4), dtype);
     positions_tensor = from_vector(positions, {d});

@@ -13,14 +13,6 @@ using namespace dg;
 
 namespace {
 
-std::vector<int64_t> increasing_positions(int64_t buffer_size, double density, uint64_t seed) {
-  const std::vector<double> u = test::hashed_values(buffer_size, seed, 0.0, 1.0);
-  std::vector<int64_t> out;
-  for (int64_t j = 0; j < buffer_size; ++j)
-    if (u[j] < density) out.push_back(j);
-  return out;
-}
-
 // Places `values` at `positions` of a buffer of distinct values with the plan, block by block as
 // the convolution kernel does (each block's values copied to a scratch run with 8 floats of
 // slack), and compares with storing them one at a time.
@@ -54,7 +46,7 @@ void check_placement(int64_t buffer_size, const std::vector<int64_t>& positions,
 TEST_CASE("lane placement equals one-at-a-time stores", "[lane_placement]") {
   for (int64_t buffer_size : {8, 13, 64, 203, 2304, 36864 + 5}) {
     for (double density : {0.01, 0.3, 0.7, 1.0}) {
-      const auto positions = increasing_positions(buffer_size, density, buffer_size);
+      const auto positions = test::increasing_positions(buffer_size, density, buffer_size);
       if (positions.empty()) continue;
       for (int64_t max_block : {8, 64, 512}) check_placement(buffer_size, positions, max_block);
     }

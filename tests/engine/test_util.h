@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <vector>
 
 #include "engine/ops/ops.h"
 
@@ -22,6 +23,16 @@ inline std::vector<double> hashed_values(int64_t n, uint64_t seed, double lo, do
     v[i] = lo + (hi - lo) * static_cast<double>(z >> 11) / 9007199254740992.0;
   }
   return v;
+}
+
+// About density * m of the positions [0, m), chosen by hashed values, in increasing order (the
+// dynamic positions of a compacted kernel, or any sparse index set).
+inline std::vector<int64_t> increasing_positions(int64_t m, double density, uint64_t seed) {
+  const std::vector<double> u = hashed_values(m, seed, 0.0, 1.0);
+  std::vector<int64_t> out;
+  for (int64_t j = 0; j < m; ++j)
+    if (u[j] < density) out.push_back(j);
+  return out;
 }
 
 // An f64 tensor with values in [lo, hi).
