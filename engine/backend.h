@@ -74,14 +74,14 @@ class Backend {
   // out[b] = a[b] @ b[b]: a is [B,M,K], b is [B,K,N], out is [B,M,N] contiguous. a and b may have
   // batch stride 0 (broadcast) and either row- or column-major inner matrices.
   virtual void matmul(const Tensor& out, const Tensor& a, const Tensor& b) = 0;
-  // out = rows @ weight^T (+ bias) for a linear layer whose graph is not recorded: rows [M, K] with
-  // unit column stride, weight [N, K] and bias [N] contiguous (bias may be undefined), out [M, N]
-  // contiguous. A backend may keep a faster layout of a weight it sees again (the CPU backend's
-  // packed panels, engine/cpu/packed_linear.cpp). Returns false, having written nothing, where it
-  // has no fast path; the caller then runs matmul and adds the bias.
-  virtual bool inference_linear(const Tensor& /*out*/, const Tensor& /*rows*/,
-                                const Tensor& /*weight*/, const Tensor& /*bias*/) {
-    return false;
+  // rows @ weight^T (+ bias) for a linear layer whose graph is not recorded: rows [M, K], weight
+  // [N, K], bias [N] or undefined. A backend may keep a faster layout of a weight it sees again
+  // (the CPU backend's packed panels, engine/cpu/packed_linear.cpp). Returns an undefined tensor,
+  // having allocated and written nothing, where it has no fast path for these operands (dtype,
+  // layout, size); the caller then runs matmul and adds the bias.
+  virtual Tensor inference_linear(const Tensor& /*rows*/, const Tensor& /*weight*/,
+                                  const Tensor& /*bias*/) {
+    return Tensor();
   }
 
   // out = in.index_select(dim, index); index is 1-D.

@@ -30,8 +30,8 @@ class CpuBackend final : public Backend {
                   int dim) override;
   void cumsum(const Tensor& out, const Tensor& in, int dim) override;
   void matmul(const Tensor& out, const Tensor& a, const Tensor& b) override;
-  bool inference_linear(const Tensor& out, const Tensor& rows, const Tensor& weight,
-                        const Tensor& bias) override;  // packed_linear.cpp
+  Tensor inference_linear(const Tensor& rows, const Tensor& weight,
+                          const Tensor& bias) override;  // packed_linear.cpp
   void index_select(const Tensor& out, const Tensor& in, int dim, const Tensor& index) override;
   void gather(const Tensor& out, const Tensor& in, int dim, const Tensor& index) override;
   void scatter(const Tensor& out, int dim, const Tensor& index, const Tensor& src,

@@ -24,6 +24,7 @@
 #include <memory>
 #include <vector>
 
+#include "engine/cpu/blas.h"  // kParallelGemmWork: when a product is worth splitting
 #include "engine/cpu/cpu_backend.h"
 #include "engine/parallel.h"
 
@@ -43,8 +44,6 @@ constexpr int64_t kInnerBlock = 256;     // inner-dimension slice kept in L1
 constexpr int64_t kRowBlock = 96;        // rows per block (a multiple of kTileRows)
 constexpr int64_t kPanelsPerChunk = 4;   // panels one thread claims at a time
 constexpr int64_t kMinRows = 8;
-// Below this many multiply-adds the product runs on one thread (as in engine/cpu/blas.h).
-constexpr int64_t kParallelWork = int64_t{1} << 18;
 // Distinct views of one storage kept packed at once (a cross-attention layer calls linear on two
 // row ranges of one in_proj_weight).
 constexpr size_t kMaxViewsPerStorage = 4;
@@ -203,38 +202,37 @@ bool holds_packed_weight(const Tensor& weight) {
   });
 }
 
-bool CpuBackend::inference_linear(const Tensor& out, const Tensor& rows, const Tensor& weight,
-                                  const Tensor& bias) {
-  if (rows.dtype() != DType::f32 || rows.dim() != 2 || weight.dim() != 2) return false;
+Tensor CpuBackend::inference_linear(const Tensor& rows, const Tensor& weight, const Tensor& bias) {
+  if (rows.dtype() != DType::f32 || rows.dim() != 2 || weight.dim() != 2) return Tensor();
   const int64_t M = rows.shape()[0], K = rows.shape()[1], N = weight.shape()[0];
   const int64_t lda = rows.strides()[0];
   if (M < kMinRows || K == 0 || N == 0 || rows.strides()[1] != 1 || lda < K ||
-      !weight.is_contiguous() || (bias.defined() && !bias.is_contiguous()) ||
-      !out.is_contiguous())
-    return false;
+      !weight.is_contiguous() || (bias.defined() && !bias.is_contiguous()))
+    return Tensor();
   const std::shared_ptr<const PackedWeight> packed = find_or_pack(weight);
-  if (!packed) return false;
+  if (!packed) return Tensor();
 
+  Tensor out = Tensor::empty({M, N}, DType::f32);
   const float* a = rows.data<float>();
   const float* bias_data = bias.defined() ? bias.data<float>() : nullptr;
   float* c = out.data<float>();
   const int64_t panels = (N + kPanelWidth - 1) / kPanelWidth;
   const int64_t chunks = (panels + kPanelsPerChunk - 1) / kPanelsPerChunk;
-  const int threads = M * N * K >= kParallelWork ? num_threads() : 1;
+  const int threads = M * N * K >= kParallelGemmWork ? num_threads() : 1;
   parallel_chunks(chunks, threads, [&](int64_t chunk, int) {
     const int64_t p_begin = chunk * kPanelsPerChunk;
     const int64_t p_end = std::min(panels, p_begin + kPanelsPerChunk);
     panels_product(a, lda, M, *packed, bias_data, p_begin, p_end, c);
   });
-  return true;
+  return out;
 }
 
 #else  // no AVX2 + FMA: every linear layer goes through BLAS
 
 bool holds_packed_weight(const Tensor&) { return false; }
 
-bool CpuBackend::inference_linear(const Tensor&, const Tensor&, const Tensor&, const Tensor&) {
-  return false;
+Tensor CpuBackend::inference_linear(const Tensor&, const Tensor&, const Tensor&) {
+  return Tensor();
 }
 
 #endif

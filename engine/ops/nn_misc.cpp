@@ -51,12 +51,9 @@ Tensor linear(const Tensor& input, const Tensor& weight, const Tensor& bias) {
     NoGradGuard no_grad;
     const Tensor rows = input.dim() == 2 ? input : reshape(input, {-1, in_features});
     if (!recorded) {
-      const int64_t rows_count = rows.shape()[0];
-      Tensor packed_out = Tensor::empty({rows_count, out_features}, input.dtype(), input.device());
-      if (backend(input.device()).inference_linear(packed_out, rows, weight, bias)) {
-        flops::add(rows_count * out_features * (in_features + (bias.defined() ? 1 : 0)));
-        out = packed_out;
-      }
+      out = backend(input.device()).inference_linear(rows, weight, bias);
+      if (out.defined())
+        flops::add(rows.shape()[0] * out_features * (in_features + (bias.defined() ? 1 : 0)));
     }
     if (!out.defined()) {
       out = matmul(rows, transpose(weight, 0, 1));
