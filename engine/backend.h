@@ -170,7 +170,8 @@ class Backend {
     }
   };
   // out[p, o] = the max over window o of plane p, indices[p, o] its flat position in the plane
-  // (oh_in * in_w + ow_in; the first among ties; a NaN wins). input contiguous.
+  // (oh_in * in_w + ow_in; the first among ties; a NaN wins). input contiguous. indices may be
+  // undefined (inference): then only the maxima are written.
   virtual void max_pool2d(const Tensor& out, const Tensor& indices, const Tensor& input,
                           const Pool2dGeometry& g) = 0;
   // grad_input[p, indices[p, o]] += grad_out[p, o], into a grad_input it zeroes first. All

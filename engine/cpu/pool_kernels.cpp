@@ -3,7 +3,8 @@
 // Pooling loops over contiguous [H, W] planes, split over threads; the window bounds come from
 // Backend::Pool2dGeometry so every backend computes the same windows. Fixed windows are walked one
 // output row at a time, one branch-free (vectorisable) pass per kernel tap; adaptive windows,
-// whose sizes vary, one window at a time.
+// whose sizes vary, one window at a time. Max pooling without indices (nothing will route a
+// gradient back: inference) writes the maxima only, in passes that vectorise fully.
 #include <Eigen/Core>
 
 #include <algorithm>
@@ -133,12 +134,94 @@ bool max_pool_2x2(const T* x, T* y, int64_t* idx, const PoolGeometry& g) {
   return true;
 }
 
+// max(value, candidate), propagating NaN: a NaN candidate wins over a number, and a NaN value
+// stays. The same value the index-keeping passes select, as a branch-free blend.
+template <class T>
+inline T max_or_nan(T value, T candidate) {
+  return ((candidate > value) | (candidate != candidate)) ? candidate : value;
+}
+
+// Max pooling without indices (inference: nothing will route a gradient back). Fixed windows in
+// one pass per (input row, kernel tap) along an output row, the common 2x2 / stride 2 window as
+// two contiguous reads per output; every pass is branch-free and vectorises, which the passes that
+// also keep an index do not (see max_pool_2x2).
+template <class T>
+void max_pool_values(const T* x, T* y, const PoolGeometry& g) {
+  const int64_t in_w = g.in_w, in_plane = g.in_h * g.in_w, out_h = g.out_h, out_w = g.out_w;
+  const bool two_by_two = g.kernel_h == 2 && g.kernel_w == 2 && g.stride_h == 2 &&
+                          g.stride_w == 2 && g.pad_h == 0 && g.pad_w == 0 &&
+                          g.out_h * 2 <= g.in_h && g.out_w * 2 <= g.in_w;
+  constexpr int64_t kScratch = 4096;
+  if (two_by_two && in_w == 2 * out_w && g.in_h == 2 * out_h && out_h * in_w <= kScratch) {
+    // Even planes that fit the scratch run: the maxima of each pair of rows go to the scratch,
+    // then neighbouring columns pair off along the whole plane. Two long loops, instead of rows
+    // only a few vectors long with a scalar tail each.
+    for_planes(g, [=](int64_t begin, int64_t end) {
+      alignas(32) T scratch[kScratch];
+      for (int64_t p = begin; p < end; ++p) {
+        const T* __restrict plane = x + p * in_plane;
+        T* __restrict m = scratch;
+        for (int64_t r = 0; r < out_h; ++r) {
+          const T* __restrict r0 = plane + 2 * r * in_w;
+          const T* __restrict r1 = r0 + in_w;
+          T* __restrict m_row = m + r * in_w;
+          for (int64_t i = 0; i < in_w; ++i) m_row[i] = max_or_nan(r0[i], r1[i]);
+        }
+        T* __restrict best = y + p * out_h * out_w;
+        for (int64_t o = 0; o < out_h * out_w; ++o) best[o] = max_or_nan(m[2 * o], m[2 * o + 1]);
+      }
+    });
+    return;
+  }
+  if (two_by_two) {
+    for_planes(g, [=](int64_t begin, int64_t end) {
+      for (int64_t p = begin; p < end; ++p) {
+        for (int64_t oh = 0; oh < out_h; ++oh) {
+          const T* __restrict r0 = x + p * in_plane + 2 * oh * in_w;
+          const T* __restrict r1 = r0 + in_w;
+          T* __restrict best = y + (p * out_h + oh) * out_w;
+          for (int64_t ow = 0; ow < out_w; ++ow) {
+            T v = r0[2 * ow];
+            v = max_or_nan(v, r0[2 * ow + 1]);
+            v = max_or_nan(v, r1[2 * ow]);
+            best[ow] = max_or_nan(v, r1[2 * ow + 1]);
+          }
+        }
+      }
+    });
+    return;
+  }
+  const PoolWindows win(g);
+  for_planes(g, [&](int64_t begin, int64_t end) {
+    for (int64_t p = begin; p < end; ++p) {
+      const T* plane = x + p * in_plane;
+      for (int64_t oh = 0; oh < out_h; ++oh) {
+        T* __restrict best = y + (p * out_h + oh) * out_w;
+        std::fill_n(best, out_w, -std::numeric_limits<T>::infinity());
+        for (int64_t ih = win.row_begin[oh]; ih < win.row_end[oh]; ++ih) {
+          const T* __restrict row = plane + ih * in_w;
+          for (int64_t j = 0; j < g.kernel_w; ++j) {
+            const ValidRange range = win.tap_outputs[j];
+            const int64_t stride = g.stride_w, offset = j - g.pad_w;
+            for (int64_t ow = range.lo; ow < range.hi; ++ow)
+              best[ow] = max_or_nan(best[ow], row[ow * stride + offset]);
+          }
+        }
+      }
+    }
+  });
+}
+
 template <class T>
 void max_pool_planes(const Tensor& out, const Tensor& indices, const Tensor& input,
                      const PoolGeometry& g) {
   const int64_t in_w = g.in_w, in_plane = g.in_h * g.in_w, out_w = g.out_w;
   const T* x = input.data<T>();
   T* y = out.data<T>();
+  if (!indices.defined()) {
+    max_pool_values(x, y, g);
+    return;
+  }
   int64_t* idx = indices.data<int64_t>();
   if (max_pool_2x2(x, y, idx, g)) return;
   const PoolWindows win(g);

@@ -1,4 +1,5 @@
-// 2-D pooling: max_pool2d (with the argmax indices its backward routes the gradient through),
+// 2-D pooling: max_pool2d (with the argmax indices its backward routes the gradient through;
+// where no graph is recorded and no one asks for them, the kernel writes the maxima only),
 // avg_pool2d (zero padding counts in the average, PyTorch's count_include_pad=true) and
 // adaptive_avg_pool2d (PyTorch's bins [floor(i * in / out), ceil((i + 1) * in / out)); output
 // {1, 1} is global average pooling), and their backward ops.
@@ -159,17 +160,24 @@ Tensor average_pool_backward(const Tensor& grad_out, const Shape& input_shape, c
 
 // ---------------------------------------------------------------- max pooling
 
-std::tuple<Tensor, Tensor> max_pool2d_with_indices(const Tensor& input,
-                                                   const Pool2dOptions& options) {
+namespace {
+
+// The maxima, and their indices where they are asked for or a graph is recorded (the backward
+// routes the gradient through them); otherwise `indices` is left undefined and the backend writes
+// only the maxima.
+std::tuple<Tensor, Tensor> max_pool(const Tensor& input, const Pool2dOptions& options,
+                                    bool want_indices) {
   constexpr std::string_view op = "max_pool2d";
   detail::check_floating(input, op);
   const Geometry g = window_geometry(input.shape(), options, op);
   const Shape shape = output_shape(input.shape(), g);
+  const bool recorded = needs_grad(input);
   Tensor out = Tensor::empty(shape, input.dtype(), input.device());
-  Tensor indices = Tensor::empty(shape, DType::i64, input.device());
+  Tensor indices;
+  if (want_indices || recorded) indices = Tensor::empty(shape, DType::i64, input.device());
   backend(input.device()).max_pool2d(out, indices, dense(input), g);
   flops::add(window_reads(g));
-  if (needs_grad(input)) {
+  if (recorded) {
     record(OpId::max_pool2d, out, {input}, {indices},
            [g, in_shape = input.shape()](const BackwardArgs& a) -> Grads {
              return {route_to_argmax(a.grad, a.saved[0], in_shape, g)};
@@ -178,8 +186,15 @@ std::tuple<Tensor, Tensor> max_pool2d_with_indices(const Tensor& input,
   return {out, indices};
 }
 
+}  // namespace
+
+std::tuple<Tensor, Tensor> max_pool2d_with_indices(const Tensor& input,
+                                                   const Pool2dOptions& options) {
+  return max_pool(input, options, /*want_indices=*/true);
+}
+
 Tensor max_pool2d(const Tensor& input, const Pool2dOptions& options) {
-  return std::get<0>(max_pool2d_with_indices(input, options));
+  return std::get<0>(max_pool(input, options, /*want_indices=*/false));
 }
 
 Tensor max_pool2d_backward(const Tensor& grad_out, const Tensor& indices,

@@ -317,6 +317,49 @@ TEST_CASE("max_pool2d: stride defaults to the kernel, odd sizes drop the last ro
   CHECK(max_pool2d(x, {{3, 2}, {1, 3}}).shape() == Shape{1, 1, 3, 2});
 }
 
+TEST_CASE("max_pool2d: without a graph only the maxima are computed, the same as with indices") {
+  // Inputs with ties (values rounded to a coarse grid), -inf, and NaN in a few windows, over the
+  // 2x2 fast paths (even planes and odd ones), overlapping padded windows and an uneven kernel,
+  // f32 and f64, 1 and 2 threads.
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  const double inf = std::numeric_limits<double>::infinity();
+  auto input = [&](const Shape& shape) {
+    std::vector<double> raw = test::hashed_values(numel(shape), 91, -3.0, 3.0);
+    for (double& v : raw) v = std::round(v * 2) / 2;
+    raw[7] = nan, raw[200] = -inf, raw[201] = nan, raw[902] = inf, raw[1100] = -inf;
+    return from_vector(raw, shape);
+  };
+  const std::vector<Pool2dOptions> options{
+      {{2, 2}}, {{3, 3}, {2, 2}, {1, 1}}, {{3, 2}, {1, 3}}, {{2, 3}, {2, 1}, {1, 1}}};
+  // NaN == NaN here: the two passes must agree on where the NaNs went too.
+  auto same = [](const Tensor& a, const Tensor& b) {
+    const std::vector<double> va = values(a), vb = values(b);
+    if (va.size() != vb.size()) return false;
+    for (size_t i = 0; i < va.size(); ++i)
+      if (!(va[i] == vb[i] || (std::isnan(va[i]) && std::isnan(vb[i])))) return false;
+    return true;
+  };
+  const int saved_threads = num_threads();
+  std::vector<Tensor> inputs;
+  for (const Shape& shape : {Shape{2, 5, 13, 11}, Shape{2, 5, 12, 10}})
+    for (DType dtype : {DType::f32, DType::f64}) inputs.push_back(to_dtype(input(shape), dtype));
+  for (const Tensor& x : inputs) {
+    for (const Pool2dOptions& o : options) {
+      for (int threads : {1, 2}) {
+        set_num_threads(threads);
+        CAPTURE(x.shape(), x.dtype(), o.kernel, o.stride, o.padding, threads);
+        const Tensor with_indices = std::get<0>(max_pool2d_with_indices(x, o));
+        const Tensor maxima = max_pool2d(x, o);
+        CHECK(same(maxima, with_indices));
+      }
+    }
+  }
+  set_num_threads(saved_threads);
+  // The NaN windows really hold NaN (the comparison above would also pass if neither did).
+  CHECK(std::isnan(max_pool2d(input({2, 5, 13, 11}), {{2, 2}}).to_vector<double>()[3]));
+  CHECK(std::isnan(max_pool2d(input({2, 5, 12, 10}), {{2, 2}}).to_vector<double>()[3]));
+}
+
 TEST_CASE("avg_pool2d: padding counts in the average (count_include_pad)") {
   Tensor x = full({1, 1, 2, 2}, 4.0, DType::f64).set_requires_grad(true);
   // 3x3 windows with padding 1 over a 2x2 plane: each window holds all four 4s and five zeros of
