@@ -317,6 +317,50 @@ TEST_CASE("max_pool2d: stride defaults to the kernel, odd sizes drop the last ro
   CHECK(max_pool2d(x, {{3, 2}, {1, 3}}).shape() == Shape{1, 1, 3, 2});
 }
 
+TEST_CASE("max_pool2d: the 2x2 path keeps the window's row-major order for ties and NaNs") {
+  // Hand-picked windows where pairing the columns first or the rows first would differ: the top
+  // row's right element comes before the bottom row's left one.
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  auto index_of = [](std::initializer_list<double> window) {
+    return std::get<1>(max_pool2d_with_indices(tensor_f64(window, {1, 1, 2, 2}), {{2, 2}}))
+        .item<int64_t>();
+  };
+  CHECK(index_of({1, 5, 5, 1}) == 1);
+  CHECK(index_of({1, 1, 5, 5}) == 2);
+  CHECK(index_of({5, 1, 1, 5}) == 0);
+  CHECK(index_of({1, 3, nan, nan}) == 2);
+  CHECK(index_of({1, nan, nan, 1}) == 1);
+  CHECK(index_of({nan, 1, 1, nan}) == 0);
+
+  // Against the definition, window by window, on coarse values (many ties) with NaNs, for even
+  // planes (one run per plane) and odd ones (a column and a row left over).
+  for (const Shape& shape : {Shape{2, 3, 8, 12}, Shape{2, 3, 9, 13}}) {
+    std::vector<double> raw = test::hashed_values(numel(shape), 17, 0.0, 3.0);
+    for (size_t i = 0; i < raw.size(); ++i) raw[i] = i % 23 == 5 ? nan : std::floor(raw[i]);
+    for (DType dtype : {DType::f32, DType::f64}) {
+      CAPTURE(shape, dtype);
+      auto [y, idx] = max_pool2d_with_indices(to_dtype(from_vector(raw, shape), dtype), {{2, 2}});
+      const std::vector<double> got = values(y);
+      const std::vector<int64_t> got_at = idx.to_vector<int64_t>();
+      const int64_t H = shape[2], W = shape[3], out_h = H / 2, out_w = W / 2;
+      for (int64_t p = 0; p < shape[0] * shape[1]; ++p) {
+        for (int64_t o = 0; o < out_h * out_w; ++o) {
+          const int64_t oh = o / out_w, ow = o % out_w;
+          int64_t best_at = 2 * oh * W + 2 * ow;  // the first element, then row-major order
+          for (int64_t at : {best_at + 1, best_at + W, best_at + W + 1}) {
+            const double v = raw[p * H * W + at], best = raw[p * H * W + best_at];
+            if (v > best || (std::isnan(v) && !std::isnan(best))) best_at = at;
+          }
+          const double expected = raw[p * H * W + best_at];
+          const int64_t out = p * out_h * out_w + o;
+          CHECK(got_at[out] == best_at);
+          CHECK((got[out] == expected || (std::isnan(got[out]) && std::isnan(expected))));
+        }
+      }
+    }
+  }
+}
+
 TEST_CASE("max_pool2d: without a graph only the maxima are computed, the same as with indices") {
   // Inputs with ties (values rounded to a coarse grid), -inf, and NaN in a few windows, over the
   // 2x2 fast paths (even planes and odd ones), overlapping padded windows and an uneven kernel,
