@@ -160,7 +160,8 @@ class ThreadPool {
 struct PoolState {
   // OpenBLAS runs on its caller's thread only: the engine splits GEMMs over its own pool
   // (engine/cpu/blas.h), so BLAS's pthreads never compete with it for the cores.
-  // (With the serial OpenBLAS build, which CMakeLists.txt prefers, this call does nothing.)
+  // OpenBLAS is therefore called from several threads at once, which its single-threaded build
+  // does not survive (CMakeLists.txt links the OpenMP build, which at one thread starts none).
   PoolState() { openblas_set_num_threads(1); }
 
   std::mutex mutex;

@@ -19,7 +19,7 @@ DG_PACKAGES=(
   pkg-config
   libeigen3-dev     # Eigen 3.4
   libopenblas-dev   # BLAS (cblas_sgemm)
-  libopenblas-serial-dev  # its single-threaded build, which the engine links (CMakeLists.txt)
+  libopenblas-openmp-dev  # its OpenMP build, which the engine links (CMakeLists.txt)
   catch2            # Catch2 v2, for the tests
   libfmt-dev        # error messages and printing
   libstb-dev        # image loading (datasets), PNG plots (nn)

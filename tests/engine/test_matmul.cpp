@@ -2,8 +2,13 @@
 // triple loop written from the definition, every operand layout the BLAS kernel distinguishes
 // (row-major, column-major, a leading dimension larger than the row, neither layout, broadcast
 // batch, folded batch), zero-size operands, FLOP counts, the error messages, and the backward's
-// skipping of gradients nobody needs. The float64 gradient checks are in gradcheck_cases_matmul.cpp.
+// skipping of gradients nobody needs, and that the linked OpenBLAS survives calls from two threads
+// at once. The float64 gradient checks are in gradcheck_cases_matmul.cpp.
 #include <catch2/catch.hpp>
+#include <cblas.h>
+
+#include <atomic>
+#include <thread>
 
 #include "engine/allocator.h"
 #include "engine/flops.h"
@@ -331,4 +336,36 @@ TEST_CASE("matmul: backward gives the textbook gradients and skips unneeded ones
     const Tensor expected = naive_matmul(a.detach().transpose(1, 2), g);  // [3,5,2]
     CHECK(max_abs_diff(b.grad(), sum(expected, {0})) < 1e-12);
   }
+}
+
+TEST_CASE("the linked OpenBLAS is safe to call from several threads at once") {
+  // The engine calls single-threaded sgemm from every thread of its pool at once
+  // (engine/cpu/blas.h). OpenBLAS's single-threaded build shares its packing buffers without a
+  // lock: two threads calling 256^3 sgemm got wrong products in about 1 call in 600. The build
+  // must link a threaded one (CMakeLists.txt).
+  CHECK(openblas_get_parallel() != OPENBLAS_SEQUENTIAL);
+  // And two threads multiplying at once get the single-threaded product, bit for bit. (A race
+  // shows up only now and then, so this alone could miss one; the check above cannot.)
+  const int n = 256;
+  const std::vector<double> a64 = test::hashed_values(n * n, 1, -1, 1);
+  const std::vector<double> b64 = test::hashed_values(n * n, 2, -1, 1);
+  const std::vector<float> a(a64.begin(), a64.end()), b(b64.begin(), b64.end());
+  auto product = [&](std::vector<float>& c) {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a.data(), n, b.data(), n,
+                0.0f, c.data(), n);
+  };
+  std::vector<float> expected(n * n);
+  product(expected);
+  std::atomic<int> wrong{0};
+  auto worker = [&] {
+    std::vector<float> c(n * n);
+    for (int i = 0; i < 200; ++i) {
+      product(c);
+      if (c != expected) ++wrong;
+    }
+  };
+  std::thread first(worker), second(worker);
+  first.join();
+  second.join();
+  CHECK(wrong == 0);
 }
