@@ -84,6 +84,19 @@ class Backend {
     return Tensor();
   }
 
+  // Attention where no graph is recorded and no dropout is drawn: for q [B, H, Lq, D] and k, v
+  // [B, H, Lk, D] (any strides), out[b, i, h, :] = sum_j softmax_j(scale q_i . k_j + additive[i, j],
+  // masked positions excluded) v_j, returned as a new [B, Lq, H, D] tensor. `masked` (bool) is
+  // expanded to [B, H, Lq, Lk] or undefined; `additive` is [Lq, Lk] of q's dtype or undefined. A
+  // row with every position masked gives zeros when `masked` is defined, NaN otherwise (the
+  // composed path's results). Returns an undefined tensor, having written nothing, where the
+  // backend has no fast path; the caller then composes attention from ops.
+  virtual Tensor inference_attention(const Tensor& /*q*/, const Tensor& /*k*/,
+                                     const Tensor& /*v*/, const Tensor& /*masked*/,
+                                     const Tensor& /*additive*/, double /*scale*/) {
+    return Tensor();
+  }
+
   // out = in.index_select(dim, index); index is 1-D.
   virtual void index_select(const Tensor& out, const Tensor& in, int dim, const Tensor& index) = 0;
   // out[i][j] = in[index[i][j]][j] (for dim 0); out and index have the same shape.

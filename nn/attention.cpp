@@ -1,6 +1,7 @@
-// MultiheadAttention: see attention.h. The heads are split with one reshape + permute + copy per
-// projection, attention itself is dg::scaled_dot_product_attention, and the heads are merged back
-// with one copy before out_proj.
+// MultiheadAttention: see attention.h. The heads are split with one reshape + permute (+ a copy
+// when training) per projection, attention itself is dg::scaled_dot_product_attention, and the
+// heads are merged back before out_proj (a copy when training; free in inference, where the fused
+// attention writes them merged).
 #include "nn/attention.h"
 
 #include <fmt/format.h>
@@ -37,13 +38,16 @@ Tensor rows(const Tensor& packed, int64_t part, int64_t count, int64_t E) {
   return packed.defined() ? narrow(packed, 0, part * E, count * E) : Tensor();
 }
 
-// x [B, L, E] projected by `count` stacked projections and split into heads: [count, B, H, L, D],
-// contiguous (so selecting one projection gives a contiguous [B, H, L, D]).
+// x [B, L, E] projected by `count` stacked projections and split into heads: [count, B, H, L, D].
+// Contiguous when a graph is recorded (so selecting one projection gives a contiguous
+// [B, H, L, D] for the composed attention's products); otherwise a view of the projection, which
+// the fused inference attention reads in place.
 Tensor project_heads(const Tensor& x, const Tensor& weight, const Tensor& bias, int64_t count,
                      int64_t H, int64_t D) {
   const int64_t B = x.shape()[0], L = x.shape()[1];
   const Tensor projected = linear(x, weight, bias);  // [B, L, count * H * D]
-  return contiguous(permute(reshape(projected, {B, L, count, H, D}), {2, 0, 3, 1, 4}));
+  const Tensor heads = permute(reshape(projected, {B, L, count, H, D}), {2, 0, 3, 1, 4});
+  return projected.requires_grad() ? contiguous(heads) : heads;
 }
 
 void check_input(const Tensor& t, std::string_view name, int64_t E, DType dtype) {

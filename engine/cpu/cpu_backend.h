@@ -32,6 +32,9 @@ class CpuBackend final : public Backend {
   void matmul(const Tensor& out, const Tensor& a, const Tensor& b) override;
   Tensor inference_linear(const Tensor& rows, const Tensor& weight,
                           const Tensor& bias) override;  // packed_linear.cpp
+  Tensor inference_attention(const Tensor& q, const Tensor& k, const Tensor& v,
+                             const Tensor& masked, const Tensor& additive,
+                             double scale) override;  // attention_kernels.cpp
   void index_select(const Tensor& out, const Tensor& in, int dim, const Tensor& index) override;
   void gather(const Tensor& out, const Tensor& in, int dim, const Tensor& index) override;
   void scatter(const Tensor& out, int dim, const Tensor& index, const Tensor& src,

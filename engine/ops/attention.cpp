@@ -10,9 +10,17 @@
 // The gradient comes from the ops used, so it is differentiable again. Without a mask the softmax
 // is dg::softmax (one fused kernel, engine/ops/softmax.cpp); with one it is composed here
 // (masked_softmax: masked_fill, exp, sum, div), which is what gives all-masked rows zeros.
+//
+// Where nothing is recorded and no dropout is drawn (inference), the backend's fused kernel runs
+// instead when it has one (Backend::inference_attention; the CPU's in
+// engine/cpu/attention_kernels.cpp): it reads q, k and v where they lie, so heads split out of a
+// projection by a permute need no copy, and returns the heads already merged in memory
+// ([B, Lq, H, D], seen here as [B, H, Lq, D]).
 #include <cmath>
 #include <limits>
 
+#include "engine/backend.h"
+#include "engine/flops.h"
 #include "engine/ops/functional.h"
 #include "engine/ops/op_helpers.h"
 
@@ -101,10 +109,25 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
           attn_mask.device(), q.device());
   }
 
+  const double scale = 1.0 / std::sqrt(static_cast<double>(D));
+  const Tensor additive = attn_mask.defined() && attn_mask.dtype() != DType::b8 ? attn_mask : Tensor();
+  const Tensor masked = combined_bool_mask(options, B, Lq, Lk, q.device());
+  const bool dropping = options.training && options.dropout_p > 0.0;
+  if (!dropping && !needs_grad(q, k, v) && !(additive.defined() && needs_grad(additive))) {
+    // Nothing to record: the backend's fused kernel, when it has one for these operands.
+    const Tensor heads_last = backend(q.device()).inference_attention(
+        q, k, v, masked.defined() ? expand(masked, {B, H, Lq, Lk}) : Tensor(), additive, scale);
+    if (heads_last.defined()) {
+      // Two products, and per score: scale, max, shift, exp, sum, normalise.
+      flops::add(4 * B * H * Lq * Lk * D + 6 * B * H * Lq * Lk);
+      return permute(heads_last, {0, 2, 1, 3});  // [B, Lq, H, D] seen as [B, H, Lq, D]
+    }
+  }
+
   // Scaling q (Lq x D values) is cheaper than scaling the scores (Lq x Lk).
-  Tensor scores = matmul(q * (1.0 / std::sqrt(static_cast<double>(D))), transpose(k, -2, -1));
-  if (attn_mask.defined() && attn_mask.dtype() != DType::b8) scores = scores + attn_mask;
-  Tensor weights = masked_softmax(scores, combined_bool_mask(options, B, Lq, Lk, q.device()));
+  Tensor scores = matmul(q * scale, transpose(k, -2, -1));
+  if (additive.defined()) scores = scores + additive;
+  Tensor weights = masked_softmax(scores, masked);
   if (options.training && options.dropout_p > 0.0)
     weights = dropout(weights, options.dropout_p, /*training=*/true, options.generator);
   return matmul(weights, v);
