@@ -25,10 +25,21 @@ inline constexpr int64_t kParallelGemmWork = int64_t{1} << 18;
 inline constexpr int64_t kParallelSkinnyGemmWork = int64_t{1} << 16;
 inline constexpr int64_t kSkinnyRows = 8;
 
+// Keeps OpenBLAS on the calling thread. Its OpenMP build (the one CMakeLists.txt links) runs a call
+// on as many threads as the *calling* thread's OpenMP setting allows, and a thread that has not set
+// it (a pool worker, a user's thread) gets the default, every core: its sgemm would then start an
+// OpenMP team of its own beside the engine's pool. So each thread sets it to one before its first
+// call. (In the pthreads build the setting is global and this repeats what parallel.cpp does.)
+inline void keep_blas_on_this_thread() {
+  thread_local const bool set = (openblas_set_num_threads(1), true);
+  (void)set;
+}
+
 // One single-threaded BLAS call; sizes are already checked to fit BLAS's 32-bit ints.
 template <class T>
 void gemm_serial(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const T* A,
                  int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
+  keep_blas_on_this_thread();
   const CBLAS_TRANSPOSE ta = trans_a ? CblasTrans : CblasNoTrans;
   const CBLAS_TRANSPOSE tb = trans_b ? CblasTrans : CblasNoTrans;
   if constexpr (std::is_same_v<T, float>) {

@@ -8,6 +8,7 @@
 #include <cblas.h>
 
 #include <atomic>
+#include <filesystem>
 #include <thread>
 
 #include "engine/allocator.h"
@@ -368,4 +369,25 @@ TEST_CASE("the linked OpenBLAS is safe to call from several threads at once") {
   first.join();
   second.join();
   CHECK(wrong == 0);
+}
+
+TEST_CASE("BLAS runs on the calling thread: products on the pool start no threads of their own") {
+  // OpenBLAS's OpenMP build would start an OpenMP team for a call from a thread whose OpenMP
+  // setting was left at its default (engine/cpu/blas.h keeps every calling thread at one).
+  auto threads_in_process = [] {
+    int n = 0;
+    for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) n += task.exists();
+    return n;
+  };
+  const int saved_threads = num_threads();
+  set_num_threads(2);
+  const Tensor a = test::uniform_f32({512, 256}, 1), b = test::uniform_f32({256, 384}, 2);
+  (void)(test::uniform_f32({2048, 1024}, 3) * 2.0);  // the pool is started, without BLAS
+  const int before = threads_in_process();
+  // Products big enough to be split over the pool, from the pool's worker too.
+  for (int i = 0; i < 3; ++i) matmul(a, b);
+  std::thread user([&] { matmul(a, b); });  // and from a thread of the user's
+  user.join();
+  CHECK(threads_in_process() == before);
+  set_num_threads(saved_threads);
 }
