@@ -75,12 +75,14 @@ class Backend {
   // batch stride 0 (broadcast) and either row- or column-major inner matrices.
   virtual void matmul(const Tensor& out, const Tensor& a, const Tensor& b) = 0;
   // rows @ weight^T (+ bias) for a linear layer whose graph is not recorded: rows [M, K], weight
-  // [N, K], bias [N] or undefined. A backend may keep a faster layout of a weight it sees again
-  // (the CPU backend's packed panels, engine/cpu/packed_linear.cpp). Returns an undefined tensor,
-  // having allocated and written nothing, where it has no fast path for these operands (dtype,
-  // layout, size); the caller then runs matmul and adds the bias.
+  // [N, K], bias [N] or undefined; then relu when `relu`, then + residual [M, N] when it is
+  // defined. A backend may keep a faster layout of a weight it sees again (the CPU backend's
+  // packed panels, engine/cpu/packed_linear.cpp). Returns an undefined tensor, having allocated
+  // and written nothing, where it has no fast path for these operands (dtype, layout, size); the
+  // caller then composes the result from other ops.
   virtual Tensor inference_linear(const Tensor& /*rows*/, const Tensor& /*weight*/,
-                                  const Tensor& /*bias*/) {
+                                  const Tensor& /*bias*/, bool /*relu*/,
+                                  const Tensor& /*residual*/) {
     return Tensor();
   }
 

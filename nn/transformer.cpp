@@ -1,7 +1,9 @@
 // TransformerEncoderLayer and TransformerDecoderLayer: see transformer.h. The feed-forward block is
 // not a module of its own, so that parameter names stay PyTorch's (linear1, linear2 directly on
-// the layer).
+// the layer); it calls the linear op with its relu and residual as epilogues (feed_forward_residual).
 #include "nn/transformer.h"
+
+#include "engine/ops/functional.h"
 
 namespace dg::nn {
 
@@ -19,8 +21,21 @@ MultiheadAttentionOptions attention_options(const TransformerLayerOptions& o) {
   return {.dropout = o.dropout, .bias = true, .dropout_generator = o.dropout_generator};
 }
 
-Tensor activate(const Tensor& x, Activation activation) {
-  return activation == Activation::gelu ? gelu(x) : relu(x);
+bool is_identity(const Dropout& d) { return !d.is_training() || d.p == 0.0; }
+
+// residual + out_dropout(linear2(dropout(activation(linear1(x))))): the feed-forward block with the
+// residual around it. A relu goes into linear1's epilogue, and the residual into linear2's when
+// out_dropout is the identity (eval mode, or p = 0), so that in inference neither costs a pass
+// of its own (engine/cpu/packed_linear.cpp); with a graph recorded the same ops run as written.
+Tensor feed_forward_residual(const Tensor& residual, const Tensor& x, const Linear& linear1,
+                             Dropout& dropout, const Linear& linear2, Dropout& out_dropout,
+                             Activation activation) {
+  Tensor h = activation == Activation::relu
+                 ? linear(x, linear1.weight, linear1.bias, {.relu = true})
+                 : gelu(linear(x, linear1.weight, linear1.bias));
+  h = dropout.forward(h);
+  if (is_identity(out_dropout)) return linear(h, linear2.weight, linear2.bias, {.residual = residual});
+  return residual + out_dropout.forward(linear(h, linear2.weight, linear2.bias));
 }
 
 }  // namespace
@@ -44,21 +59,22 @@ TransformerEncoderLayer::TransformerEncoderLayer(int64_t d_model, int64_t nhead,
   dropout2 = register_module("dropout2", std::make_shared<Dropout>(options.dropout, options.dropout_generator));
 }
 
-Tensor TransformerEncoderLayer::feed_forward(const Tensor& x) {
-  return dropout2->forward(linear2->forward(dropout->forward(activate(linear1->forward(x), options.activation))));
-}
 
 Tensor TransformerEncoderLayer::forward(const Tensor& src, const AttentionMasks& masks) {
   auto self_attention = [&](const Tensor& x) {
     return dropout1->forward(self_attn->forward(x, x, x, masks));
   };
+  auto feed_forward = [&](const Tensor& residual, const Tensor& x) {
+    return feed_forward_residual(residual, x, *linear1, *dropout, *linear2, *dropout2,
+                                 options.activation);
+  };
   Tensor x = src;
   if (options.norm_first) {
     x = x + self_attention(norm1->forward(x));
-    return x + feed_forward(norm2->forward(x));
+    return feed_forward(x, norm2->forward(x));
   }
   x = norm1->forward(x + self_attention(x));
-  return norm2->forward(x + feed_forward(x));
+  return norm2->forward(feed_forward(x, x));
 }
 
 // ---------------------------------------------------------------- decoder
@@ -82,9 +98,6 @@ TransformerDecoderLayer::TransformerDecoderLayer(int64_t d_model, int64_t nhead,
   dropout3 = register_module("dropout3", std::make_shared<Dropout>(options.dropout, options.dropout_generator));
 }
 
-Tensor TransformerDecoderLayer::feed_forward(const Tensor& x) {
-  return dropout3->forward(linear2->forward(dropout->forward(activate(linear1->forward(x), options.activation))));
-}
 
 Tensor TransformerDecoderLayer::forward(const Tensor& tgt, const Tensor& memory,
                                         const AttentionMasks& tgt_masks,
@@ -95,15 +108,19 @@ Tensor TransformerDecoderLayer::forward(const Tensor& tgt, const Tensor& memory,
   auto cross_attention = [&](const Tensor& x) {
     return dropout2->forward(multihead_attn->forward(x, memory, memory, memory_masks));
   };
+  auto feed_forward = [&](const Tensor& residual, const Tensor& x) {
+    return feed_forward_residual(residual, x, *linear1, *dropout, *linear2, *dropout3,
+                                 options.activation);
+  };
   Tensor x = tgt;
   if (options.norm_first) {
     x = x + self_attention(norm1->forward(x));
     x = x + cross_attention(norm2->forward(x));
-    return x + feed_forward(norm3->forward(x));
+    return feed_forward(x, norm3->forward(x));
   }
   x = norm1->forward(x + self_attention(x));
   x = norm2->forward(x + cross_attention(x));
-  return norm3->forward(x + feed_forward(x));
+  return norm3->forward(feed_forward(x, x));
 }
 
 }  // namespace dg::nn

@@ -53,9 +53,6 @@ class TransformerEncoderLayer : public UnaryModule {
   std::shared_ptr<Linear> linear1, linear2;
   std::shared_ptr<Dropout> dropout, dropout1, dropout2;
   std::shared_ptr<LayerNorm> norm1, norm2;
-
- private:
-  Tensor feed_forward(const Tensor& x);
 };
 
 class TransformerDecoderLayer : public Module {
@@ -79,9 +76,6 @@ class TransformerDecoderLayer : public Module {
   std::shared_ptr<Linear> linear1, linear2;
   std::shared_ptr<Dropout> dropout, dropout1, dropout2, dropout3;
   std::shared_ptr<LayerNorm> norm1, norm2, norm3;
-
- private:
-  Tensor feed_forward(const Tensor& x);
 };
 
 }  // namespace dg::nn

@@ -30,8 +30,8 @@ class CpuBackend final : public Backend {
                   int dim) override;
   void cumsum(const Tensor& out, const Tensor& in, int dim) override;
   void matmul(const Tensor& out, const Tensor& a, const Tensor& b) override;
-  Tensor inference_linear(const Tensor& rows, const Tensor& weight,
-                          const Tensor& bias) override;  // packed_linear.cpp
+  Tensor inference_linear(const Tensor& rows, const Tensor& weight, const Tensor& bias, bool relu,
+                          const Tensor& residual) override;  // packed_linear.cpp
   Tensor inference_attention(const Tensor& q, const Tensor& k, const Tensor& v,
                              const Tensor& masked, const Tensor& additive,
                              double scale) override;  // attention_kernels.cpp

@@ -12,7 +12,9 @@
 //
 // The product is a 6x16 register tile: per step of the inner dimension, two 8-wide vectors of the
 // panel and one broadcast input value for each of 6 rows feed 12 FMAs into 12 accumulators. The
-// bias is where the accumulators start, so it costs no pass of its own. Loops are blocked so a
+// bias is where the accumulators start, so it costs no pass of its own; likewise an activation
+// (relu) and a residual to add, applied to the accumulators before their last store (the linear
+// op's epilogue: a transformer's feed-forward block in inference). Loops are blocked so a
 // panel's slice of the inner dimension (256 x 16 floats) stays in L1 while every row tile of a
 // 96-row block streams past it. Panel groups are split over the engine's threads.
 //
@@ -118,11 +120,24 @@ std::shared_ptr<const PackedWeight> find_or_pack(const Tensor& weight) {
   return entry->packed ? entry : nullptr;
 }
 
+// What follows the product on the last inner block: relu, then + residual (rows `ld` apart,
+// already offset to the tile's first row and column), either left out.
+struct Epilogue {
+  bool relu = false;
+  const float* residual = nullptr;
+  int64_t ld = 0;
+
+  Epilogue at(int64_t row, int64_t column) const {
+    return {relu, residual ? residual + row * ld + column : nullptr, ld};
+  }
+};
+
 // C[r, 0:16] (r < R) = start[r] + sum_k A[r, k] * panel[k, 0:16] over kc steps of k. `start` is
-// the 16 bias values (the first inner block) or nullptr to continue from what C holds.
+// the 16 bias values (the first inner block) or nullptr to continue from what C holds; `last`
+// (the last inner block) applies the epilogue before the store.
 template <int R>
 void tile(const float* a, int64_t lda, const float* panel, int64_t kc, float* c, int64_t ldc,
-          const float* start) {
+          const float* start, const Epilogue* last) {
   static_assert(R >= 1 && R <= kTileRows);
   __m256 lo[R], hi[R];
   for (int r = 0; r < R; ++r) {
@@ -140,6 +155,16 @@ void tile(const float* a, int64_t lda, const float* panel, int64_t kc, float* c,
       hi[r] = _mm256_fmadd_ps(a_rk, b_hi, hi[r]);
     }
   }
+  if (last && last->relu) {
+    const __m256 zero = _mm256_setzero_ps();
+    for (int r = 0; r < R; ++r) lo[r] = _mm256_max_ps(lo[r], zero), hi[r] = _mm256_max_ps(hi[r], zero);
+  }
+  if (last && last->residual) {
+    for (int r = 0; r < R; ++r) {
+      lo[r] = _mm256_add_ps(lo[r], _mm256_loadu_ps(last->residual + r * last->ld));
+      hi[r] = _mm256_add_ps(hi[r], _mm256_loadu_ps(last->residual + r * last->ld + 8));
+    }
+  }
   for (int r = 0; r < R; ++r) {
     _mm256_storeu_ps(c + r * ldc, lo[r]);
     _mm256_storeu_ps(c + r * ldc + 8, hi[r]);
@@ -147,25 +172,28 @@ void tile(const float* a, int64_t lda, const float* panel, int64_t kc, float* c,
 }
 
 void run_tile(int rows, const float* a, int64_t lda, const float* panel, int64_t kc, float* c,
-              int64_t ldc, const float* start) {
+              int64_t ldc, const float* start, const Epilogue* last) {
   switch (rows) {
-    case 6: tile<6>(a, lda, panel, kc, c, ldc, start); break;
-    case 5: tile<5>(a, lda, panel, kc, c, ldc, start); break;
-    case 4: tile<4>(a, lda, panel, kc, c, ldc, start); break;
-    case 3: tile<3>(a, lda, panel, kc, c, ldc, start); break;
-    case 2: tile<2>(a, lda, panel, kc, c, ldc, start); break;
-    default: tile<1>(a, lda, panel, kc, c, ldc, start); break;
+    case 6: tile<6>(a, lda, panel, kc, c, ldc, start, last); break;
+    case 5: tile<5>(a, lda, panel, kc, c, ldc, start, last); break;
+    case 4: tile<4>(a, lda, panel, kc, c, ldc, start, last); break;
+    case 3: tile<3>(a, lda, panel, kc, c, ldc, start, last); break;
+    case 2: tile<2>(a, lda, panel, kc, c, ldc, start, last); break;
+    default: tile<1>(a, lda, panel, kc, c, ldc, start, last); break;
   }
 }
 
-// Output columns [16 p_begin, 16 p_end) for all M rows.
+// Output columns [16 p_begin, 16 p_end) for all M rows, the epilogue applied as the last inner
+// block is stored.
 void panels_product(const float* a, int64_t lda, int64_t M, const PackedWeight& w,
-                    const float* bias, int64_t p_begin, int64_t p_end, float* out) {
+                    const float* bias, const Epilogue& epilogue, int64_t p_begin, int64_t p_end,
+                    float* out) {
   const int64_t N = w.out_features, K = w.in_features;
   for (int64_t i0 = 0; i0 < M; i0 += kRowBlock) {
     const int64_t i1 = std::min(M, i0 + kRowBlock);
     for (int64_t k0 = 0; k0 < K; k0 += kInnerBlock) {
       const int64_t kc = std::min(K, k0 + kInnerBlock) - k0;
+      const bool last_block = k0 + kc == K;
       for (int64_t p = p_begin; p < p_end; ++p) {
         const int64_t n0 = p * kPanelWidth, width = std::min(kPanelWidth, N - n0);
         const float* panel = w.panels.data() + (p * K + k0) * kPanelWidth;
@@ -176,16 +204,25 @@ void panels_product(const float* a, int64_t lda, int64_t M, const PackedWeight& 
           const int rows = static_cast<int>(std::min<int64_t>(kTileRows, i1 - i));
           const float* a_tile = a + i * lda + k0;
           if (width == kPanelWidth) {
-            run_tile(rows, a_tile, lda, panel, kc, out + i * N + n0, N, tile_start);
+            const Epilogue here = epilogue.at(i, n0);
+            run_tile(rows, a_tile, lda, panel, kc, out + i * N + n0, N, tile_start,
+                     last_block ? &here : nullptr);
             continue;
           }
-          // The last, partial panel: through a full-width scratch tile.
+          // The last, partial panel: through a full-width scratch tile, with the epilogue applied
+          // to the columns that exist as they are copied out.
           std::array<float, kTileRows * kPanelWidth> scratch{};
           for (int r = 0; r < rows; ++r)
             std::copy_n(out + (i + r) * N + n0, width, scratch.data() + r * kPanelWidth);
-          run_tile(rows, a_tile, lda, panel, kc, scratch.data(), kPanelWidth, tile_start);
-          for (int r = 0; r < rows; ++r)
-            std::copy_n(scratch.data() + r * kPanelWidth, width, out + (i + r) * N + n0);
+          run_tile(rows, a_tile, lda, panel, kc, scratch.data(), kPanelWidth, tile_start, nullptr);
+          for (int r = 0; r < rows; ++r) {
+            float* row = scratch.data() + r * kPanelWidth;
+            if (last_block && epilogue.relu)
+              for (int64_t j = 0; j < width; ++j) row[j] = std::max(row[j], 0.0f);
+            if (last_block && epilogue.residual)
+              for (int64_t j = 0; j < width; ++j) row[j] += epilogue.residual[(i + r) * epilogue.ld + n0 + j];
+            std::copy_n(row, width, out + (i + r) * N + n0);
+          }
         }
       }
     }
@@ -202,12 +239,17 @@ bool holds_packed_weight(const Tensor& weight) {
   });
 }
 
-Tensor CpuBackend::inference_linear(const Tensor& rows, const Tensor& weight, const Tensor& bias) {
+Tensor CpuBackend::inference_linear(const Tensor& rows, const Tensor& weight, const Tensor& bias,
+                                    bool relu, const Tensor& residual) {
   if (rows.dtype() != DType::f32 || rows.dim() != 2 || weight.dim() != 2) return Tensor();
   const int64_t M = rows.shape()[0], K = rows.shape()[1], N = weight.shape()[0];
   const int64_t lda = rows.strides()[0];
   if (M < kMinRows || K == 0 || N == 0 || rows.strides()[1] != 1 || lda < K ||
       !weight.is_contiguous() || (bias.defined() && !bias.is_contiguous()))
+    return Tensor();
+  // The residual is read a tile row at a time: its rows must be runs of N floats.
+  if (residual.defined() && (residual.dtype() != DType::f32 || residual.shape() != Shape{M, N} ||
+                             residual.strides()[1] != 1 || residual.strides()[0] < N))
     return Tensor();
   const std::shared_ptr<const PackedWeight> packed = find_or_pack(weight);
   if (!packed) return Tensor();
@@ -216,13 +258,15 @@ Tensor CpuBackend::inference_linear(const Tensor& rows, const Tensor& weight, co
   const float* a = rows.data<float>();
   const float* bias_data = bias.defined() ? bias.data<float>() : nullptr;
   float* c = out.data<float>();
+  const Epilogue epilogue{relu, residual.defined() ? residual.data<float>() : nullptr,
+                          residual.defined() ? residual.strides()[0] : 0};
   const int64_t panels = (N + kPanelWidth - 1) / kPanelWidth;
   const int64_t chunks = (panels + kPanelsPerChunk - 1) / kPanelsPerChunk;
   const int threads = M * N * K >= kParallelGemmWork ? num_threads() : 1;
   parallel_chunks(chunks, threads, [&](int64_t chunk, int) {
     const int64_t p_begin = chunk * kPanelsPerChunk;
     const int64_t p_end = std::min(panels, p_begin + kPanelsPerChunk);
-    panels_product(a, lda, M, *packed, bias_data, p_begin, p_end, c);
+    panels_product(a, lda, M, *packed, bias_data, epilogue, p_begin, p_end, c);
   });
   return out;
 }
@@ -231,7 +275,8 @@ Tensor CpuBackend::inference_linear(const Tensor& rows, const Tensor& weight, co
 
 bool holds_packed_weight(const Tensor&) { return false; }
 
-Tensor CpuBackend::inference_linear(const Tensor&, const Tensor&, const Tensor&) {
+Tensor CpuBackend::inference_linear(const Tensor&, const Tensor&, const Tensor&, bool,
+                                    const Tensor&) {
   return Tensor();
 }
 

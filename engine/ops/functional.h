@@ -62,6 +62,17 @@ Tensor layer_norm(const Tensor& input, const Shape& normalized_shape, const Tens
 
 // ---------------------------------------------------------------- misc layers (nn_misc.cpp)
 Tensor linear(const Tensor& input, const Tensor& weight, const Tensor& bias = Tensor());
+// What follows a linear layer's product and bias in linear(input, weight, bias, epilogue): relu
+// when `relu`, then + residual (of the output's shape) when it is defined.
+struct LinearEpilogue {
+  bool relu = false;
+  Tensor residual{};
+};
+// residual + relu(input @ weight^T + bias), either part optional: where no graph is recorded the
+// backend may apply both to the product before storing it (no pass of their own), otherwise it is
+// the composition of linear, relu and add, with their gradients.
+Tensor linear(const Tensor& input, const Tensor& weight, const Tensor& bias,
+              const LinearEpilogue& epilogue);
 // Inverted dropout: zeroes with probability p and scales survivors by 1/(1-p); identity when
 // !training or p == 0. Uses `generator` (or the default generator).
 Tensor dropout(const Tensor& input, double p, bool training, Generator* generator = nullptr);
@@ -112,8 +123,8 @@ Tensor kl_div(const Tensor& input, const Tensor& target, KlReduction reduction =
 // attn_mask: bool [Lq, Lk] (true = masked out) or float additive [Lq, Lk]; causal adds the
 // upper-triangular mask. Returns [B, H, Lq, D].
 struct AttentionOptions {
-  Tensor key_padding_mask;
-  Tensor attn_mask;
+  Tensor key_padding_mask{};
+  Tensor attn_mask{};
   bool causal = false;
   double dropout_p = 0.0;
   bool training = false;

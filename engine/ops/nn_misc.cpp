@@ -4,6 +4,8 @@
 // column sum written with engine ops (so it can be differentiated again). As a composition
 // (reshape, transpose, matmul, broadcast add, reshape) it recorded five nodes and made one more
 // pass over the output, which dominated small layers run many times (an LSTM cell per time step).
+// linear with an epilogue (relu, then a residual added) is that composition when recorded; without a
+// graph the backend may apply the epilogue as it stores the product (Backend::inference_linear).
 // dropout is a composition of engine ops (one Bernoulli mask and a multiply), so its gradients,
 // and gradients of those, come from the ops it uses.
 // embedding has its own node: its forward is a row gather (the index_select kernel) and its
@@ -22,7 +24,10 @@ namespace dg {
 
 // ---------------------------------------------------------------- linear
 
-Tensor linear(const Tensor& input, const Tensor& weight, const Tensor& bias) {
+namespace {
+
+// The checks linear makes of its operands; returns the output's shape.
+Shape linear_output_shape(const Tensor& input, const Tensor& weight, const Tensor& bias) {
   constexpr std::string_view op = "linear";
   detail::check_floating(input, op);
   detail::check_same(input, weight, op);
@@ -42,6 +47,14 @@ Tensor linear(const Tensor& input, const Tensor& weight, const Tensor& bias) {
   }
   Shape out_shape = input.shape();
   out_shape[out_shape.size() - 1] = out_features;
+  return out_shape;
+}
+
+}  // namespace
+
+Tensor linear(const Tensor& input, const Tensor& weight, const Tensor& bias) {
+  const Shape out_shape = linear_output_shape(input, weight, bias);
+  const int64_t in_features = weight.shape()[1], out_features = weight.shape()[0];
   const bool recorded = needs_grad(input, weight, bias);
   Tensor out;
   {
@@ -51,7 +64,7 @@ Tensor linear(const Tensor& input, const Tensor& weight, const Tensor& bias) {
     NoGradGuard no_grad;
     const Tensor rows = input.dim() == 2 ? input : reshape(input, {-1, in_features});
     if (!recorded) {
-      out = backend(input.device()).inference_linear(rows, weight, bias);
+      out = backend(input.device()).inference_linear(rows, weight, bias, false, Tensor());
       if (out.defined())
         flops::add(rows.shape()[0] * out_features * (in_features + (bias.defined() ? 1 : 0)));
     }
@@ -80,6 +93,35 @@ Tensor linear(const Tensor& input, const Tensor& weight, const Tensor& bias) {
            });
   }
   return out;
+}
+
+Tensor linear(const Tensor& input, const Tensor& weight, const Tensor& bias,
+              const LinearEpilogue& epilogue) {
+  const Shape out_shape = linear_output_shape(input, weight, bias);
+  const Tensor& residual = epilogue.residual;
+  if (residual.defined()) {
+    detail::check_same(input, residual, "linear");
+    check(residual.shape() == out_shape, "linear: residual of shape {} does not match the output {}",
+          residual.shape(), out_shape);
+  }
+  if (!needs_grad(input, weight, bias, residual)) {
+    // Nothing to record: the epilogue in the product's last store, when the backend can.
+    const int64_t in_features = weight.shape()[1], out_features = weight.shape()[0];
+    NoGradGuard no_grad;
+    const Tensor rows = input.dim() == 2 ? input : reshape(input, {-1, in_features});
+    const Tensor residual_rows =
+        !residual.defined() || residual.dim() == 2 ? residual : reshape(residual, {-1, out_features});
+    Tensor out = backend(input.device()).inference_linear(rows, weight, bias, epilogue.relu, residual_rows);
+    if (out.defined()) {
+      const int64_t M = rows.shape()[0];
+      flops::add(M * out_features * (in_features + (bias.defined() ? 1 : 0) + (epilogue.relu ? 1 : 0) +
+                                     (residual.defined() ? 1 : 0)));
+      return input.dim() == 2 ? out : reshape(out, out_shape);
+    }
+  }
+  Tensor out = linear(input, weight, bias);
+  if (epilogue.relu) out = relu(out);
+  return residual.defined() ? residual + out : out;
 }
 
 // ---------------------------------------------------------------- dropout

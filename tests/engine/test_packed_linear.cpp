@@ -3,10 +3,13 @@
 // last panel, inner dims across the 256 block, rows across the 96-row block, a strided input);
 // that the weight is packed on its second call and not before; that any write to the weight, a
 // replaced view or another view of the same storage is never served stale panels; the same bits
-// on one and two threads; the FLOP count; and that a recorded graph never takes this path.
+// on one and two threads; the FLOP count; that a recorded graph never takes this path; and the
+// relu / residual epilogue of linear(input, weight, bias, epilogue), applied in the tile's last
+// store (no tensors of its own), against the composed ops.
 #include <thread>
 #include <vector>
 
+#include "engine/allocator.h"
 #include "engine/autograd.h"
 #include "engine/cpu/cpu_backend.h"
 #include "engine/flops.h"
@@ -58,6 +61,67 @@ TEST_CASE("packed linear matches a float64 reference over the tiling's edges",
     // float32 sums of up to 512 products of values in [-1, 1).
     REQUIRE(max_abs_diff(out, reference(x, weight, bias)) < 2e-5 * std::sqrt(c.in_features + 1.0));
   }
+}
+
+TEST_CASE("packed linear applies relu and a residual in its last store", "[packed_linear]") {
+  // Partial last panels, inner dims of one and of two 256-blocks (the epilogue must act once, on
+  // the finished sum: relu on a partial sum would clip it), row tails, and a residual whose rows
+  // are further apart than the output's.
+  struct Case {
+    int64_t rows, in_features, out_features;
+  };
+  const std::vector<Case> cases{{8, 5, 16}, {13, 32, 37}, {64, 128, 512}, {64, 512, 128}, {97, 300, 33}};
+  for (const Case& c : cases) {
+    for (int variant = 0; variant < 3; ++variant) {
+      const bool relu = variant != 1, with_residual = variant != 0;
+      CAPTURE(c.rows, c.in_features, c.out_features, relu, with_residual);
+      const Tensor x = uniform_f32({c.rows, c.in_features}, 21);
+      const Tensor weight = uniform_f32({c.out_features, c.in_features}, 22);
+      const Tensor bias = uniform_f32({c.out_features}, 23);
+      const Tensor residual =
+          with_residual ? narrow(uniform_f32({c.rows, c.out_features + 5}, 24), 1, 2, c.out_features)
+                        : Tensor();
+      Tensor expected = reference(x, weight, bias);
+      if (relu) expected = dg::relu(expected);
+      if (with_residual) expected = expected + to_dtype(residual, DType::f64);
+      NoGradGuard no_grad;
+      const LinearEpilogue epilogue{.relu = relu, .residual = residual};
+      linear(x, weight, bias, epilogue);  // packs the weight
+      REQUIRE(cpu::holds_packed_weight(weight));
+      const AllocatorStats before = CpuAllocator::stats();
+      const Tensor out = linear(x, weight, bias, epilogue);
+      const AllocatorStats after = CpuAllocator::stats();
+      // One buffer, the output: relu and the residual made no tensors of their own.
+      CHECK(after.malloc_calls + after.cache_hits - before.malloc_calls - before.cache_hits == 1);
+      CHECK(max_abs_diff(out, expected) < 2e-5 * std::sqrt(c.in_features + 1.0));
+    }
+  }
+}
+
+TEST_CASE("linear with an epilogue: leading dims, the composed path when recorded or declined",
+          "[packed_linear]") {
+  const Tensor x = uniform_f32({2, 12, 40}, 31), weight = uniform_f32({24, 40}, 32);
+  const Tensor bias = uniform_f32({24}, 33), residual = uniform_f32({2, 12, 24}, 34);
+  const Tensor composed = residual + dg::relu(linear(x, weight, bias));
+  {
+    NoGradGuard no_grad;
+    linear(x, weight, bias, {.relu = true, .residual = residual});
+    const Tensor fused = linear(x, weight, bias, {.relu = true, .residual = residual});
+    CHECK(fused.shape() == Shape{2, 12, 24});
+    CHECK(max_abs_diff(fused, composed) < 1e-5);
+    // A residual the tile cannot read row by row (a transposed view) is declined: composed.
+    const Tensor transposed = transpose(transpose(residual, 1, 2).contiguous(), 1, 2);
+    REQUIRE_FALSE(transposed.is_contiguous());
+    CHECK(max_abs_diff(linear(x, weight, bias, {.residual = transposed}),
+                       residual + linear(x, weight, bias)) < 1e-5);
+  }
+  // Recorded: the composition, with gradients for every operand including the residual.
+  const Tensor residual_leaf = clone(residual).set_requires_grad(true);
+  const Tensor out = linear(x, weight, bias, {.relu = true, .residual = residual_leaf});
+  REQUIRE(out.requires_grad());
+  CHECK(max_abs_diff(out, composed) < 1e-5);
+  CHECK_THROWS_WITH(linear(x, weight, bias, {.residual = uniform_f32({2, 12, 23}, 35)}),
+                    Catch::Contains("linear: residual of shape [2,12,23] does not match the output [2,12,24]"));
 }
 
 TEST_CASE("packed linear reads a strided input and keeps leading dims", "[packed_linear]") {

@@ -187,3 +187,30 @@ TEST_CASE("transformer layers: dropout only in training, reproducible with a gen
   CHECK(stack(zeros({1, 3, 8}) + 0.5).shape() == Shape{1, 3, 8});
   CHECK(keys(stack.state_dict()).front() == "0.linear1.bias");
 }
+
+TEST_CASE("transformer layers without a graph equal the recorded forward (fused inference paths)",
+          "[nn][attention]") {
+  // In float32 with enough rows, eval mode without a graph runs the fused attention and the
+  // feed-forward block's relu and residual in the packed linear's epilogue; with a graph recorded
+  // the same layer runs the composed ops. Both arrangements, both activations, both layer kinds.
+  const Tensor x = dg::test::uniform_f32({2, 9, 16}, 40), memory = dg::test::uniform_f32({2, 7, 16}, 41);
+  const AttentionMasks causal{.causal = true};
+  for (bool norm_first : {false, true}) {
+    for (Activation activation : {Activation::relu, Activation::gelu}) {
+      CAPTURE(norm_first, activation == Activation::relu);
+      const TransformerLayerOptions o{.dim_feedforward = 32, .dropout = 0.2, .activation = activation,
+                                      .norm_first = norm_first};
+      TransformerEncoderLayer encoder(16, 4, o);
+      TransformerDecoderLayer decoder(16, 4, o);
+      encoder.eval();
+      decoder.eval();
+      const Tensor encoded = encoder(x, causal), decoded = decoder(x, memory, causal);
+      REQUIRE(encoded.requires_grad());
+      NoGradGuard no_grad;
+      for (int call = 0; call < 2; ++call) {  // the second call runs on packed weights
+        CHECK(max_abs_diff(encoder(x, causal), encoded) < 2e-5);
+        CHECK(max_abs_diff(decoder(x, memory, causal), decoded) < 2e-5);
+      }
+    }
+  }
+}
