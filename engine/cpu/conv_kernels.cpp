@@ -15,8 +15,9 @@
 // engine/cpu/depthwise_conv.h.
 //
 // Threading: tasks run in parallel on the engine's threads, each with its own columns buffer and
-// a GEMM that runs on its own thread (engine/cpu/blas.h). A single task (batch 1, groups 1)
-// instead runs on the calling thread and its GEMM is split over the threads. This is what makes a grouped convolution with
+// a GEMM that runs on its own thread (engine/cpu/blas.h). A single task (batch 1, groups 1) is
+// split into blocks of output rows instead, one per thread, each im2col-ing and multiplying its
+// own rows (conv2d_forward_row_blocks); its backward GEMMs are split over the threads. This is what makes a grouped convolution with
 // groups = batch (DY-Conv's per-sample kernels) as fast as an ordinary batched one: the same
 // loop of GEMMs, one per group, split over threads. grad_weight tasks that share a group would
 // race on its rows, so they are split by group when there are enough groups, and otherwise into
@@ -191,6 +192,38 @@ void col2im(const T* columns, T* x, const ConvGeometry& g, int64_t channels) {
   });
 }
 
+// The columns of output rows [oh0, oh1) only: a [patch, (oh1 - oh0) * out_w] matrix, every entry
+// written (zero where the patch reads padding), so that a buffer can serve blocks of different
+// rows in turn.
+template <class T>
+void im2col_rows(const T* x, T* columns, const ConvGeometry& g, int64_t channels, int64_t oh0,
+                 int64_t oh1) {
+  const int64_t out_w = g.out_w, block = (oh1 - oh0) * out_w;
+  int64_t row = 0;
+  for (int64_t c = 0; c < channels; ++c) {
+    const T* plane = x + c * g.in_h * g.in_w;
+    for (int64_t i = 0; i < g.kernel_h; ++i) {
+      const int64_t offset_h = i * g.dilation_h - g.pad_h;
+      for (int64_t j = 0; j < g.kernel_w; ++j, ++row) {
+        const int64_t offset = j * g.dilation_w - g.pad_w;
+        const ValidRange cols = valid_outputs(offset, g.stride_w, g.in_w, out_w);
+        T* dst = columns + row * block;
+        for (int64_t oh = oh0; oh < oh1; ++oh, dst += out_w) {
+          const int64_t ih = oh * g.stride_h + offset_h;
+          if (ih < 0 || ih >= g.in_h || cols.lo == cols.hi) {
+            std::fill_n(dst, out_w, T(0));
+            continue;
+          }
+          std::fill_n(dst, cols.lo, T(0));
+          gather_run(dst + cols.lo, plane + ih * g.in_w + cols.lo * g.stride_w + offset,
+                     cols.hi - cols.lo, g.stride_w);
+          std::fill_n(dst + cols.hi, out_w - cols.hi, T(0));
+        }
+      }
+    }
+  }
+}
+
 // ---------------------------------------------------------------- convolution
 
 // Columns scratch: one zeroed [patch, out_pixels] buffer per thread (none for pointwise
@@ -238,12 +271,46 @@ void conv_task(const T* x, const T* w, const T* b, T* y, const ConvGeometry& g, 
           s.patch, columns, s.out_pixels, b ? T(1) : T(0), y_group, s.out_pixels);
 }
 
+// A single (sample, group) task split into blocks of output rows, one per thread: each block
+// im2cols its own rows into its thread's buffer and multiplies them by the whole weight, writing
+// its columns of the output. Splitting the finished GEMM instead (what a lone task would do)
+// leaves the whole im2col, and the zeroing of its buffer, to the calling thread, and has the
+// other thread read columns the calling thread just wrote: a batch-1 [1,32,14,14] 3x3 layer ran
+// 1.2x faster on two threads than on one that way.
+template <class T>
+void conv2d_forward_row_blocks(const T* x, const T* w, const T* b, T* y, const ConvGeometry& g,
+                               const GroupSizes& s, int threads) {
+  const int64_t blocks = std::min<int64_t>(threads, g.out_h);
+  const int64_t rows_per_block = (g.out_h + blocks - 1) / blocks;
+  const Tensor scratch = Tensor::empty({threads, s.patch * rows_per_block * g.out_w}, dtype_of<T>());
+  parallel_chunks(blocks, threads, [&](int64_t block, int thread) {
+    const int64_t oh0 = block * rows_per_block, oh1 = std::min(g.out_h, oh0 + rows_per_block);
+    if (oh0 >= oh1) return;
+    const int64_t p0 = oh0 * g.out_w, pixels = (oh1 - oh0) * g.out_w;
+    if (b) {
+      for (int64_t co = 0; co < s.out_channels; ++co)
+        std::fill_n(y + co * s.out_pixels + p0, pixels, b[co]);
+    }
+    T* columns = scratch.data<T>() + thread * s.patch * rows_per_block * g.out_w;
+    im2col_rows(x, columns, g, s.in_channels, oh0, oh1);
+    gemm_serial<T>(false, false, s.out_channels, pixels, s.patch, w, s.patch, columns, pixels,
+                   b ? T(1) : T(0), y + p0, s.out_pixels);
+  });
+}
+
 template <class T>
 void conv2d_forward(const Tensor& out, const Tensor& input, const Tensor& weight,
                     const Tensor& bias, const ConvGeometry& g) {
   const GroupSizes s(g);
   const int64_t tasks = g.batch * g.groups;
   const int64_t work = s.out_channels * s.patch * s.out_pixels;
+  if (tasks == 1 && !s.depthwise && !s.pointwise && num_threads() > 1 &&
+      work >= kParallelGemmWork && g.out_h > 1) {
+    conv2d_forward_row_blocks(input.data<T>(), weight.data<T>(),
+                              bias.defined() ? bias.data<T>() : nullptr, out.data<T>(), g, s,
+                              num_threads());
+    return;
+  }
   const int threads = task_threads(tasks, work);
   const Tensor scratch = columns_scratch<T>(g, s, threads);
   const T *x = input.data<T>(), *w = weight.data<T>();

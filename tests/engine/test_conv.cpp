@@ -129,6 +129,15 @@ const std::vector<ConvCase>& conv_cases() {
       {"parallel: one channel, batch 16", {16, 1, 28, 28}, {1, 1, 3, 3}, true, opts({1, 1}, {1, 1}, {1, 1}, 1)},
       {"parallel: depthwise 48 channels", {2, 48, 12, 12}, {48, 1, 3, 3}, true, opts({2, 2}, {1, 1}, {1, 1}, 48)},
       {"parallel: 1x1 batch 3", {3, 32, 10, 10}, {24, 32, 1, 1}, true, {}},
+      // Batch 1, one group, enough work: the forward splits the output rows over threads, each
+      // block im2col-ing its own rows (odd row counts, padding at either end of a block).
+      {"parallel rows: batch 1, 3x3 same", {1, 16, 15, 13}, {32, 16, 3, 3}, true, opts({1, 1}, {1, 1}, {1, 1}, 1)},
+      {"parallel rows: batch 1, stride 2, padding 1", {1, 16, 17, 15}, {32, 16, 3, 3}, false,
+       opts({2, 2}, {1, 1}, {1, 1}, 1)},
+      {"parallel rows: batch 1, dilation 2, padding 2", {1, 16, 14, 14}, {24, 16, 3, 3}, true,
+       opts({1, 1}, {2, 2}, {2, 2}, 1)},
+      {"parallel rows: batch 1, 3x5, stride 1,2, padding 1,2", {1, 12, 19, 23}, {20, 12, 3, 5}, true,
+       opts({1, 2}, {1, 2}, {1, 1}, 1)},
   };
   return cases;
 }
