@@ -14,6 +14,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 
 namespace dg {
 
@@ -23,6 +24,20 @@ int num_threads();
 // Sets the thread count for the engine's kernels, GEMM included. Not to be called while
 // ops run on other threads.
 void set_num_threads(int n);
+
+// The least work (in a kernel's own unit) worth splitting over the threads, given the least that
+// is worth it while the cores are near each other: kernels compare their work with this. It is
+// larger while the pool measures that its threads are far apart (a shared machine's host moves
+// the vCPUs; then everything a region's threads hand each other crosses slowly, and small regions
+// run faster on one thread). Now and then it answers the near figure anyway, so that the pool keeps
+// measuring. See parallel.cpp.
+int64_t min_parallel_work(int64_t near_cores_work);
+// Whether the pool currently measures its threads as far apart.
+bool cores_far_apart();
+namespace detail {
+// For tests: replaces the pool's measurement by `far`, or (nullopt) hands the verdict back to it.
+void override_cores_far_apart(std::optional<bool> far);
+}  // namespace detail
 
 // Runs body(chunk, thread) for every chunk in [0, chunks) on up to min(threads, num_threads())
 // threads, the caller being thread 0 (`thread` indexes per-thread scratch). Each thread claims the

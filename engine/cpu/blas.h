@@ -56,7 +56,7 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const T* 
   const int threads = num_threads();
   const int64_t work = M * N * K;
   const bool skinny = std::min(M, N) <= kSkinnyRows;
-  if (threads < 2 || work < (skinny ? kParallelSkinnyGemmWork : kParallelGemmWork) ||
+  if (threads < 2 || work < min_parallel_work(skinny ? kParallelSkinnyGemmWork : kParallelGemmWork) ||
       std::max(M, N) < 2 * kPanel) {
     gemm_serial<T>(trans_a, trans_b, M, N, K, A, lda, B, ldb, beta, C, ldc);
     return;
