@@ -1,7 +1,7 @@
 // MultiheadAttention: see attention.h. The heads are split with one reshape + permute (+ a copy
 // when training) per projection, attention itself is dg::scaled_dot_product_attention, and the
 // heads are merged back before out_proj (a copy when training; free in inference, where the fused
-// attention writes them merged).
+// attention writes them merged). forward_plus adds a residual in out_proj's epilogue.
 #include "nn/attention.h"
 
 #include <fmt/format.h>
@@ -62,6 +62,12 @@ void check_input(const Tensor& t, std::string_view name, int64_t E, DType dtype)
 
 Tensor MultiheadAttention::forward(const Tensor& query, const Tensor& key, const Tensor& value,
                                    const AttentionMasks& masks) {
+  return forward_plus(Tensor(), query, key, value, masks);
+}
+
+Tensor MultiheadAttention::forward_plus(const Tensor& residual, const Tensor& query,
+                                        const Tensor& key, const Tensor& value,
+                                        const AttentionMasks& masks) {
   const int64_t E = embed_dim, H = num_heads, D = head_dim;
   const DType dtype = in_proj_weight.dtype();
   check_input(query, "query", E, dtype);
@@ -96,7 +102,9 @@ Tensor MultiheadAttention::forward(const Tensor& query, const Tensor& key, const
   attention.training = is_training();
   attention.generator = options.dropout_generator;
   const Tensor heads = scaled_dot_product_attention(q, k, v, attention);  // [B, H, Lq, D]
-  return out_proj->forward(reshape(transpose(heads, 1, 2), {B, Lq, E}));
+  const Tensor merged = reshape(transpose(heads, 1, 2), {B, Lq, E});
+  if (!residual.defined()) return out_proj->forward(merged);
+  return linear(merged, out_proj->weight, out_proj->bias, {.residual = residual});
 }
 
 std::string MultiheadAttention::extra_repr() const {

@@ -45,6 +45,11 @@ class MultiheadAttention : public Module {
                     const AttentionMasks& masks = {}) {
     return forward(query, key, value, masks);
   }
+  // residual + forward(query, key, value, masks), residual [B, Lq, E]: the residual is added as
+  // out_proj's product is stored when nothing is recorded (linear's epilogue), as transformer
+  // layers use it.
+  Tensor forward_plus(const Tensor& residual, const Tensor& query, const Tensor& key,
+                      const Tensor& value, const AttentionMasks& masks = {});
 
   std::string type_name() const override { return "MultiheadAttention"; }
   std::string extra_repr() const override;

@@ -1,6 +1,7 @@
 // TransformerEncoderLayer and TransformerDecoderLayer: see transformer.h. The feed-forward block is
 // not a module of its own, so that parameter names stay PyTorch's (linear1, linear2 directly on
-// the layer); it calls the linear op with its relu and residual as epilogues (feed_forward_residual).
+// the layer); it calls the linear op with its relu and residual as epilogues (feed_forward_residual),
+// and the attention blocks add their residual in out_proj's (attention_residual).
 #include "nn/transformer.h"
 
 #include "engine/ops/functional.h"
@@ -22,6 +23,15 @@ MultiheadAttentionOptions attention_options(const TransformerLayerOptions& o) {
 }
 
 bool is_identity(const Dropout& d) { return !d.is_training() || d.p == 0.0; }
+
+// residual + out_dropout(attention(query, memory, memory)): an attention block with the residual
+// around it, the residual added in out_proj's epilogue when out_dropout is the identity.
+Tensor attention_residual(const Tensor& residual, MultiheadAttention& attention,
+                          const Tensor& query, const Tensor& memory, const AttentionMasks& masks,
+                          Dropout& out_dropout) {
+  if (is_identity(out_dropout)) return attention.forward_plus(residual, query, memory, memory, masks);
+  return residual + out_dropout.forward(attention.forward(query, memory, memory, masks));
+}
 
 // residual + out_dropout(linear2(dropout(activation(linear1(x))))): the feed-forward block with the
 // residual around it. A relu goes into linear1's epilogue, and the residual into linear2's when
@@ -61,8 +71,8 @@ TransformerEncoderLayer::TransformerEncoderLayer(int64_t d_model, int64_t nhead,
 
 
 Tensor TransformerEncoderLayer::forward(const Tensor& src, const AttentionMasks& masks) {
-  auto self_attention = [&](const Tensor& x) {
-    return dropout1->forward(self_attn->forward(x, x, x, masks));
+  auto self_attention = [&](const Tensor& residual, const Tensor& x) {
+    return attention_residual(residual, *self_attn, x, x, masks, *dropout1);
   };
   auto feed_forward = [&](const Tensor& residual, const Tensor& x) {
     return feed_forward_residual(residual, x, *linear1, *dropout, *linear2, *dropout2,
@@ -70,10 +80,10 @@ Tensor TransformerEncoderLayer::forward(const Tensor& src, const AttentionMasks&
   };
   Tensor x = src;
   if (options.norm_first) {
-    x = x + self_attention(norm1->forward(x));
+    x = self_attention(x, norm1->forward(x));
     return feed_forward(x, norm2->forward(x));
   }
-  x = norm1->forward(x + self_attention(x));
+  x = norm1->forward(self_attention(x, x));
   return norm2->forward(feed_forward(x, x));
 }
 
@@ -102,11 +112,11 @@ TransformerDecoderLayer::TransformerDecoderLayer(int64_t d_model, int64_t nhead,
 Tensor TransformerDecoderLayer::forward(const Tensor& tgt, const Tensor& memory,
                                         const AttentionMasks& tgt_masks,
                                         const AttentionMasks& memory_masks) {
-  auto self_attention = [&](const Tensor& x) {
-    return dropout1->forward(self_attn->forward(x, x, x, tgt_masks));
+  auto self_attention = [&](const Tensor& residual, const Tensor& x) {
+    return attention_residual(residual, *self_attn, x, x, tgt_masks, *dropout1);
   };
-  auto cross_attention = [&](const Tensor& x) {
-    return dropout2->forward(multihead_attn->forward(x, memory, memory, memory_masks));
+  auto cross_attention = [&](const Tensor& residual, const Tensor& x) {
+    return attention_residual(residual, *multihead_attn, x, memory, memory_masks, *dropout2);
   };
   auto feed_forward = [&](const Tensor& residual, const Tensor& x) {
     return feed_forward_residual(residual, x, *linear1, *dropout, *linear2, *dropout3,
@@ -114,12 +124,12 @@ Tensor TransformerDecoderLayer::forward(const Tensor& tgt, const Tensor& memory,
   };
   Tensor x = tgt;
   if (options.norm_first) {
-    x = x + self_attention(norm1->forward(x));
-    x = x + cross_attention(norm2->forward(x));
+    x = self_attention(x, norm1->forward(x));
+    x = cross_attention(x, norm2->forward(x));
     return feed_forward(x, norm3->forward(x));
   }
-  x = norm1->forward(x + self_attention(x));
-  x = norm2->forward(x + cross_attention(x));
+  x = norm1->forward(self_attention(x, x));
+  x = norm2->forward(cross_attention(x, x));
   return norm3->forward(feed_forward(x, x));
 }
 

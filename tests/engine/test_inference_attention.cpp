@@ -206,3 +206,17 @@ TEST_CASE("MultiheadAttention in eval mode without a graph equals the recorded f
   CHECK(max_abs_diff(attention.forward(x, x, x, {.causal = true}), self_recorded) < 1e-12);
   CHECK(max_abs_diff(attention.forward(x, memory, memory, masks), cross_recorded) < 1e-12);
 }
+
+TEST_CASE("MultiheadAttention::forward_plus adds the residual, in out_proj's epilogue without a graph",
+          "[attention][nn]") {
+  // float32 and 2 x 19 rows: without a graph, out_proj runs on packed panels with the residual
+  // in the tile's last store.
+  nn::MultiheadAttention attention(32, 4);
+  const Tensor x = test::uniform_f32({2, 19, 32}, 60), residual = test::uniform_f32({2, 19, 32}, 61);
+  const Tensor expected = residual + attention.forward(x, x, x);
+  REQUIRE(expected.requires_grad());
+  CHECK(max_abs_diff(attention.forward_plus(residual, x, x, x), expected) < 1e-5);
+  NoGradGuard no_grad;
+  for (int call = 0; call < 2; ++call)  // the second call runs on packed panels
+    CHECK(max_abs_diff(attention.forward_plus(residual, x, x, x), expected) < 1e-5);
+}
