@@ -43,15 +43,14 @@ thread_local bool t_in_region = false;
 // 250 ns to 1 us while the host had put them far apart, which it does for minutes at a time. Far
 // apart, everything a region's threads hand each other crosses slowly: a batch-1 CNN took 0.16-0.21
 // ms on two threads against 0.12 on one (and 0.09 on two near ones). So while most recent joins
-// are slow, kernels ask for kFarWorkScale times more work before they split it
-// (min_parallel_work), and one region in kFarProbeEvery that would have stayed whole is split
-// anyway, to keep measuring.
+// are slow, kernels ask for kFarWorkScale times more work before they split it (worth_splitting),
+// and a few regions that would have stayed whole are split anyway, to keep measuring.
 constexpr auto kFarJoin = std::chrono::nanoseconds(300);
 constexpr auto kPausedJoin = std::chrono::microseconds(5);  // slower: the worker was preempted
 constexpr int kFarEnter = 12, kFarLeave = 4;                 // slow joins among the last 16
 constexpr int64_t kFarWorkScale = 16;
-// Of every kFarProbeEvery calls of min_parallel_work while far, the first kFarProbeRun answer
-// the near figure: the first region wakes the worker, the next ones find it polling and measure.
+// Of every kFarProbeEvery regions that only the far threshold keeps whole, the first kFarProbeRun
+// are split: the first wakes the worker, the next ones find it polling and measure.
 constexpr uint64_t kFarProbeEvery = 64, kFarProbeRun = 4;
 
 std::atomic<bool> g_far_cores{false};
@@ -249,11 +248,11 @@ void override_cores_far_apart(std::optional<bool> far) {
 }
 }  // namespace detail
 
-int64_t min_parallel_work(int64_t near_cores_work) {
-  if (!cores_far_apart()) return near_cores_work;
-  if (g_far_probes.fetch_add(1, std::memory_order_relaxed) % kFarProbeEvery < kFarProbeRun)
-    return near_cores_work;  // a probe: split as if near, so the distance is measured again
-  return near_cores_work * kFarWorkScale;
+bool worth_splitting(int64_t work, int64_t near_cores_work) {
+  if (work < near_cores_work) return false;
+  if (!cores_far_apart() || work >= near_cores_work * kFarWorkScale) return true;
+  // Between the thresholds while far: split only the probes, so the distance is measured again.
+  return g_far_probes.fetch_add(1, std::memory_order_relaxed) % kFarProbeEvery < kFarProbeRun;
 }
 
 void parallel_chunks(int64_t chunks, int threads, const std::function<void(int64_t, int)>& body) {

@@ -25,13 +25,13 @@ int num_threads();
 // ops run on other threads.
 void set_num_threads(int n);
 
-// The least work (in a kernel's own unit) worth splitting over the threads, given the least that
-// is worth it while the cores are near each other: kernels compare their work with this. It is
-// larger while the pool measures that its threads are far apart (a shared machine's host moves
-// the vCPUs; then everything a region's threads hand each other crosses slowly, and small regions
-// run faster on one thread). Now and then it answers the near figure anyway, so that the pool keeps
-// measuring. See parallel.cpp.
-int64_t min_parallel_work(int64_t near_cores_work);
+// Whether `work` (in a kernel's own unit) is worth splitting over the threads, given the least
+// that is worth it while the cores are near each other: kernels ask this before they split. While
+// the pool measures that its threads are far apart (a shared machine's host moves the vCPUs; then
+// everything a region's threads hand each other crosses slowly, and small regions run faster on one
+// thread), it takes 16 times that, except that now and then work between the two thresholds is
+// split anyway, so that the pool keeps measuring. See parallel.cpp.
+bool worth_splitting(int64_t work, int64_t near_cores_work);
 // Whether the pool currently measures its threads as far apart.
 bool cores_far_apart();
 namespace detail {

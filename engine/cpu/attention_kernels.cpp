@@ -119,7 +119,7 @@ void run_attention(const AttentionArgs<T>& a) {
   const int64_t blocks = (a.Lq + kQueryBlock - 1) / kQueryBlock;
   const int64_t tasks = a.B * a.H * blocks;
   const int64_t work = 2 * a.B * a.H * a.Lq * a.Lk * a.D;
-  const int threads = work >= min_parallel_work(kParallelGemmWork) ? num_threads() : 1;
+  const int threads = worth_splitting(work, kParallelGemmWork) ? num_threads() : 1;
   std::vector<std::vector<T>> scratch(std::max(1, threads));
   parallel_chunks(tasks, threads, [&](int64_t task, int thread) {
     std::vector<T>& s = scratch[thread];

@@ -56,8 +56,8 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const T* 
   const int threads = num_threads();
   const int64_t work = M * N * K;
   const bool skinny = std::min(M, N) <= kSkinnyRows;
-  if (threads < 2 || work < min_parallel_work(skinny ? kParallelSkinnyGemmWork : kParallelGemmWork) ||
-      std::max(M, N) < 2 * kPanel) {
+  if (threads < 2 || std::max(M, N) < 2 * kPanel ||
+      !worth_splitting(work, skinny ? kParallelSkinnyGemmWork : kParallelGemmWork)) {
     gemm_serial<T>(trans_a, trans_b, M, N, K, A, lda, B, ldb, beta, C, ldc);
     return;
   }

@@ -44,7 +44,7 @@ namespace {
 // a single task (its GEMM is then split over the threads) or too little work to pay for the fork.
 int task_threads(int64_t tasks, int64_t work_per_task) {
   const int max_threads = num_threads();
-  if (tasks < 2 || max_threads < 2 || tasks * work_per_task < min_parallel_work(kParallelGrain))
+  if (tasks < 2 || max_threads < 2 || !worth_splitting(tasks * work_per_task, kParallelGrain))
     return 1;
   return static_cast<int>(std::min<int64_t>(max_threads, tasks));
 }
@@ -305,8 +305,8 @@ void conv2d_forward(const Tensor& out, const Tensor& input, const Tensor& weight
   const GroupSizes s(g);
   const int64_t tasks = g.batch * g.groups;
   const int64_t work = s.out_channels * s.patch * s.out_pixels;
-  if (tasks == 1 && !s.depthwise && !s.pointwise && num_threads() > 1 &&
-      work >= min_parallel_work(kParallelGemmWork) && g.out_h > 1) {
+  if (tasks == 1 && !s.depthwise && !s.pointwise && num_threads() > 1 && g.out_h > 1 &&
+      worth_splitting(work, kParallelGemmWork)) {
     conv2d_forward_row_blocks(input.data<T>(), weight.data<T>(),
                               bias.defined() ? bias.data<T>() : nullptr, out.data<T>(), g, s,
                               num_threads());

@@ -94,8 +94,8 @@ void CpuBackend::matmul(const Tensor& out, const Tensor& a, const Tensor& b) {
     // Independent products: whole products per thread (each then runs serially inside the
     // region), or one product at a time split over the threads when there are too few.
     const int64_t work = M * N * K;
-    if (B >= num_threads() && B * work >= min_parallel_work(kParallelGemmWork) &&
-        work < kParallelGemmWork * 4) {
+    if (B >= num_threads() && work < kParallelGemmWork * 4 &&
+        worth_splitting(B * work, kParallelGemmWork)) {
       parallel_for(B, work, [&](int64_t begin, int64_t end) {
         for (int64_t i = begin; i < end; ++i) gemm_entry<T>(A, Bm, i, M, N, K, c + i * M * N, N);
       });

@@ -262,7 +262,7 @@ Tensor CpuBackend::inference_linear(const Tensor& rows, const Tensor& weight, co
                           residual.defined() ? residual.strides()[0] : 0};
   const int64_t panels = (N + kPanelWidth - 1) / kPanelWidth;
   const int64_t chunks = (panels + kPanelsPerChunk - 1) / kPanelsPerChunk;
-  const int threads = M * N * K >= min_parallel_work(kParallelGemmWork) ? num_threads() : 1;
+  const int threads = worth_splitting(M * N * K, kParallelGemmWork) ? num_threads() : 1;
   parallel_chunks(chunks, threads, [&](int64_t chunk, int) {
     const int64_t p_begin = chunk * kPanelsPerChunk;
     const int64_t p_end = std::min(panels, p_begin + kPanelsPerChunk);

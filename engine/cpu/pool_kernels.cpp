@@ -71,6 +71,12 @@ void max_pool_tap(T* __restrict best, int64_t* __restrict best_at, const T* __re
   }
 }
 
+// The common 2x2 window with stride 2 and no padding, every window inside the plane.
+inline bool whole_2x2_windows(const PoolGeometry& g) {
+  return !g.adaptive && g.kernel_h == 2 && g.kernel_w == 2 && g.stride_h == 2 && g.stride_w == 2 &&
+         g.pad_h == 0 && g.pad_w == 0 && g.out_h * 2 <= g.in_h && g.out_w * 2 <= g.in_w;
+}
+
 // The common 2x2 window with stride 2 and no padding (every window whole), in two branch-free
 // passes over each plane: the first pairs off neighbouring columns of every row (keeping which of
 // the two won), the second pairs off rows. Pairing columns first keeps the window's row-major
@@ -80,10 +86,7 @@ void max_pool_tap(T* __restrict best, int64_t* __restrict best_at, const T* __re
 // at once, ran at 2.5 ns per output ([1,32,28,28]: 15.8 us); this one at about 0.5.
 template <class T>
 bool max_pool_2x2(const T* x, T* y, int64_t* idx, const PoolGeometry& g) {
-  if (g.adaptive || g.kernel_h != 2 || g.kernel_w != 2 || g.stride_h != 2 || g.stride_w != 2 ||
-      g.pad_h != 0 || g.pad_w != 0 || g.out_h * 2 > g.in_h || g.out_w * 2 > g.in_w ||
-      g.in_h * g.in_w > std::numeric_limits<int32_t>::max())
-    return false;
+  if (!whole_2x2_windows(g) || g.in_h * g.in_w > std::numeric_limits<int32_t>::max()) return false;
   const int64_t in_w = g.in_w, in_plane = g.in_h * g.in_w, out_h = g.out_h, out_w = g.out_w;
   const int32_t out_w32 = static_cast<int32_t>(out_w);
   const bool flat = in_w == 2 * out_w;
@@ -146,9 +149,7 @@ inline T max_or_nan(T value, T candidate) {
 template <class T>
 void max_pool_values(const T* x, T* y, const PoolGeometry& g) {
   const int64_t in_w = g.in_w, in_plane = g.in_h * g.in_w, out_h = g.out_h, out_w = g.out_w;
-  const bool two_by_two = g.kernel_h == 2 && g.kernel_w == 2 && g.stride_h == 2 &&
-                          g.stride_w == 2 && g.pad_h == 0 && g.pad_w == 0 &&
-                          g.out_h * 2 <= g.in_h && g.out_w * 2 <= g.in_w;
+  const bool two_by_two = whole_2x2_windows(g);
   constexpr int64_t kScratch = 4096;
   if (two_by_two && in_w == 2 * out_w && g.in_h == 2 * out_h && out_h * in_w <= kScratch) {
     // Even planes that fit the scratch run: the maxima of each pair of rows go to the scratch,

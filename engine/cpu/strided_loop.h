@@ -99,7 +99,7 @@ void for_each_strided(const Shape& shape, const std::array<const Tensor*, N>& op
     }
   };
 
-  const int threads = total >= min_parallel_work(kParallelGrain) ? num_threads() : 1;
+  const int threads = worth_splitting(total, kParallelGrain) ? num_threads() : 1;
   if (threads <= 1) {
     run_range(0, total);
     return;
@@ -116,7 +116,7 @@ void for_each_strided(const Shape& shape, const std::array<const Tensor*, N>& op
 // Splits [0, n) over the engine's threads when n * cost_per_item is large enough to pay for it.
 template <class F>
 void parallel_for(int64_t n, int64_t cost_per_item, F&& f) {
-  if (n * cost_per_item < min_parallel_work(kParallelGrain) || num_threads() <= 1 || n <= 1) {
+  if (num_threads() <= 1 || n <= 1 || !worth_splitting(n * cost_per_item, kParallelGrain)) {
     f(int64_t{0}, n);
     return;
   }

@@ -128,8 +128,7 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
   Tensor scores = matmul(q * scale, transpose(k, -2, -1));
   if (additive.defined()) scores = scores + additive;
   Tensor weights = masked_softmax(scores, masked);
-  if (options.training && options.dropout_p > 0.0)
-    weights = dropout(weights, options.dropout_p, /*training=*/true, options.generator);
+  if (dropping) weights = dropout(weights, options.dropout_p, /*training=*/true, options.generator);
   return matmul(weights, v);
 }
 

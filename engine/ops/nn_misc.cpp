@@ -50,28 +50,43 @@ Shape linear_output_shape(const Tensor& input, const Tensor& weight, const Tenso
   return out_shape;
 }
 
+// relu?(input @ weight^T + bias) + residual? by the backend's inference path (no graph), shaped
+// out_shape; undefined, having run nothing, where the backend has no fast path for the operands.
+Tensor backend_inference_linear(const Tensor& input, const Tensor& weight, const Tensor& bias,
+                                bool relu, const Tensor& residual, const Shape& out_shape) {
+  const int64_t in_features = weight.shape()[1], out_features = weight.shape()[0];
+  NoGradGuard no_grad;
+  const Tensor rows = input.dim() == 2 ? input : reshape(input, {-1, in_features});
+  const Tensor residual_rows =
+      !residual.defined() || residual.dim() == 2 ? residual : reshape(residual, {-1, out_features});
+  const Tensor out = backend(input.device()).inference_linear(rows, weight, bias, relu, residual_rows);
+  if (!out.defined()) return out;
+  const int64_t per_output = in_features + (bias.defined() ? 1 : 0) + (relu ? 1 : 0) +
+                             (residual.defined() ? 1 : 0);
+  flops::add(rows.shape()[0] * out_features * per_output);
+  return input.dim() == 2 ? out : reshape(out, out_shape);
+}
+
 }  // namespace
 
 Tensor linear(const Tensor& input, const Tensor& weight, const Tensor& bias) {
   const Shape out_shape = linear_output_shape(input, weight, bias);
   const int64_t in_features = weight.shape()[1], out_features = weight.shape()[0];
   const bool recorded = needs_grad(input, weight, bias);
+  if (!recorded) {
+    // With no graph to record the backend may run it on a weight it keeps packed
+    // (engine/cpu/packed_linear.cpp), the bias included.
+    const Tensor packed = backend_inference_linear(input, weight, bias, false, Tensor(), out_shape);
+    if (packed.defined()) return packed;
+  }
   Tensor out;
   {
     // One GEMM over all leading dims, [rows, in] @ [in, out], then the bias in place; recorded
-    // below as one node. With no graph to record the backend may run it on a weight it keeps
-    // packed (engine/cpu/packed_linear.cpp), the bias included.
+    // below as one node.
     NoGradGuard no_grad;
     const Tensor rows = input.dim() == 2 ? input : reshape(input, {-1, in_features});
-    if (!recorded) {
-      out = backend(input.device()).inference_linear(rows, weight, bias, false, Tensor());
-      if (out.defined())
-        flops::add(rows.shape()[0] * out_features * (in_features + (bias.defined() ? 1 : 0)));
-    }
-    if (!out.defined()) {
-      out = matmul(rows, transpose(weight, 0, 1));
-      if (bias.defined()) out.add_(bias);
-    }
+    out = matmul(rows, transpose(weight, 0, 1));
+    if (bias.defined()) out.add_(bias);
     if (input.dim() != 2) out = reshape(out, out_shape);
   }
   if (recorded) {
@@ -106,18 +121,8 @@ Tensor linear(const Tensor& input, const Tensor& weight, const Tensor& bias,
   }
   if (!needs_grad(input, weight, bias, residual)) {
     // Nothing to record: the epilogue in the product's last store, when the backend can.
-    const int64_t in_features = weight.shape()[1], out_features = weight.shape()[0];
-    NoGradGuard no_grad;
-    const Tensor rows = input.dim() == 2 ? input : reshape(input, {-1, in_features});
-    const Tensor residual_rows =
-        !residual.defined() || residual.dim() == 2 ? residual : reshape(residual, {-1, out_features});
-    Tensor out = backend(input.device()).inference_linear(rows, weight, bias, epilogue.relu, residual_rows);
-    if (out.defined()) {
-      const int64_t M = rows.shape()[0];
-      flops::add(M * out_features * (in_features + (bias.defined() ? 1 : 0) + (epilogue.relu ? 1 : 0) +
-                                     (residual.defined() ? 1 : 0)));
-      return input.dim() == 2 ? out : reshape(out, out_shape);
-    }
+    const Tensor fused = backend_inference_linear(input, weight, bias, epilogue.relu, residual, out_shape);
+    if (fused.defined()) return fused;
   }
   Tensor out = linear(input, weight, bias);
   if (epilogue.relu) out = relu(out);

@@ -1,8 +1,8 @@
 // Tests of the engine's thread pool (engine/parallel.h): every chunk runs exactly once, on one or
 // two threads and from inside a region; an exception in a chunk reaches the caller; and the work
-// threshold kernels split at, which is the near-cores figure until the pool measures its threads
-// far apart, then sixteen times more except for the probes that keep it measuring, with the
-// kernels' results unchanged either way.
+// threshold kernels split at (worth_splitting), the near-cores figure until the pool measures its
+// threads far apart, then sixteen times more except for the probes that keep it measuring, with
+// the kernels' results unchanged either way.
 #include <catch2/catch.hpp>
 
 #include <atomic>
@@ -37,20 +37,21 @@ TEST_CASE("parallel_chunks runs every chunk once, nested regions on their caller
   set_num_threads(saved_threads);
 }
 
-TEST_CASE("min_parallel_work: the near figure, or sixteen times it while the cores are far apart") {
+TEST_CASE("worth_splitting: the near threshold, or sixteen times it while the cores are far apart") {
   detail::override_cores_far_apart(false);
   CHECK_FALSE(cores_far_apart());
-  for (int i = 0; i < 100; ++i) CHECK(min_parallel_work(1000) == 1000);
+  for (int i = 0; i < 100; ++i) {
+    CHECK_FALSE(worth_splitting(999, 1000));
+    CHECK(worth_splitting(1000, 1000));
+  }
 
   detail::override_cores_far_apart(true);
   CHECK(cores_far_apart());
-  // Of any 64 consecutive calls, 4 are probes that answer the near figure.
+  CHECK_FALSE(worth_splitting(999, 1000));
+  CHECK(worth_splitting(16000, 1000));
+  // Between the thresholds, of any 64 consecutive questions, 4 are probes that split.
   int near = 0, far = 0;
-  for (int i = 0; i < 64 * 5; ++i) {
-    const int64_t w = min_parallel_work(1000);
-    CHECK((w == 1000 || w == 16000));
-    (w == 1000 ? near : far)++;
-  }
+  for (int i = 0; i < 64 * 5; ++i) (worth_splitting(5000, 1000) ? near : far)++;
   CHECK(near == 4 * 5);
   CHECK(far == 60 * 5);
   detail::override_cores_far_apart(std::nullopt);
