@@ -147,10 +147,15 @@ class Backend {
   //                         distinct and in range).
   // g describes one sample's convolution with groups as the layer has them; g.batch = N. All
   // operands are contiguous; out is contiguous and fully overwritten.
-  virtual void kernel_mixture_conv2d(const Tensor& out, const Tensor& input, const Tensor& mixing,
-                                     const Tensor& factors, const Tensor& biases,
-                                     const Tensor& base_kernel, const Tensor& positions,
-                                     const Conv2dGeometry& g) = 0;
+  // Optional: a backend without a fused kernel keeps this default, which writes nothing and
+  // returns false; the op (engine/ops/conv.cpp) then composes the same result from matmul, scatter
+  // and one grouped conv2d. Returns true when it wrote out.
+  virtual bool kernel_mixture_conv2d(const Tensor& /*out*/, const Tensor& /*input*/,
+                                     const Tensor& /*mixing*/, const Tensor& /*factors*/,
+                                     const Tensor& /*biases*/, const Tensor& /*base_kernel*/,
+                                     const Tensor& /*positions*/, const Conv2dGeometry& /*g*/) {
+    return false;
+  }
 
   // The sizes of one 2-D pooling over `planes` = batch * channels contiguous [in_h, in_w] planes.
   // Output row oh reads input rows [row_begin(oh), row_end(oh)), clipped to the input (padding

@@ -551,14 +551,15 @@ void CpuBackend::conv2d(const Tensor& out, const Tensor& input, const Tensor& we
   });
 }
 
-void CpuBackend::kernel_mixture_conv2d(const Tensor& out, const Tensor& input,
+bool CpuBackend::kernel_mixture_conv2d(const Tensor& out, const Tensor& input,
                                        const Tensor& mixing, const Tensor& factors,
                                        const Tensor& biases, const Tensor& base_kernel,
                                        const Tensor& positions, const Conv2dGeometry& g) {
-  if (out.numel() == 0) return;
+  if (out.numel() == 0) return true;
   visit_floating(out.dtype(), "kernel_mixture_conv2d", [&]<class T>() {
     kernel_mixture_conv2d_forward<T>(out, input, mixing, factors, biases, base_kernel, positions, g);
   });
+  return true;
 }
 
 void CpuBackend::conv2d_input_grad(const Tensor& grad_input, const Tensor& grad_out,

@@ -59,7 +59,7 @@ class CpuBackend final : public Backend {
                          const Conv2dGeometry& g) override;
   void conv2d_weight_grad(const Tensor& grad_weight, const Tensor& grad_out, const Tensor& input,
                           const Conv2dGeometry& g) override;
-  void kernel_mixture_conv2d(const Tensor& out, const Tensor& input, const Tensor& mixing,
+  bool kernel_mixture_conv2d(const Tensor& out, const Tensor& input, const Tensor& mixing,
                              const Tensor& factors, const Tensor& biases, const Tensor& base_kernel,
                              const Tensor& positions, const Conv2dGeometry& g) override;
   void max_pool2d(const Tensor& out, const Tensor& indices, const Tensor& input,

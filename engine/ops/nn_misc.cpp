@@ -149,10 +149,14 @@ Tensor dropout(const Tensor& input, double p, bool training, Generator* generato
 
 // ---------------------------------------------------------------- embedding
 
-Tensor embedding(const Tensor& weight, const Tensor& indices, std::optional<int64_t> padding_idx) {
+Tensor embedding(const Tensor& indices, const Tensor& weight, std::optional<int64_t> padding_idx) {
   constexpr std::string_view op = "embedding";
   detail::check_defined(weight, op);
   detail::check_defined(indices, op);
+  check(!(is_floating(indices.dtype()) && weight.dtype() == DType::i64),
+        "{}: takes (indices, weight) in that order, as PyTorch's F.embedding; got a {} tensor {} "
+        "first and an i64 tensor {} second: swap them",
+        op, indices.dtype(), indices.shape(), weight.shape());
   check(weight.dim() == 2, "{}: weight must be 2-D [num_embeddings, embedding_dim], got {}", op,
         weight.shape());
   check(indices.dtype() == DType::i64, "{}: indices of shape {} have dtype {}, expected i64", op,

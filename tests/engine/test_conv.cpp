@@ -13,6 +13,7 @@
 #include "engine/flops.h"
 #include "engine/parallel.h"
 #include "engine/ops/conv_grad.h"
+#include "nn/conv.h"
 #include "tests/engine/golden.h"
 #include "tests/engine/test_util.h"
 
@@ -635,4 +636,23 @@ TEST_CASE("pooling backward ops: shape, dtype and index checks") {
   Tensor routed = max_pool2d_backward(tensor({1, 2, 3, 4}, {1, 1, 2, 2}),
                                       tensor_i64({5, 5, 0, 15}, {1, 1, 2, 2}), {1, 1, 4, 4});
   CHECK(values(routed) == F64s{3, 0, 0, 0, 0, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 4});
+}
+
+TEST_CASE("geometry pairs: one value stands for both dims in every op that takes pairs") {
+  const Tensor x = test::uniform_f64({1, 2, 7, 9}, 71);
+  const Tensor w = test::uniform_f64({3, 2, 3, 3}, 72);
+  // A single-element brace, a plain value and the explicit pair all mean (v, v).
+  CHECK(max_abs_diff(avg_pool2d(x, {.kernel = {3, 3}, .stride = {2}}),
+                     avg_pool2d(x, {.kernel = {3, 3}, .stride = {2, 2}})) == 0.0);
+  CHECK(avg_pool2d(x, {.kernel = {3, 3}, .stride = {2}}).shape() == Shape{1, 2, 3, 4});
+  CHECK(max_abs_diff(max_pool2d(x, {.kernel = 3, .stride = 2, .padding = {1}}),
+                     max_pool2d(x, {.kernel = {3, 3}, .stride = {2, 2}, .padding = {1, 1}})) == 0.0);
+  CHECK(max_abs_diff(conv2d(x, w, Tensor(), {.padding = {1}}),
+                     conv2d(x, w, Tensor(), {.padding = {1, 1}})) == 0.0);
+  CHECK(conv2d(x, w, Tensor(), {.stride = {2}, .padding = {1}}).shape() == Shape{1, 3, 4, 5});
+  CHECK(adaptive_avg_pool2d(x, {1}).shape() == Shape{1, 2, 1, 1});
+  // Two values stay two.
+  CHECK(avg_pool2d(x, {.kernel = {3, 3}, .stride = {2, 3}}).shape() == Shape{1, 2, 3, 3});
+  const nn::Conv2d layer(2, 3, {3}, {.padding = 1});
+  CHECK(layer.kernel_size == std::array<int64_t, 2>{3, 3});
 }
