@@ -17,7 +17,7 @@ Backend& backend(Device device) {
     return *cpu_backend;
   }
   Backend* b = g_backends[static_cast<int>(device.type)];
-  check(b != nullptr, "device {}: this build of dyngrad has no backend for it (build with DG_CUDA=ON)",
+  check(b != nullptr, "device {}: no backend is registered for it (this build of dyngrad has the CPU backend only)",
         device);
   return *b;
 }

@@ -1,6 +1,7 @@
 // The kernel table. The op layer (engine/ops/) checks arguments, allocates outputs and handles
 // autograd; it then calls one of these kernels on the Backend of the tensors' device. The CPU
-// backend (engine/cpu/) implements every kernel; the CUDA backend (cuda/) fills the same table.
+// backend (engine/cpu/) implements every kernel. A CUDA backend (cuda/, planned: not written yet)
+// would fill the same table and register itself with register_backend.
 //
 // Conventions for every kernel: all tensors are on this backend's device; `out` tensors are
 // freshly allocated and contiguous unless stated otherwise; inputs may have any strides (a stride
@@ -279,7 +280,7 @@ class Backend {
 };
 
 Backend& backend(Device device);
-// Called once by a backend at start-up (the CUDA backend registers itself when built).
+// Called once by a non-CPU backend at start-up to make its device type usable.
 void register_backend(DeviceType type, Backend* backend);
 
 // While one is alive, CPU tensors run on `kernels` instead of the CPU backend: tests use it to run

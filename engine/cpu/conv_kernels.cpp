@@ -276,8 +276,8 @@ void conv_task(const T* x, const T* w, const T* b, T* y, const ConvGeometry& g, 
 // im2cols its own rows into its thread's buffer and multiplies them by the whole weight, writing
 // its columns of the output. Splitting the finished GEMM instead (what a lone task would do)
 // leaves the whole im2col, and the zeroing of its buffer, to the calling thread, and has the
-// other thread read columns the calling thread just wrote: a batch-1 [1,32,14,14] 3x3 layer ran
-// 1.2x faster on two threads than on one that way.
+// other thread read columns the calling thread just wrote (docs/performance.md, "Batch-1
+// inference").
 template <class T>
 void conv2d_forward_row_blocks(const T* x, const T* w, const T* b, T* y, const ConvGeometry& g,
                                const GroupSizes& s, int threads) {

@@ -2,8 +2,8 @@
 //
 // linear has its own node: one GEMM with the bias added in place, and a backward of two GEMMs and a
 // column sum written with engine ops (so it can be differentiated again). As a composition
-// (reshape, transpose, matmul, broadcast add, reshape) it recorded five nodes and made one more
-// pass over the output, which dominated small layers run many times (an LSTM cell per time step).
+// (reshape, transpose, matmul, broadcast add, reshape) it would record five nodes and make one more
+// pass over the output, costly for small layers run many times (an LSTM cell per time step).
 // linear with an epilogue (relu, then a residual added) is that composition when recorded; without a
 // graph the backend may apply the epilogue as it stores the product (Backend::inference_linear).
 // dropout is a composition of engine ops (one Bernoulli mask and a multiply), so its gradients,
