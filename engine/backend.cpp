@@ -1,6 +1,7 @@
 // The registry from device type to kernel table. The CPU backend is always there; others register
 // themselves when their library is linked in.
 #include "engine/backend.h"
+#include "engine/backend_override.h"
 
 #include "engine/cpu/cpu_backend.h"
 

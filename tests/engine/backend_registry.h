@@ -3,7 +3,8 @@
 // of backends under test (adding a backend is one line in backends_under_test), the input
 // layouts a case can ask for (contiguous, transposed, broadcast with stride 0, sliced with an
 // offset, every other element), moving a case's inputs to a backend's device and its outputs
-// back, and the comparison of a backend's outputs with the reference's.
+// back, the comparison of a backend's outputs with the reference's, and the helpers the case
+// files (backend_registry_*.cpp) share.
 #pragma once
 
 #include <catch2/catch.hpp>
@@ -211,5 +212,62 @@ struct Case {
   // (values, indices) are put in index order along this dim before comparing.
   int unordered_dim = -1;
 };
+
+// ---- what the case files (backend_registry_*.cpp) share ----
+
+using Geometry = Backend::Conv2dGeometry;
+using PoolGeometry = Backend::Pool2dGeometry;
+constexpr Layout kContiguous = Layout::contiguous, kTransposed = Layout::transposed,
+                 kBroadcast = Layout::broadcast, kSliced = Layout::sliced,
+                 kStrided = Layout::strided;
+constexpr DType f32 = DType::f32, f64 = DType::f64, i64 = DType::i64, b8 = DType::b8;
+constexpr Tolerance kSums{1e-4, 1e-10};  // for entries that add many terms
+
+// Every case, in registration order.
+inline std::vector<Case>& table() {
+  static std::vector<Case> cases;
+  return cases;
+}
+// A fresh seed for each case's inputs.
+inline uint64_t next_seed() {
+  static uint64_t seed = 1000;
+  return ++seed;
+}
+inline void add(Entry entry, std::string name, std::function<Tensors()> inputs,
+                std::function<Tensors(Backend&, Device, const Tensors&)> run, Tolerance tol = {},
+                int unordered_dim = -1) {
+  table().push_back({entry, std::move(name), std::move(inputs), std::move(run), tol, unordered_dim});
+}
+
+inline Tensor empty(Device d, const Shape& shape, DType dtype) { return Tensor::empty(shape, dtype, d); }
+
+// A host tensor of the given i64 values.
+inline Tensor indices(const std::vector<int64_t>& v, const Shape& shape) { return from_vector(v, shape); }
+
+// Hashed indices in [0, bound) for `shape`.
+inline Tensor hashed_indices(const Shape& shape, int64_t bound, uint64_t seed) {
+  return hashed_tensor(shape, i64, seed, 0, static_cast<double>(bound));
+}
+
+// Sets every `every`-th element of a floating host tensor's storage to `value`.
+inline Tensor poke(Tensor t, int64_t every, double value) {
+  const int64_t n = static_cast<int64_t>(t.storage()->nbytes() / itemsize(t.dtype()));
+  for (int64_t i = 0; i < n; i += every) {
+    if (t.dtype() == f32) static_cast<float*>(t.storage()->data())[i] = static_cast<float>(value);
+    if (t.dtype() == f64) static_cast<double*>(t.storage()->data())[i] = value;
+  }
+  return t;
+}
+
+// `s` with size `size` at `dim`.
+inline Shape with(Shape s, int dim, int64_t size) {
+  s[dim] = size;
+  return s;
+}
+
+// The case files' registration functions.
+void register_elementwise_cases();        // backend_registry_elementwise.cpp
+void register_product_and_index_cases();  // backend_registry_products_index.cpp
+void register_nn_cases();                 // backend_registry_nn.cpp
 
 }  // namespace dg::test::registry

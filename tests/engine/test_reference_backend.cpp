@@ -7,6 +7,8 @@
 #include <functional>
 
 #include "engine/autograd.h"
+#include "engine/backend_override.h"
+#include "engine/ops/functional.h"
 #include "engine/reference/reference_backend.h"
 #include "tests/engine/test_util.h"
 
@@ -68,7 +70,9 @@ TEST_CASE("reference backend: three Adam steps of a small CNN match the CPU back
       h = max_pool2d(h, {.kernel = {2, 2}});
       h = relu(conv2d(h, params[4], Tensor(), {.padding = {1, 1}}));
       h = reshape(adaptive_avg_pool2d(h, {1, 1}), {4, 8});
-      Tensor loss = cross_entropy(linear(h, params[5], params[6]), labels, {.label_smoothing = 0.1});
+      CrossEntropyOptions smoothed;
+      smoothed.label_smoothing = 0.1;
+      Tensor loss = cross_entropy(linear(h, params[5], params[6]), labels, smoothed);
       for (Tensor& p : params) p.zero_grad();
       loss.backward();
       losses.push_back(loss.detach());
