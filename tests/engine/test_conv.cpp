@@ -11,7 +11,7 @@
 #include <map>
 
 #include "engine/flops.h"
-#include "engine/parallel.h"
+#include "engine/cpu/parallel.h"
 #include "engine/ops/conv_grad.h"
 #include "engine/reference/reference_backend.h"
 #include "tests/engine/golden.h"

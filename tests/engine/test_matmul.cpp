@@ -13,7 +13,7 @@
 
 #include "engine/allocator.h"
 #include "engine/flops.h"
-#include "engine/parallel.h"
+#include "engine/cpu/parallel.h"
 #include "tests/engine/test_util.h"
 
 using namespace dg;
