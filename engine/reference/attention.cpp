@@ -33,12 +33,14 @@ Tensor ReferenceBackend::inference_attention(const Tensor& q, const Tensor& k, c
             if (!kept[j]) continue;
             double s = 0;
             for (int64_t d = 0; d < D; ++d)
-              s += static_cast<double>(at<T>(q, b, h, i, d)) * static_cast<double>(at<T>(k, b, h, j, d));
+              s += static_cast<double>(at<T>(q, b, h, i, d)) *
+                   static_cast<double>(at<T>(k, b, h, j, d));
             s *= scale;
             if (additive.defined()) s += static_cast<double>(at<T>(additive, i, j));
             score[j] = s;
             any_kept = true;
-            max_score = std::isnan(s) || std::isnan(max_score) ? std::nan("") : std::max(max_score, s);
+            max_score =
+                std::isnan(s) || std::isnan(max_score) ? std::nan("") : std::max(max_score, s);
           }
           // Softmax over the kept keys (subtracting the maximum keeps exp in range).
           double total = 0;
@@ -48,7 +50,8 @@ Tensor ReferenceBackend::inference_attention(const Tensor& q, const Tensor& k, c
             double sum = 0;
             for (int64_t j = 0; j < Lk; ++j)
               if (kept[j])
-                sum += std::exp(score[j] - max_score) / total * static_cast<double>(at<T>(v, b, h, j, d));
+                sum += std::exp(score[j] - max_score) / total *
+                       static_cast<double>(at<T>(v, b, h, j, d));
             at<T>(out, b, i, h, d) = any_kept ? static_cast<T>(sum) : T(0);
           }
         }

@@ -102,7 +102,8 @@ void ReferenceBackend::kernel_mixture_conv2d(const Tensor& out, const Tensor& in
                                              const Tensor& biases, const Tensor& base_kernel,
                                              const Tensor& positions, const Conv2dGeometry& g) {
   visit_floating(out.dtype(), "kernel_mixture_conv2d", [&]<class T>() {
-    const int64_t kernel_size = g.out_channels * (g.in_channels / g.groups) * g.kernel_h * g.kernel_w;
+    const int64_t kernel_size =
+        g.out_channels * (g.in_channels / g.groups) * g.kernel_h * g.kernel_w;
     const int64_t K = mixing.shape()[1];
     const T* a = mixing.data<T>();
     const T* f = factors.data<T>();

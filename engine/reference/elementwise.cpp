@@ -21,7 +21,9 @@ ReferenceBackend& reference_backend() {
 // Host memory comes from the CPU allocator, so a tensor made by either backend can be freed by
 // the other (HostBackendOverride, engine/backend_override.h, swaps them under a running program).
 void* ReferenceBackend::allocate(size_t nbytes) { return CpuAllocator::allocate(nbytes); }
-void ReferenceBackend::deallocate(void* ptr, size_t nbytes) { CpuAllocator::deallocate(ptr, nbytes); }
+void ReferenceBackend::deallocate(void* ptr, size_t nbytes) {
+  CpuAllocator::deallocate(ptr, nbytes);
+}
 void ReferenceBackend::copy_from_host(void* dst, const void* src, size_t nbytes) {
   std::memcpy(dst, src, nbytes);
 }

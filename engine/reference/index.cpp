@@ -130,9 +130,8 @@ void ReferenceBackend::topk(const Tensor& values, const Tensor& indices, const T
   // The reference always returns the k in order; an unsorted result may list them in any order.
   visit_dtype(in.dtype(), [&]<class T>() {
     for_each_row(in.shape(), dim, [&](const std::vector<int64_t>& index) {
-      const auto order = ordered_row<T>(in, index, dim, [largest](T a, T b) {
-        return largest ? greater(a, b) : greater(b, a);
-      });
+      const auto order = ordered_row<T>(
+          in, index, dim, [largest](T a, T b) { return largest ? greater(a, b) : greater(b, a); });
       write_ordered_row<T>(values, indices, in, index, dim, order);
     });
   });

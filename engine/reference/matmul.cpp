@@ -19,15 +19,15 @@ void ReferenceBackend::matmul(const Tensor& out, const Tensor& a, const Tensor& 
         for (int64_t j = 0; j < N; ++j) {
           double sum = 0;
           for (int64_t k = 0; k < K; ++k)
-            sum += static_cast<double>(at<T>(a, batch, i, k)) * static_cast<double>(at<T>(b, batch, k, j));
+            sum += static_cast<double>(at<T>(a, batch, i, k)) *
+                   static_cast<double>(at<T>(b, batch, k, j));
           at<T>(out, batch, i, j) = static_cast<T>(sum);
         }
   });
 }
 
 Tensor ReferenceBackend::inference_linear(const Tensor& rows, const Tensor& weight,
-                                          const Tensor& bias, bool relu,
-                                          const Tensor& residual) {
+                                          const Tensor& bias, bool relu, const Tensor& residual) {
   const int64_t M = rows.shape()[0], K = rows.shape()[1], N = weight.shape()[0];
   Tensor out = Tensor::empty({M, N}, rows.dtype(), rows.device());
   visit_floating(rows.dtype(), "inference_linear", [&]<class T>() {

@@ -40,8 +40,8 @@ void ReferenceBackend::layer_norm(const Tensor& out, const Tensor& mean, const T
 // and over the rows: grad_weight = sum grad_out x_hat, grad_bias = sum grad_out.
 void ReferenceBackend::layer_norm_backward(const Tensor& grad_input, const Tensor& grad_weight,
                                            const Tensor& grad_bias, const Tensor& grad_out,
-                                           const Tensor& x, const Tensor& mean,
-                                           const Tensor& rstd, const Tensor& weight) {
+                                           const Tensor& x, const Tensor& mean, const Tensor& rstd,
+                                           const Tensor& weight) {
   const int64_t M = x.shape()[0], N = x.shape()[1];
   visit_floating(x.dtype(), "layer_norm_backward", [&]<class T>() {
     std::vector<double> gw(N, 0.0), gb(N, 0.0);
@@ -93,8 +93,7 @@ void ReferenceBackend::batch_norm_stats(const Tensor& mean, const Tensor& var, c
 }
 
 void ReferenceBackend::channel_affine(const Tensor& out, const Tensor& x, const Tensor& scale,
-                                      const Tensor& shift, const Tensor& y,
-                                      const Tensor& y_scale) {
+                                      const Tensor& shift, const Tensor& y, const Tensor& y_scale) {
   const int64_t N = x.shape()[0], C = x.shape()[1], S = x.shape()[2];
   visit_floating(x.dtype(), "channel_affine", [&]<class T>() {
     for (int64_t n = 0; n < N; ++n)

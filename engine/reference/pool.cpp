@@ -45,12 +45,12 @@ void ReferenceBackend::max_pool2d_backward(const Tensor& grad_input, const Tenso
       for (int64_t o = 0; o < outputs; ++o)
         gx[p * inputs + indices.data<int64_t>()[p * outputs + o]] +=
             static_cast<double>(grad_out.data<T>()[p * outputs + o]);
-    for (int64_t i = 0; i < grad_input.numel(); ++i) grad_input.data<T>()[i] = static_cast<T>(gx[i]);
+    for (int64_t i = 0; i < grad_input.numel(); ++i)
+      grad_input.data<T>()[i] = static_cast<T>(gx[i]);
   });
 }
 
-void ReferenceBackend::avg_pool2d(const Tensor& out, const Tensor& input,
-                                  const Pool2dGeometry& g) {
+void ReferenceBackend::avg_pool2d(const Tensor& out, const Tensor& input, const Pool2dGeometry& g) {
   visit_floating(input.dtype(), "avg_pool2d", [&]<class T>() {
     const T* x = input.data<T>();
     for (int64_t p = 0; p < g.planes; ++p)
@@ -73,13 +73,15 @@ void ReferenceBackend::avg_pool2d_backward(const Tensor& grad_input, const Tenso
     for (int64_t p = 0; p < g.planes; ++p)
       for (int64_t oh = 0; oh < g.out_h; ++oh)
         for (int64_t ow = 0; ow < g.out_w; ++ow) {
-          const double share = static_cast<double>(grad_out.data<T>()[(p * g.out_h + oh) * g.out_w + ow]) /
-                               static_cast<double>(g.divisor(oh, ow));
+          const double share =
+              static_cast<double>(grad_out.data<T>()[(p * g.out_h + oh) * g.out_w + ow]) /
+              static_cast<double>(g.divisor(oh, ow));
           for (int64_t h = g.row_begin(oh); h < g.row_end(oh); ++h)
             for (int64_t w = g.col_begin(ow); w < g.col_end(ow); ++w)
               gx[(p * g.in_h + h) * g.in_w + w] += share;
         }
-    for (int64_t i = 0; i < grad_input.numel(); ++i) grad_input.data<T>()[i] = static_cast<T>(gx[i]);
+    for (int64_t i = 0; i < grad_input.numel(); ++i)
+      grad_input.data<T>()[i] = static_cast<T>(gx[i]);
   });
 }
 

@@ -21,7 +21,8 @@ void ReferenceBackend::lstm_cell(const Tensor& h, const Tensor& c_next, const Te
     for (int64_t b = 0; b < B; ++b)
       for (int64_t j = 0; j < H; ++j) {
         const double i = sigmoid(at<T>(gates, b, j)), f = sigmoid(at<T>(gates, b, H + j));
-        const double g = std::tanh(at<T>(gates, b, 2 * H + j)), o = sigmoid(at<T>(gates, b, 3 * H + j));
+        const double g = std::tanh(at<T>(gates, b, 2 * H + j)),
+                     o = sigmoid(at<T>(gates, b, 3 * H + j));
         const double c_prev = c.defined() ? static_cast<double>(at<T>(c, b, j)) : 0.0;
         const double cn = f * c_prev + i * g;
         at<T>(c_next, b, j) = static_cast<T>(cn);

@@ -40,8 +40,7 @@ class ReferenceBackend final : public Backend {
   Tensor inference_linear(const Tensor& rows, const Tensor& weight, const Tensor& bias, bool relu,
                           const Tensor& residual) override;
   Tensor inference_attention(const Tensor& q, const Tensor& k, const Tensor& v,
-                             const Tensor& masked, const Tensor& additive,
-                             double scale) override;
+                             const Tensor& masked, const Tensor& additive, double scale) override;
 
   // ---- indexing (index.cpp) ----
   void index_select(const Tensor& out, const Tensor& in, int dim, const Tensor& index) override;

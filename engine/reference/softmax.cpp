@@ -25,8 +25,7 @@ void for_each_row(const Shape& shape, int dim, F&& f) {
 
 // max(a, b), NaN if either is NaN.
 double nan_max(double a, double b) {
-  return std::isnan(a) || std::isnan(b) ? std::numeric_limits<double>::quiet_NaN()
-                                        : std::max(a, b);
+  return std::isnan(a) || std::isnan(b) ? std::numeric_limits<double>::quiet_NaN() : std::max(a, b);
 }
 
 }  // namespace
@@ -110,7 +109,8 @@ void ReferenceBackend::cross_entropy(const Tensor& loss, const Tensor& lse, cons
         at<T>(lse, 0, n, s) = static_cast<T>(shift);
         at<T>(lse, 1, n, s) = static_cast<T>(log_sum);
         // loss = -sum_c T_c log_softmax(x)_c
-        const std::vector<double> dist = target_distribution<T>(spec, at<int64_t>(spec.target, n, s), C);
+        const std::vector<double> dist =
+            target_distribution<T>(spec, at<int64_t>(spec.target, n, s), C);
         double l = 0;
         for (int64_t c = 0; c < C; ++c)
           if (dist[c] != 0) l -= dist[c] * ((at<T>(logits, n, c, s) - shift) - log_sum);
@@ -127,14 +127,16 @@ void ReferenceBackend::cross_entropy_backward(const Tensor& grad_logits, const T
   visit_floating(logits.dtype(), "cross_entropy_backward", [&]<class T>() {
     for (int64_t n = 0; n < N; ++n)
       for (int64_t s = 0; s < S; ++s) {
-        const std::vector<double> dist = target_distribution<T>(spec, at<int64_t>(spec.target, n, s), C);
+        const std::vector<double> dist =
+            target_distribution<T>(spec, at<int64_t>(spec.target, n, s), C);
         double dist_sum = 0;
         for (double d : dist) dist_sum += d;
         const double g = static_cast<double>(at<T>(grad_loss, n, s));
         const double shift = at<T>(lse, 0, n, s), log_sum = at<T>(lse, 1, n, s);
         for (int64_t c = 0; c < C; ++c) {
           const double p = std::exp((at<T>(logits, n, c, s) - shift) - log_sum);
-          at<T>(grad_logits, n, c, s) = static_cast<T>(dist_sum == 0 ? 0.0 : g * (p * dist_sum - dist[c]));
+          at<T>(grad_logits, n, c, s) =
+              static_cast<T>(dist_sum == 0 ? 0.0 : g * (p * dist_sum - dist[c]));
         }
       }
   });

@@ -183,7 +183,9 @@ inline std::string mismatch(const Tensor& got, const Tensor& want, Tolerance tol
         << fmt::format("{} {}", want.shape(), want.dtype());
     return why.str();
   }
-  const double allowed = want.dtype() == DType::f32 ? tol.f32 : want.dtype() == DType::f64 ? tol.f64 : 0;
+  const double allowed = want.dtype() == DType::f32   ? tol.f32
+                         : want.dtype() == DType::f64 ? tol.f64
+                                                      : 0;
   const std::vector<double> g = got.to_vector<double>(), w = want.to_vector<double>();
   for (size_t i = 0; i < g.size(); ++i) {
     const bool same_special = (std::isnan(g[i]) && std::isnan(w[i])) || g[i] == w[i];
@@ -236,13 +238,18 @@ inline uint64_t next_seed() {
 inline void add(Entry entry, std::string name, std::function<Tensors()> inputs,
                 std::function<Tensors(Backend&, Device, const Tensors&)> run, Tolerance tol = {},
                 int unordered_dim = -1) {
-  table().push_back({entry, std::move(name), std::move(inputs), std::move(run), tol, unordered_dim});
+  table().push_back(
+      {entry, std::move(name), std::move(inputs), std::move(run), tol, unordered_dim});
 }
 
-inline Tensor empty(Device d, const Shape& shape, DType dtype) { return Tensor::empty(shape, dtype, d); }
+inline Tensor empty(Device d, const Shape& shape, DType dtype) {
+  return Tensor::empty(shape, dtype, d);
+}
 
 // A host tensor of the given i64 values.
-inline Tensor indices(const std::vector<int64_t>& v, const Shape& shape) { return from_vector(v, shape); }
+inline Tensor indices(const std::vector<int64_t>& v, const Shape& shape) {
+  return from_vector(v, shape);
+}
 
 // Hashed indices in [0, bound) for `shape`.
 inline Tensor hashed_indices(const Shape& shape, int64_t bound, uint64_t seed) {

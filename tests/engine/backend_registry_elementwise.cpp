@@ -40,8 +40,10 @@ void fill_case(DType dtype, Layout layout, const Shape& shape, double value) {
 
 void copy_case(DType to, Layout to_layout, DType from, Layout from_layout, const Shape& shape) {
   const uint64_t seed = next_seed();
-  add(Entry::copy,
-      fmt::format("{} {} <- {} {} {}", to, layout_name(to_layout), from, layout_name(from_layout), shape),
+  add(
+      Entry::copy,
+      fmt::format("{} {} <- {} {} {}", to, layout_name(to_layout), from, layout_name(from_layout),
+                  shape),
       [=] {
         return Tensors{make_input(shape, to, to_layout, seed),
                        make_input(shape, from, from_layout, seed + 1, -50, 50)};
@@ -105,10 +107,13 @@ void binary_family(BinaryOp op, const char* name, double lo_b = -2, double hi_b 
 
 void where_case(DType dtype, Layout lc, Layout la, Layout lb, const Shape& shape) {
   const uint64_t seed = next_seed();
-  add(Entry::where,
-      fmt::format("{} cond {} a {} b {} {}", dtype, layout_name(lc), layout_name(la), layout_name(lb), shape),
+  add(
+      Entry::where,
+      fmt::format("{} cond {} a {} b {} {}", dtype, layout_name(lc), layout_name(la),
+                  layout_name(lb), shape),
       [=] {
-        return Tensors{make_input(shape, b8, lc, seed, 0, 1), make_input(shape, dtype, la, seed + 1),
+        return Tensors{make_input(shape, b8, lc, seed, 0, 1),
+                       make_input(shape, dtype, la, seed + 1),
                        make_input(shape, dtype, lb, seed + 2)};
       },
       [=](Backend& b, Device d, const Tensors& in) {
@@ -120,9 +125,11 @@ void where_case(DType dtype, Layout lc, Layout la, Layout lb, const Shape& shape
 
 void adam_case(DType dtype, Layout layout, const Shape& shape) {
   const uint64_t seed = next_seed();
-  add(Entry::adam_step, fmt::format("{} {} {}", dtype, layout_name(layout), shape),
+  add(
+      Entry::adam_step, fmt::format("{} {} {}", dtype, layout_name(layout), shape),
       [=] {
-        return Tensors{make_input(shape, dtype, layout, seed), make_input(shape, dtype, layout, seed + 1),
+        return Tensors{make_input(shape, dtype, layout, seed),
+                       make_input(shape, dtype, layout, seed + 1),
                        make_input(shape, dtype, layout, seed + 2, -0.1, 0.1),
                        make_input(shape, dtype, layout, seed + 3, 0, 0.01)};
       },
@@ -139,8 +146,10 @@ void adam_case(DType dtype, Layout layout, const Shape& shape) {
 void reduce_case(ReduceOp op, const char* name, DType dtype, Layout layout, const Shape& shape,
                  const Shape& out_shape, bool nans = false) {
   const uint64_t seed = next_seed();
-  add(Entry::reduce,
-      fmt::format("{} {} {} {} -> {}{}", name, dtype, layout_name(layout), shape, out_shape, nans ? " NaN" : ""),
+  add(
+      Entry::reduce,
+      fmt::format("{} {} {} {} -> {}{}", name, dtype, layout_name(layout), shape, out_shape,
+                  nans ? " NaN" : ""),
       [=] {
         Tensor x = make_input(shape, dtype, layout, seed, -2, 2, dtype == i64);
         return Tensors{nans ? poke(x, 4, std::nan("")) : x};
@@ -167,15 +176,17 @@ void reduce_family(ReduceOp op, const char* name) {
 void arg_reduce_case(bool is_max, DType dtype, Layout layout, const Shape& shape, int dim,
                      bool ties, bool nans = false) {
   const uint64_t seed = next_seed();
-  add(Entry::arg_reduce,
-      fmt::format("{} {} {} {} dim {}{}{}", is_max ? "max" : "min", dtype, layout_name(layout), shape,
-                  dim, ties ? " ties" : "", nans ? " NaN" : ""),
+  add(
+      Entry::arg_reduce,
+      fmt::format("{} {} {} {} dim {}{}{}", is_max ? "max" : "min", dtype, layout_name(layout),
+                  shape, dim, ties ? " ties" : "", nans ? " NaN" : ""),
       [=] {
         Tensor x = make_input(shape, dtype, layout, seed, -3, 3, ties);
         return Tensors{nans ? poke(x, 7, std::nan("")) : x};
       },
       [=](Backend& b, Device d, const Tensors& in) {
-        const Tensor values = empty(d, with(shape, dim, 1), dtype), at = empty(d, with(shape, dim, 1), i64);
+        const Tensor values = empty(d, with(shape, dim, 1), dtype),
+                     at = empty(d, with(shape, dim, 1), i64);
         b.arg_reduce(is_max, values, at, in[0], dim);
         return Tensors{values, at};
       });
@@ -239,7 +250,8 @@ void register_elementwise_cases() {
   unary_family(UnaryOp::pow_scalar, "pow 3", -2, 2, 3.0);
   unary_family(UnaryOp::pow_scalar, "pow 0.5", 0, 4, 0.5);
   unary_family(UnaryOp::pow_scalar, "pow -1.5", 0.1, 4, -1.5);
-  unary_case(UnaryOp::exp, "exp below the underflow point", f32, kContiguous, {64}, -200, -80, 0, 0);
+  unary_case(UnaryOp::exp, "exp below the underflow point", f32, kContiguous, {64}, -200, -80, 0,
+             0);
   unary_case(UnaryOp::neg, "neg", i64, kTransposed, {4, 5}, -9, 9, 0, 0);
   unary_case(UnaryOp::abs, "abs", i64, kContiguous, {40}, -9, 9, 0, 0);
   unary_case(UnaryOp::sign, "sign", i64, kSliced, {4, 5}, -3, 3, 0, 0);

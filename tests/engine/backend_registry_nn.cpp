@@ -17,7 +17,8 @@ namespace {
 // ---------------------------------------------------------------- convolution and pooling
 
 Geometry conv_geometry(const Shape& x, const Shape& w, std::array<int64_t, 2> stride,
-                       std::array<int64_t, 2> pad, std::array<int64_t, 2> dilation, int64_t groups) {
+                       std::array<int64_t, 2> pad, std::array<int64_t, 2> dilation,
+                       int64_t groups) {
   Geometry g;
   g.batch = x[0], g.in_channels = x[1], g.out_channels = w[0], g.groups = groups;
   g.in_h = x[2], g.in_w = x[3], g.kernel_h = w[2], g.kernel_w = w[3];
@@ -29,16 +30,18 @@ Geometry conv_geometry(const Shape& x, const Shape& w, std::array<int64_t, 2> st
 }
 
 // conv2d (with and without bias) and both of its gradients, in f32 and f64.
-void conv_family(const char* name, const Shape& x, const Shape& w, std::array<int64_t, 2> stride = {1, 1},
-                 std::array<int64_t, 2> pad = {0, 0}, std::array<int64_t, 2> dilation = {1, 1},
-                 int64_t groups = 1) {
+void conv_family(const char* name, const Shape& x, const Shape& w,
+                 std::array<int64_t, 2> stride = {1, 1}, std::array<int64_t, 2> pad = {0, 0},
+                 std::array<int64_t, 2> dilation = {1, 1}, int64_t groups = 1) {
   const Geometry g = conv_geometry(x, w, stride, pad, dilation, groups);
   const Shape y{g.batch, g.out_channels, g.out_h, g.out_w};
   for (DType dtype : {f32, f64}) {
     const uint64_t seed = next_seed();
     auto inputs = [=] {
-      return Tensors{make_input(x, dtype, kContiguous, seed), make_input(w, dtype, kContiguous, seed + 1),
-                     make_input({w[0]}, dtype, kContiguous, seed + 2), make_input(y, dtype, kContiguous, seed + 3)};
+      return Tensors{make_input(x, dtype, kContiguous, seed),
+                     make_input(w, dtype, kContiguous, seed + 1),
+                     make_input({w[0]}, dtype, kContiguous, seed + 2),
+                     make_input(y, dtype, kContiguous, seed + 3)};
     };
     for (bool bias : {true, false})
       add(Entry::conv2d, fmt::format("{} {}{}", name, dtype, bias ? " + bias" : ""), inputs,
@@ -74,9 +77,11 @@ void kernel_mixture_case(DType dtype, const Shape& x, const Shape& w, int64_t K,
   const uint64_t seed = next_seed();
   const std::vector<int64_t> positions = test::increasing_positions(numel(w), density, seed);
   const int64_t D = static_cast<int64_t>(positions.size());
-  add(Entry::kernel_mixture_conv2d,
-      fmt::format("{} x {} w {} K {} groups {} stride {} pad {}{}{}", dtype, x, w, K, groups, stride[0],
-                  pad[0], biases ? " + biases" : "", density > 0 ? fmt::format(", {} positions over a base", D) : ""),
+  add(
+      Entry::kernel_mixture_conv2d,
+      fmt::format("{} x {} w {} K {} groups {} stride {} pad {}{}{}", dtype, x, w, K, groups,
+                  stride[0], pad[0], biases ? " + biases" : "",
+                  density > 0 ? fmt::format(", {} positions over a base", D) : ""),
       [=] {
         Shape factors_shape{K};
         if (density > 0) {
@@ -84,7 +89,8 @@ void kernel_mixture_case(DType dtype, const Shape& x, const Shape& w, int64_t K,
         } else {
           for (int64_t s : w) factors_shape.push_back(s);
         }
-        return Tensors{make_input(x, dtype, kContiguous, seed), make_input({x[0], K}, dtype, kContiguous, seed + 1, 0, 1),
+        return Tensors{make_input(x, dtype, kContiguous, seed),
+                       make_input({x[0], K}, dtype, kContiguous, seed + 1, 0, 1),
                        make_input(factors_shape, dtype, kContiguous, seed + 2),
                        biases ? make_input({x[0], w[0]}, dtype, kContiguous, seed + 3) : Tensor(),
                        density > 0 ? make_input(w, dtype, kContiguous, seed + 4) : Tensor(),
@@ -98,8 +104,8 @@ void kernel_mixture_case(DType dtype, const Shape& x, const Shape& w, int64_t K,
       kSums);
 }
 
-PoolGeometry pool_geometry(int64_t planes, int64_t in_h, int64_t in_w, int64_t kernel, int64_t stride,
-                           int64_t pad, int64_t adaptive_out) {
+PoolGeometry pool_geometry(int64_t planes, int64_t in_h, int64_t in_w, int64_t kernel,
+                           int64_t stride, int64_t pad, int64_t adaptive_out) {
   PoolGeometry g;
   g.planes = planes, g.in_h = in_h, g.in_w = in_w;
   if (adaptive_out > 0) {
@@ -116,7 +122,8 @@ PoolGeometry pool_geometry(int64_t planes, int64_t in_h, int64_t in_w, int64_t k
 // Max pooling (with and without indices) and average pooling, with their backwards, in f32 and
 // f64; `ties` fills the planes with whole numbers so windows hold equal maxima, `nans` plants NaNs.
 void pool_family(const char* name, int64_t planes, int64_t in_h, int64_t in_w, int64_t kernel,
-                 int64_t stride, int64_t pad, int64_t adaptive_out = 0, bool ties = false, bool nans = false) {
+                 int64_t stride, int64_t pad, int64_t adaptive_out = 0, bool ties = false,
+                 bool nans = false) {
   const PoolGeometry g = pool_geometry(planes, in_h, in_w, kernel, stride, pad, adaptive_out);
   const Shape x{planes, in_h, in_w}, y{planes, g.out_h, g.out_w};
   for (DType dtype : {f32, f64}) {
@@ -130,7 +137,8 @@ void pool_family(const char* name, int64_t planes, int64_t in_h, int64_t in_w, i
       return Tensors{input, make_input(y, dtype, kContiguous, seed + 1), at};
     };
     for (bool with_indices : {true, false})
-      add(Entry::max_pool2d, fmt::format("{} {}{}", name, dtype, with_indices ? "" : " (no indices)"), inputs,
+      add(Entry::max_pool2d,
+          fmt::format("{} {}{}", name, dtype, with_indices ? "" : " (no indices)"), inputs,
           [=](Backend& b, Device d, const Tensors& in) {
             const Tensor out = empty(d, y, dtype), at = with_indices ? empty(d, y, i64) : Tensor();
             b.max_pool2d(out, at, in[0], g);
@@ -164,17 +172,21 @@ void pool_family(const char* name, int64_t planes, int64_t in_h, int64_t in_w, i
 
 enum class Special { none, minus_inf_entries, minus_inf_row, nan_entry };
 
-void softmax_case(DType dtype, Layout layout, const Shape& shape, int dim, Special special = Special::none) {
+void softmax_case(DType dtype, Layout layout, const Shape& shape, int dim,
+                  Special special = Special::none) {
   const uint64_t seed = next_seed();
   const char* what[] = {"", " with -inf entries", " with a row of -inf", " with NaN"};
   for (bool log : {false, true})
-    add(Entry::softmax,
-        fmt::format("{} {} {} {} dim {}{}", log ? "log_softmax" : "softmax", dtype, layout_name(layout),
-                    shape, dim, what[static_cast<int>(special)]),
+    add(
+        Entry::softmax,
+        fmt::format("{} {} {} {} dim {}{}", log ? "log_softmax" : "softmax", dtype,
+                    layout_name(layout), shape, dim, what[static_cast<int>(special)]),
         [=] {
           Tensor x = make_input(shape, dtype, layout, seed, -5, 5);
-          if (special == Special::minus_inf_entries) poke(x, 3, -std::numeric_limits<double>::infinity());
-          if (special == Special::minus_inf_row) poke(x, 1, -std::numeric_limits<double>::infinity());
+          if (special == Special::minus_inf_entries)
+            poke(x, 3, -std::numeric_limits<double>::infinity());
+          if (special == Special::minus_inf_row)
+            poke(x, 1, -std::numeric_limits<double>::infinity());
           if (special == Special::nan_entry) poke(x, 13, std::nan(""));
           return Tensors{x};
         },
@@ -194,7 +206,8 @@ void softmax_backward_case(DType dtype, Layout grad_layout, const Shape& shape, 
                     layout_name(grad_layout), shape, dim),
         [=] {
           const Tensor y = Tensor::empty(shape, dtype);
-          reference_backend().softmax(y, make_input(shape, dtype, kContiguous, seed, -3, 3), dim, log);
+          reference_backend().softmax(y, make_input(shape, dtype, kContiguous, seed, -3, 3), dim,
+                                      log);
           return Tensors{make_input(shape, dtype, grad_layout, seed + 1), y};
         },
         [=](Backend& b, Device d, const Tensors& in) {
@@ -216,9 +229,9 @@ Tensor targets(int64_t N, int64_t S, int64_t C, bool ignore, uint64_t seed) {
 void cross_entropy_family(DType dtype, int64_t N, int64_t C, int64_t S, bool weighted, bool ignore,
                           double smoothing) {
   const uint64_t seed = next_seed();
-  const std::string name = fmt::format("{} [{}, {}, {}]{}{} smoothing {}", dtype, N, C, S,
-                                       weighted ? " weighted" : "", ignore ? " with ignored targets" : "",
-                                       smoothing);
+  const std::string name =
+      fmt::format("{} [{}, {}, {}]{}{} smoothing {}", dtype, N, C, S, weighted ? " weighted" : "",
+                  ignore ? " with ignored targets" : "", smoothing);
   auto spec_of = [=](const Tensors& in) {
     return Backend::CrossEntropyTarget{.target = in[1], .weight = in[2], .ignore_index = -100,
                                        .label_smoothing = smoothing};
@@ -226,12 +239,14 @@ void cross_entropy_family(DType dtype, int64_t N, int64_t C, int64_t S, bool wei
   auto inputs = [=] {
     const Tensor logits = make_input({N, C, S}, dtype, kContiguous, seed, -4, 4);
     const Tensor target = targets(N, S, C, ignore, seed + 1);
-    const Tensor weight = weighted ? make_input({C}, dtype, kContiguous, seed + 2, 0.2, 2) : Tensor();
+    const Tensor weight =
+        weighted ? make_input({C}, dtype, kContiguous, seed + 2, 0.2, 2) : Tensor();
     const Tensor loss = Tensor::empty({N, S}, dtype), lse = Tensor::empty({2, N, S}, dtype);
     reference_backend().cross_entropy(loss, lse, logits, spec_of({logits, target, weight}));
     // A per-position gradient, and the stride-0 one of a reduced (mean or sum) loss.
     const Tensor grad = make_input({N, S}, dtype, kContiguous, seed + 3);
-    const Tensor grad_of_reduced = make_view(make_input({1}, dtype, kContiguous, seed + 4), {N, S}, {0, 0}, 0);
+    const Tensor grad_of_reduced =
+        make_view(make_input({1}, dtype, kContiguous, seed + 4), {N, S}, {0, 0}, 0);
     return Tensors{logits, target, weight, lse, grad, grad_of_reduced};
   };
   add(Entry::cross_entropy, name, inputs,
@@ -251,7 +266,8 @@ void cross_entropy_family(DType dtype, int64_t N, int64_t C, int64_t S, bool wei
         kSums);
 }
 
-// ---------------------------------------------------------------- normalisation and recurrent cells
+// ---------------------------------------------------------------- normalisation and recurrent
+// cells
 
 void layer_norm_family(DType dtype, int64_t M, int64_t N, bool affine) {
   const uint64_t seed = next_seed();
@@ -260,13 +276,16 @@ void layer_norm_family(DType dtype, int64_t M, int64_t N, bool affine) {
     const Tensor x = make_input({M, N}, dtype, kContiguous, seed, -3, 3);
     const Tensor w = affine ? make_input({N}, dtype, kContiguous, seed + 1) : Tensor();
     const Tensor bias = affine ? make_input({N}, dtype, kContiguous, seed + 2) : Tensor();
-    const Tensor out = Tensor::empty({M, N}, dtype), mean = Tensor::empty({M}, dtype), rstd = Tensor::empty({M}, dtype);
+    const Tensor out = Tensor::empty({M, N}, dtype), mean = Tensor::empty({M}, dtype),
+                 rstd = Tensor::empty({M}, dtype);
     reference_backend().layer_norm(out, mean, rstd, x, w, bias, 1e-5);
     return Tensors{x, w, bias, mean, rstd, make_input({M, N}, dtype, kContiguous, seed + 3)};
   };
-  add(Entry::layer_norm, name, inputs,
+  add(
+      Entry::layer_norm, name, inputs,
       [=](Backend& b, Device d, const Tensors& in) {
-        const Tensor out = empty(d, {M, N}, dtype), mean = empty(d, {M}, dtype), rstd = empty(d, {M}, dtype);
+        const Tensor out = empty(d, {M, N}, dtype), mean = empty(d, {M}, dtype),
+                     rstd = empty(d, {M}, dtype);
         b.layer_norm(out, mean, rstd, in[0], in[1], in[2], 1e-5);
         return Tensors{out, mean, rstd};
       },
@@ -287,8 +306,10 @@ void batch_norm_family(DType dtype, int64_t N, int64_t C, int64_t S) {
   const uint64_t seed = next_seed();
   const std::string name = fmt::format("{} [{}, {}, {}]", dtype, N, C, S);
   auto inputs = [=] {
-    return Tensors{make_input({N, C, S}, dtype, kContiguous, seed, -3, 3), make_input({C}, dtype, kContiguous, seed + 1),
-                   make_input({C}, dtype, kContiguous, seed + 2), make_input({N, C, S}, dtype, kContiguous, seed + 3),
+    return Tensors{make_input({N, C, S}, dtype, kContiguous, seed, -3, 3),
+                   make_input({C}, dtype, kContiguous, seed + 1),
+                   make_input({C}, dtype, kContiguous, seed + 2),
+                   make_input({N, C, S}, dtype, kContiguous, seed + 3),
                    make_input({C}, dtype, kContiguous, seed + 4)};
   };
   add(Entry::batch_norm_stats, name, inputs,
@@ -302,7 +323,8 @@ void batch_norm_family(DType dtype, int64_t N, int64_t C, int64_t S) {
     add(Entry::channel_affine, name + (with_y ? " + y * y_scale" : ""), inputs,
         [=](Backend& b, Device d, const Tensors& in) {
           const Tensor out = empty(d, {N, C, S}, dtype);
-          b.channel_affine(out, in[0], in[1], in[2], with_y ? in[3] : Tensor(), with_y ? in[4] : Tensor());
+          b.channel_affine(out, in[0], in[1], in[2], with_y ? in[3] : Tensor(),
+                           with_y ? in[4] : Tensor());
           return Tensors{out};
         });
   add(Entry::batch_norm_backward_reduce, name, inputs,
@@ -323,7 +345,8 @@ void lstm_family(DType dtype, int64_t B, int64_t H, Layout layout, bool with_c) 
   auto inputs = [=] {
     return Tensors{make_input({B, 4 * H}, dtype, layout, seed, -3, 3),
                    with_c ? make_input({B, H}, dtype, layout, seed + 1) : Tensor(),
-                   make_input({B, H}, dtype, layout, seed + 2), make_input({B, H}, dtype, layout, seed + 3)};
+                   make_input({B, H}, dtype, layout, seed + 2),
+                   make_input({B, H}, dtype, layout, seed + 3)};
   };
   add(Entry::lstm_cell, name, inputs, [=](Backend& b, Device d, const Tensors& in) {
     const Tensor h = empty(d, {B, H}, dtype), c_next = empty(d, {B, H}, dtype);
@@ -340,7 +363,8 @@ void lstm_family(DType dtype, int64_t B, int64_t H, Layout layout, bool with_c) 
         });
   add(Entry::lstm_cell_output_backward, name, inputs, [=](Backend& b, Device d, const Tensors& in) {
     // o is the o quarter of the gates, as the op layer passes it.
-    const Tensor o = make_view(in[0], {B, H}, in[0].strides(), in[0].offset() + 3 * H * in[0].strides()[1]);
+    const Tensor o =
+        make_view(in[0], {B, H}, in[0].strides(), in[0].offset() + 3 * H * in[0].strides()[1]);
     const Tensor grad_o = empty(d, {B, H}, dtype), grad_c_next = empty(d, {B, H}, dtype);
     b.lstm_cell_output_backward(grad_o, grad_c_next, in[3], o, in[2]);
     return Tensors{grad_o, grad_c_next};
@@ -357,20 +381,26 @@ void register_nn_cases() {
   conv_family("dilation 2, padding 2", {1, 2, 9, 9}, {3, 2, 3, 3}, {1, 1}, {2, 2}, {2, 2});
   conv_family("groups 2, asymmetric", {2, 4, 6, 7}, {6, 2, 3, 2}, {2, 1}, {1, 0}, {1, 1}, 2);
   conv_family("depthwise", {2, 5, 8, 8}, {5, 1, 3, 3}, {1, 1}, {1, 1}, {1, 1}, 5);
-  conv_family("depthwise, multiplier 2, stride 2", {2, 3, 9, 9}, {6, 1, 3, 3}, {2, 2}, {1, 1}, {1, 1}, 3);
+  conv_family("depthwise, multiplier 2, stride 2", {2, 3, 9, 9}, {6, 1, 3, 3}, {2, 2}, {1, 1},
+              {1, 1}, 3);
   conv_family("depthwise 3x2, dilation 2", {2, 4, 9, 8}, {4, 1, 3, 2}, {2, 1}, {2, 2}, {2, 2}, 4);
   conv_family("1x1", {2, 5, 4, 4}, {3, 5, 1, 1});
   conv_family("1x1 stride 2 padding 1", {2, 5, 5, 4}, {3, 5, 1, 1}, {2, 2}, {1, 1});
   conv_family("padding wider than the kernel reach", {1, 1, 2, 3}, {2, 1, 2, 2}, {1, 2}, {3, 2});
   conv_family("threaded: batch 4", {4, 8, 10, 10}, {16, 8, 3, 3}, {1, 1}, {1, 1});
-  conv_family("threaded: depthwise 64 channels", {8, 64, 14, 14}, {64, 1, 3, 3}, {1, 1}, {1, 1}, {1, 1}, 64);
+  conv_family("threaded: depthwise 64 channels", {8, 64, 14, 14}, {64, 1, 3, 3}, {1, 1}, {1, 1},
+              {1, 1}, 64);
   conv_family("threaded rows: batch 1", {1, 16, 15, 13}, {32, 16, 3, 3}, {1, 1}, {1, 1});
-  conv_family("threaded: groups = batch 8", {1, 32, 10, 10}, {64, 4, 3, 3}, {1, 1}, {1, 1}, {1, 1}, 8);
+  conv_family("threaded: groups = batch 8", {1, 32, 10, 10}, {64, 4, 3, 3}, {1, 1}, {1, 1}, {1, 1},
+              8);
   kernel_mixture_case(f32, {3, 4, 8, 8}, {6, 4, 3, 3}, 4, 1, {1, 1}, {1, 1}, true);
   kernel_mixture_case(f64, {2, 4, 7, 9}, {4, 1, 3, 3}, 3, 4, {2, 2}, {1, 1}, false);
   kernel_mixture_case(f64, {3, 4, 8, 8}, {6, 4, 3, 3}, 4, 1, {1, 1}, {1, 1}, true, 0.3);
   kernel_mixture_case(f32, {2, 6, 6, 6}, {6, 3, 3, 3}, 2, 2, {1, 1}, {0, 0}, true, 0.5);
   kernel_mixture_case(f32, {8, 16, 12, 12}, {32, 16, 3, 3}, 4, 1, {1, 1}, {1, 1}, true);
+  kernel_mixture_case(f32, {1, 16, 8, 8}, {32, 16, 3, 3}, 4, 1, {1, 1}, {1, 1}, true,
+                      0.4);  // batch 1, blocks of placed lanes
+  kernel_mixture_case(f64, {1, 6, 7, 7}, {6, 3, 3, 3}, 3, 2, {2, 2}, {1, 1}, false);
   // pooling
   pool_family("2x2 stride 2", 6, 8, 8, 2, 2, 0);
   pool_family("3x3 stride 2 padding 1", 4, 9, 7, 3, 2, 1);

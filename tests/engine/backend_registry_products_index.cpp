@@ -16,8 +16,12 @@ namespace {
 
 void matmul_case(DType dtype, const Shape& a, Layout la, const Shape& bshape, Layout lb) {
   const uint64_t seed = next_seed();
-  add(Entry::matmul, fmt::format("{} {} {} @ {} {}", dtype, a, layout_name(la), bshape, layout_name(lb)),
-      [=] { return Tensors{make_input(a, dtype, la, seed), make_input(bshape, dtype, lb, seed + 1)}; },
+  add(
+      Entry::matmul,
+      fmt::format("{} {} {} @ {} {}", dtype, a, layout_name(la), bshape, layout_name(lb)),
+      [=] {
+        return Tensors{make_input(a, dtype, la, seed), make_input(bshape, dtype, lb, seed + 1)};
+      },
       [=](Backend& b, Device d, const Tensors& in) {
         const Tensor out = empty(d, {a[0], a[1], bshape[2]}, dtype);
         b.matmul(out, in[0], in[1]);
@@ -29,11 +33,13 @@ void matmul_case(DType dtype, const Shape& a, Layout la, const Shape& bshape, La
 void linear_case(DType dtype, int64_t M, int64_t K, int64_t N, bool bias, bool relu,
                  bool residual, Layout rows_layout = kContiguous) {
   const uint64_t seed = next_seed();
-  add(Entry::inference_linear,
+  add(
+      Entry::inference_linear,
       fmt::format("{} [{}, {}] {} x [{}, {}]^T{}{}{}", dtype, M, K, layout_name(rows_layout), N, K,
                   bias ? " + bias" : "", relu ? ", relu" : "", residual ? ", + residual" : ""),
       [=] {
-        return Tensors{make_input({M, K}, dtype, rows_layout, seed), make_input({N, K}, dtype, kContiguous, seed + 1),
+        return Tensors{make_input({M, K}, dtype, rows_layout, seed),
+                       make_input({N, K}, dtype, kContiguous, seed + 1),
                        bias ? make_input({N}, dtype, kContiguous, seed + 2) : Tensor(),
                        residual ? make_input({M, N}, dtype, kContiguous, seed + 3) : Tensor()};
       },
@@ -62,8 +68,10 @@ const char* mask_name(Mask m) {
 void attention_case(DType dtype, int64_t B, int64_t H, int64_t Lq, int64_t Lk, int64_t D,
                     Layout layout, Mask mask) {
   const uint64_t seed = next_seed();
-  add(Entry::inference_attention,
-      fmt::format("{} B{} H{} Lq{} Lk{} D{} {} {}", dtype, B, H, Lq, Lk, D, layout_name(layout), mask_name(mask)),
+  add(
+      Entry::inference_attention,
+      fmt::format("{} B{} H{} Lq{} Lk{} D{} {} {}", dtype, B, H, Lq, Lk, D, layout_name(layout),
+                  mask_name(mask)),
       [=] {
         Tensor masked, additive;
         if (mask == Mask::key_padding) {  // batch b sees keys [0, Lk - 2 - ...); batch 1 sees none
@@ -82,11 +90,13 @@ void attention_case(DType dtype, int64_t B, int64_t H, int64_t Lq, int64_t Lk, i
         } else if (mask == Mask::additive) {
           additive = hashed_tensor({Lq, Lk}, dtype, seed + 3, -1, 1);
         }
-        return Tensors{make_input({B, H, Lq, D}, dtype, layout, seed), make_input({B, H, Lk, D}, dtype, layout, seed + 1),
+        return Tensors{make_input({B, H, Lq, D}, dtype, layout, seed),
+                       make_input({B, H, Lk, D}, dtype, layout, seed + 1),
                        make_input({B, H, Lk, D}, dtype, layout, seed + 2), masked, additive};
       },
       [=](Backend& b, Device, const Tensors& in) {
-        const Tensor out = b.inference_attention(in[0], in[1], in[2], in[3], in[4], 1.0 / std::sqrt(double(D)));
+        const Tensor out =
+            b.inference_attention(in[0], in[1], in[2], in[3], in[4], 1.0 / std::sqrt(double(D)));
         return out.defined() ? Tensors{out} : Tensors{};
       },
       kSums);
@@ -98,8 +108,12 @@ void index_select_case(DType dtype, Layout layout, const Shape& shape, int dim,
                        const std::vector<int64_t>& index) {
   const uint64_t seed = next_seed();
   const int64_t n = static_cast<int64_t>(index.size());
-  add(Entry::index_select, fmt::format("{} {} {} dim {} picks {}", dtype, layout_name(layout), shape, dim, n),
-      [=] { return Tensors{make_input(shape, dtype, layout, seed), indices(index, {n})}; },
+  add(
+      Entry::index_select,
+      fmt::format("{} {} {} dim {} picks {}", dtype, layout_name(layout), shape, dim, n),
+      [=] {
+        return Tensors{make_input(shape, dtype, layout, seed), indices(index, {n})};
+      },
       [=](Backend& b, Device d, const Tensors& in) {
         const Tensor out = empty(d, with(shape, dim, n), dtype);
         b.index_select(out, in[0], dim, in[1]);
@@ -110,9 +124,10 @@ void index_select_case(DType dtype, Layout layout, const Shape& shape, int dim,
 void gather_case(DType dtype, Layout layout, const Shape& shape, int dim, const Shape& index_shape,
                  Layout index_layout = kContiguous) {
   const uint64_t seed = next_seed();
-  add(Entry::gather,
-      fmt::format("{} {} {} dim {} index {} {}", dtype, layout_name(layout), shape, dim, index_shape,
-                  layout_name(index_layout)),
+  add(
+      Entry::gather,
+      fmt::format("{} {} {} dim {} index {} {}", dtype, layout_name(layout), shape, dim,
+                  index_shape, layout_name(index_layout)),
       [=] {
         return Tensors{make_input(shape, dtype, layout, seed),
                        make_input(index_shape, i64, index_layout, seed + 1, 0, double(shape[dim]))};
@@ -124,14 +139,16 @@ void gather_case(DType dtype, Layout layout, const Shape& shape, int dim, const 
       });
 }
 
-void scatter_case(DType dtype, const Shape& shape, int dim, const Shape& index_shape, bool accumulate,
-                  Layout src_layout) {
+void scatter_case(DType dtype, const Shape& shape, int dim, const Shape& index_shape,
+                  bool accumulate, Layout src_layout) {
   const uint64_t seed = next_seed();
-  add(Entry::scatter,
-      fmt::format("{} {} {} dim {} index {} src {}", accumulate ? "add" : "assign", dtype, shape, dim,
-                  index_shape, layout_name(src_layout)),
+  add(
+      Entry::scatter,
+      fmt::format("{} {} {} dim {} index {} src {}", accumulate ? "add" : "assign", dtype, shape,
+                  dim, index_shape, layout_name(src_layout)),
       [=] {
-        return Tensors{make_input(shape, dtype, kContiguous, seed), hashed_indices(index_shape, shape[dim], seed + 1),
+        return Tensors{make_input(shape, dtype, kContiguous, seed),
+                       hashed_indices(index_shape, shape[dim], seed + 1),
                        make_input(index_shape, dtype, src_layout, seed + 2)};
       },
       [=](Backend& b, Device, const Tensors& in) {
@@ -141,7 +158,8 @@ void scatter_case(DType dtype, const Shape& shape, int dim, const Shape& index_s
       kSums);
 }
 
-void index_add_case(DType dtype, const Shape& shape, int dim, const Shape& src_shape, Layout src_layout) {
+void index_add_case(DType dtype, const Shape& shape, int dim, const Shape& src_shape,
+                    Layout src_layout) {
   const uint64_t seed = next_seed();
   add(Entry::index_add,
       fmt::format("{} {} dim {} src {} {}", dtype, shape, dim, src_shape, layout_name(src_layout)),
@@ -160,16 +178,19 @@ void index_add_case(DType dtype, const Shape& shape, int dim, const Shape& src_s
 void topk_case(DType dtype, Layout layout, const Shape& shape, int64_t k, int dim, bool largest,
                bool sorted, bool nans = false) {
   const uint64_t seed = next_seed();
-  add(Entry::topk,
+  add(
+      Entry::topk,
       fmt::format("{} {} {} k {} dim {} {}{}{}", dtype, layout_name(layout), shape, k, dim,
-                  largest ? "largest" : "smallest", sorted ? " sorted" : " unsorted", nans ? " NaN" : ""),
+                  largest ? "largest" : "smallest", sorted ? " sorted" : " unsorted",
+                  nans ? " NaN" : ""),
       [=] {
         // Whole numbers in a small range: ties, which go to the lower index.
         Tensor x = make_input(shape, dtype, layout, seed, -4, 4, true);
         return Tensors{nans ? poke(x, 5, std::nan("")) : x};
       },
       [=](Backend& b, Device d, const Tensors& in) {
-        const Tensor values = empty(d, with(shape, dim, k), dtype), at = empty(d, with(shape, dim, k), i64);
+        const Tensor values = empty(d, with(shape, dim, k), dtype),
+                     at = empty(d, with(shape, dim, k), i64);
         b.topk(values, at, in[0], k, dim, largest, sorted);
         return Tensors{values, at};
       },

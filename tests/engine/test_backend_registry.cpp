@@ -44,7 +44,8 @@ void order_by_index(Tensor& values, Tensor& at, int dim) {
     std::vector<std::pair<int64_t, double>> row(k);
     for (int64_t j = 0; j < k; ++j)
       row[j] = {ix.data<int64_t>()[index_of(r, j)], v.data<double>()[index_of(r, j)]};
-    std::sort(row.begin(), row.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+    std::sort(row.begin(), row.end(),
+              [](const auto& a, const auto& b) { return a.first < b.first; });
     for (int64_t j = 0; j < k; ++j) {
       ix.data<int64_t>()[index_of(r, j)] = row[j].first;
       v.data<double>()[index_of(r, j)] = row[j].second;

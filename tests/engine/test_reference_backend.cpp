@@ -24,7 +24,8 @@ using Program = std::function<std::vector<Tensor>(const std::vector<Tensor>&)>;
 
 std::vector<Tensor> copies(const std::vector<Tensor>& inputs) {
   std::vector<Tensor> out;
-  for (const Tensor& t : inputs) out.push_back(clone(t).detach().set_requires_grad(t.requires_grad()));
+  for (const Tensor& t : inputs)
+    out.push_back(clone(t).detach().set_requires_grad(t.requires_grad()));
   return out;
 }
 
@@ -79,8 +80,9 @@ TEST_CASE("reference backend: three Adam steps of a small CNN match the CPU back
       NoGradGuard no_grad;
       const double correction = std::sqrt(1 - std::pow(0.999, step));
       for (size_t i = 0; i < params.size(); ++i)
-        adam_step_(params[i], params[i].grad(), exp_avg[i], exp_avg_sq[i],
-                   {.step_size = 0.01 / (1 - std::pow(0.9, step)), .bias_correction2_sqrt = correction});
+        adam_step_(
+            params[i], params[i].grad(), exp_avg[i], exp_avg_sq[i],
+            {.step_size = 0.01 / (1 - std::pow(0.9, step)), .bias_correction2_sqrt = correction});
     }
     losses.insert(losses.end(), params.begin(), params.end());
     return losses;
@@ -101,9 +103,11 @@ TEST_CASE("reference backend: a transformer block's inference matches the CPU ba
   check_same_on_both(inputs, [&](const std::vector<Tensor>& in) {
     NoGradGuard no_grad;
     const Tensor x = in[0];
-    const Tensor qkv = reshape(linear(layer_norm(x, {E}, in[1], in[2]), in[3], in[4]), {B, L, 3, H, D});
+    const Tensor qkv =
+        reshape(linear(layer_norm(x, {E}, in[1], in[2]), in[3], in[4]), {B, L, 3, H, D});
     auto heads = [&](int64_t which) { return permute(select(qkv, 2, which), {0, 2, 1, 3}); };
-    const Tensor attended = scaled_dot_product_attention(heads(0), heads(1), heads(2), {.causal = true});
+    const Tensor attended =
+        scaled_dot_product_attention(heads(0), heads(1), heads(2), {.causal = true});
     const Tensor merged = reshape(permute(attended, {0, 2, 1, 3}), {B * L, E});
     const Tensor y = linear(merged, in[5], in[6], {.relu = false, .residual = x});
     return std::vector<Tensor>{y, gelu(y), softmax(y, 1)};
@@ -116,6 +120,7 @@ TEST_CASE("reference backend: an LSTM step and its backward match the CPU backen
   check_same_on_both(inputs, [](const std::vector<Tensor>& in) {
     const LSTMCellOutput out = lstm_cell(linear(in[0], in[1]), in[2]);
     (sum(out.h * out.h) + sum(out.c)).backward();
-    return std::vector<Tensor>{out.h.detach(), out.c.detach(), in[0].grad(), in[1].grad(), in[2].grad()};
+    return std::vector<Tensor>{out.h.detach(), out.c.detach(), in[0].grad(), in[1].grad(),
+                               in[2].grad()};
   }, 1e-12);
 }
