@@ -136,7 +136,10 @@ void pool_family(const char* name, int64_t planes, int64_t in_h, int64_t in_w, i
       reference_backend().max_pool2d(maxima, at, input, g);
       return Tensors{input, make_input(y, dtype, kContiguous, seed + 1), at};
     };
-    for (bool with_indices : {true, false})
+    // Max pooling has fixed windows only: the op layer has no adaptive max pooling, and the CPU
+    // backend's max_pool2d does not handle adaptive windows.
+    for (bool with_indices : {true, false}) {
+      if (g.adaptive) break;
       add(Entry::max_pool2d,
           fmt::format("{} {}{}", name, dtype, with_indices ? "" : " (no indices)"), inputs,
           [=](Backend& b, Device d, const Tensors& in) {
@@ -144,13 +147,15 @@ void pool_family(const char* name, int64_t planes, int64_t in_h, int64_t in_w, i
             b.max_pool2d(out, at, in[0], g);
             return with_indices ? Tensors{out, at} : Tensors{out};
           });
-    add(Entry::max_pool2d_backward, fmt::format("{} {}", name, dtype), inputs,
-        [=](Backend& b, Device d, const Tensors& in) {
-          const Tensor grad_input = empty(d, x, dtype);
-          b.max_pool2d_backward(grad_input, in[1], in[2], g);
-          return Tensors{grad_input};
-        },
-        kSums);
+    }
+    if (!g.adaptive)
+      add(Entry::max_pool2d_backward, fmt::format("{} {}", name, dtype), inputs,
+          [=](Backend& b, Device d, const Tensors& in) {
+            const Tensor grad_input = empty(d, x, dtype);
+            b.max_pool2d_backward(grad_input, in[1], in[2], g);
+            return Tensors{grad_input};
+          },
+          kSums);
     add(Entry::avg_pool2d, fmt::format("{} {}", name, dtype), inputs,
         [=](Backend& b, Device d, const Tensors& in) {
           const Tensor out = empty(d, y, dtype);
