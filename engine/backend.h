@@ -78,7 +78,7 @@ class Backend {
   // rows @ weight^T (+ bias) for a linear layer whose graph is not recorded: rows [M, K], weight
   // [N, K], bias [N] or undefined; then relu when `relu`, then + residual [M, N] when it is
   // defined. A backend may keep a faster layout of a weight it sees again (the CPU backend's
-  // packed panels, engine/cpu/packed_linear.cpp). Returns an undefined tensor, having allocated
+  // packed panels, engine/cpu/fast/packed_linear.cpp). Returns an undefined tensor, having allocated
   // and written nothing, where it has no fast path for these operands (dtype, layout, size); the
   // caller then composes the result from other ops.
   virtual Tensor inference_linear(const Tensor& /*rows*/, const Tensor& /*weight*/,

@@ -1,5 +1,5 @@
 // GEMM for the CPU kernels: C = op(A) op(B) + beta C (row-major) through OpenBLAS, split over the
-// engine's threads. OpenBLAS itself is kept at one thread (engine/parallel.cpp), so the engine's
+// engine's threads. OpenBLAS itself is kept at one thread (engine/cpu/parallel.cpp), so the engine's
 // pool is the only source of threads: a second pool beside ours spins after every call and takes a
 // core away from the kernel that comes next (docs/performance.md, "Threads"). A product big enough to pay for the fork is cut into blocks of whole 16-row (or 16-column)
 // panels along its larger output dimension, one single-threaded GEMM per thread; called from inside
@@ -12,7 +12,7 @@
 #include <cstdint>
 #include <type_traits>
 
-#include "engine/parallel.h"
+#include "engine/cpu/parallel.h"
 
 namespace dg::cpu {
 

@@ -12,7 +12,7 @@
 // padding, all output rows of one kernel tap are one contiguous copy.
 //
 // Depthwise groups (one input and one output channel) skip im2col and BLAS: direct loops, in
-// engine/cpu/depthwise_conv.h.
+// engine/cpu/fast/depthwise_conv.h.
 //
 // Threading: tasks run in parallel on the engine's threads, each with its own columns buffer and
 // a GEMM that runs on its own thread (engine/cpu/blas.h). A single task (batch 1, groups 1) is
@@ -29,8 +29,8 @@
 
 #include "engine/cpu/blas.h"
 #include "engine/cpu/cpu_backend.h"
-#include "engine/cpu/depthwise_conv.h"
-#include "engine/cpu/lane_placement.h"
+#include "engine/cpu/fast/depthwise_conv.h"
+#include "engine/cpu/fast/lane_placement.h"
 #include "engine/cpu/strided_loop.h"
 #include "engine/cpu/window_range.h"
 
@@ -54,7 +54,7 @@ int task_threads(int64_t tasks, int64_t work_per_task) {
 constexpr int64_t kClaimWork = 1 << 16;
 
 // Runs body(task, thread) for every task in [0, tasks) on at most `threads` of the engine's
-// threads (engine/parallel.h); `thread` < `threads` indexes per-thread scratch. Tasks are handed
+// threads (engine/cpu/parallel.h); `thread` < `threads` indexes per-thread scratch. Tasks are handed
 // out from a shared counter, one at a time when they are whole GEMMs (the hand-out costs nothing
 // in comparison), a run of consecutive tasks worth about kClaimWork when they are small (but at
 // least eight runs per thread). A thread the OS pauses (other processes share the cores) then
@@ -331,7 +331,7 @@ void conv2d_forward(const Tensor& out, const Tensor& input, const Tensor& weight
 // one sample: its kernel is mixed into the thread's own buffer, where it stays in cache for the
 // sample's GEMMs. With a base kernel, the buffer starts as the base once per call and each sample
 // overwrites only the D mixed positions, always the same ones, so the base's other values stay;
-// in float, eight lanes at a time (engine/cpu/lane_placement.h).
+// in float, eight lanes at a time (engine/cpu/fast/lane_placement.h).
 
 // The per-thread buffers of the kernel-mixture convolution: one kernel (m values) and, with a base
 // kernel, a block of mixed values before they are placed.

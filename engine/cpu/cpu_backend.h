@@ -2,9 +2,9 @@
 // strided memory (engine/cpu/strided_loop.h) on the engine's thread pool, Eigen for vectorised math
 // and OpenBLAS for GEMM. One file per kernel family, named beside each group of declarations below:
 // elementwise_kernels.cpp, reduce_kernels.cpp, matmul_kernels.cpp (with blas.h), index_kernels.cpp,
-// conv_kernels.cpp (with depthwise_conv.h), pool_kernels.cpp, softmax_kernels.cpp,
-// norm_kernels.cpp, recurrent_kernels.cpp; and the optional inference paths packed_linear.cpp,
-// attention_kernels.cpp and lane_placement.cpp.
+// conv_kernels.cpp (with fast/depthwise_conv.h), pool_kernels.cpp, softmax_kernels.cpp,
+// norm_kernels.cpp, recurrent_kernels.cpp; and the optional inference paths in fast/:
+// packed_linear.cpp, attention_kernels.cpp and lane_placement.cpp.
 #pragma once
 
 #include "engine/backend.h"
@@ -12,7 +12,7 @@
 namespace dg::cpu {
 
 // Whether `weight` (this view, at its current version) is held packed for inference_linear
-// (packed_linear.cpp); lets tests see which path a linear layer took.
+// (fast/packed_linear.cpp); lets tests see which path a linear layer took.
 bool holds_packed_weight(const Tensor& weight);
 
 class CpuBackend final : public Backend {
@@ -34,13 +34,13 @@ class CpuBackend final : public Backend {
   void arg_reduce(bool is_max, const Tensor& values, const Tensor& indices, const Tensor& in,
                   int dim) override;
   void cumsum(const Tensor& out, const Tensor& in, int dim) override;
-  // ---- matrix products (matmul_kernels.cpp; the packed inference path in packed_linear.cpp) ----
+  // ---- matrix products (matmul_kernels.cpp; packed inference path: fast/packed_linear.cpp) ----
   void matmul(const Tensor& out, const Tensor& a, const Tensor& b) override;
   Tensor inference_linear(const Tensor& rows, const Tensor& weight, const Tensor& bias, bool relu,
-                          const Tensor& residual) override;  // packed_linear.cpp
+                          const Tensor& residual) override;  // fast/packed_linear.cpp
   Tensor inference_attention(const Tensor& q, const Tensor& k, const Tensor& v,
                              const Tensor& masked, const Tensor& additive,
-                             double scale) override;  // attention_kernels.cpp
+                             double scale) override;  // fast/attention_kernels.cpp
   // ---- indexing, top-k and sort (index_kernels.cpp) ----
   void index_select(const Tensor& out, const Tensor& in, int dim, const Tensor& index) override;
   void gather(const Tensor& out, const Tensor& in, int dim, const Tensor& index) override;

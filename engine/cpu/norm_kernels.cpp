@@ -5,7 +5,7 @@
 // as N runs of S contiguous elements. Sums over many elements add short runs in the element type
 // (vectorised by Eigen) and the run totals in double, so float statistics over a large batch keep
 // float precision. Rows (layer norm) and channels (batch norm) are split over the engine's thread
-// pool (engine/parallel.h).
+// pool (engine/cpu/parallel.h).
 #include <Eigen/Core>
 #include <algorithm>
 #include <cmath>

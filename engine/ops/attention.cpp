@@ -14,7 +14,7 @@
 //
 // Where nothing is recorded and no dropout is drawn (inference), the backend's fused kernel runs
 // instead when it has one (Backend::inference_attention; the CPU's in
-// engine/cpu/attention_kernels.cpp): it reads q, k and v where they lie, so heads split out of a
+// engine/cpu/fast/attention_kernels.cpp): it reads q, k and v where they lie, so heads split out of a
 // projection by a permute need no copy, and returns the heads already merged in memory
 // ([B, Lq, H, D], seen here as [B, H, Lq, D]).
 #include <cmath>

@@ -75,7 +75,7 @@ Tensor linear(const Tensor& input, const Tensor& weight, const Tensor& bias) {
   const bool recorded = needs_grad(input, weight, bias);
   if (!recorded) {
     // With no graph to record the backend may run it on a weight it keeps packed
-    // (engine/cpu/packed_linear.cpp), the bias included.
+    // (engine/cpu/fast/packed_linear.cpp), the bias included.
     const Tensor packed = backend_inference_linear(input, weight, bias, false, Tensor(), out_shape);
     if (packed.defined()) return packed;
   }

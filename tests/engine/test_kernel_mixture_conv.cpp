@@ -11,7 +11,7 @@
 #include "engine/autograd.h"
 #include "engine/flops.h"
 #include "engine/ops/functional.h"
-#include "engine/parallel.h"
+#include "engine/cpu/parallel.h"
 #include "tests/engine/test_util.h"
 
 using namespace dg;

@@ -14,7 +14,7 @@
 #include "engine/allocator.h"
 #include "engine/cpu/blas.h"
 #include "engine/flops.h"
-#include "engine/parallel.h"
+#include "engine/cpu/parallel.h"
 #include "tests/engine/test_util.h"
 
 using namespace dg;

@@ -28,7 +28,7 @@
 
 #include "engine/cpu/blas.h"  // kParallelGemmWork: when a product is worth splitting
 #include "engine/cpu/cpu_backend.h"
-#include "engine/parallel.h"
+#include "engine/cpu/parallel.h"
 
 #if defined(__AVX2__) && defined(__FMA__)
 #include <immintrin.h>

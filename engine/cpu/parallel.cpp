@@ -1,5 +1,5 @@
 // The thread pool behind parallel_chunks; see parallel.h.
-#include "engine/parallel.h"
+#include "engine/cpu/parallel.h"
 
 #include <cblas.h>
 
