@@ -114,7 +114,14 @@ struct Json {
   bool boolean = false;
   std::string text;                                   // a string's value or a number's literal
   std::vector<Json> items;                            // array elements
-  std::vector<std::pair<std::string, Json>> members;  // object members, in file order
+  struct Member;
+  std::vector<Member> members;  // object members, in file order
+};
+// Declared apart because std::pair<std::string, Json> would need Json complete inside Json (clang
+// 14 with libstdc++ rejects it); std::vector itself accepts an incomplete element type.
+struct Json::Member {
+  std::string key;
+  Json value;
 };
 
 class JsonParser {
@@ -196,7 +203,7 @@ class JsonParser {
       std::string key = string();
       if (!keys.insert(key).second) error(fmt::format("duplicate key \"{}\"", key));
       expect(':');
-      v.members.emplace_back(std::move(key), value(depth + 1));
+      v.members.push_back({std::move(key), value(depth + 1)});
       skip_whitespace();
       if (peek() == ',') {
         ++pos_;
