@@ -22,6 +22,7 @@ DG_PACKAGES=(
   libopenblas-openmp-dev  # its OpenMP build, which the engine links (CMakeLists.txt)
   catch2            # Catch2 v2, for the tests
   libfmt-dev        # error messages and printing
+  nlohmann-json3-dev  # JSON: safetensors headers (nn)
   libstb-dev        # image loading (datasets), PNG plots (nn)
   zlib1g-dev        # gzipped IDX files (datasets)
   dataset-fashion-mnist  # Fashion-MNIST IDX files (datasets, examples)
