@@ -19,7 +19,9 @@ CXX_COMPILER=$(sed -n 's/^CMAKE_CXX_COMPILER:[A-Z]*=//p' "$BUILD_DIR/CMakeCache.
 step() { printf -- '-- downstream: %s\n' "$*"; }
 
 step "building and installing the libraries of $BUILD_DIR"
-cmake --build "$BUILD_DIR" -j "$DG_JOBS" --target dyngrad_all
+cmake "$BUILD_DIR" >/dev/null  # configure again first, so that the targets below exist
+cmake --build "$BUILD_DIR" -j "$DG_JOBS" \
+      --target dyngrad dyngrad_nn dyngrad_dynamic dyngrad_partition dyngrad_datasets
 cmake --install "$BUILD_DIR" --prefix "$WORK/staging" >/dev/null
 mv "$WORK/staging" "$WORK/prefix"  # relocated: nothing may point into the staging folder
 
