@@ -35,3 +35,17 @@ file(RELATIVE_PATH DG_PC_TO_PREFIX /root/${CMAKE_INSTALL_LIBDIR}/pkgconfig /root
 string(REGEX REPLACE "/$" "" DG_PC_TO_PREFIX "${DG_PC_TO_PREFIX}")
 configure_file(${PROJECT_SOURCE_DIR}/cmake/dyngrad.pc.in ${PROJECT_BINARY_DIR}/dyngrad.pc @ONLY)
 install(FILES ${PROJECT_BINARY_DIR}/dyngrad.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
+
+# A Debian package of the above (`cpack -G DEB` in the build directory): libdyngrad-dev, installing
+# under /usr, depending on the -dev packages the config finds.
+set(CPACK_PACKAGE_NAME libdyngrad-dev)
+set(CPACK_PACKAGE_VENDOR dyngrad)
+set(CPACK_PACKAGE_DESCRIPTION_SUMMARY
+    "C++20 tensors with reverse-mode autograd, for studying dynamic neural networks")
+set(CPACK_PACKAGING_INSTALL_PREFIX /usr)
+set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
+set(CPACK_DEBIAN_PACKAGE_MAINTAINER "dyngrad")
+set(CPACK_DEBIAN_PACKAGE_SECTION libdevel)
+set(CPACK_DEBIAN_PACKAGE_DEPENDS
+    "libeigen3-dev (>= 3.4), libfmt-dev, nlohmann-json3-dev (>= 3.10), zlib1g-dev, libopenblas-openmp-dev | libopenblas-dev")
+include(CPack)

@@ -4,7 +4,9 @@
 # elsewhere (the package must be relocatable), then builds and runs tests/downstream/ (a custom
 # dynamic layer trained for a few steps; it exits non-zero unless its loss falls) against it twice:
 #   1. through CMake: find_package(dyngrad 0.2 REQUIRED) with CMAKE_PREFIX_PATH;
-#   2. through pkg-config: c++ gated_mixture.cpp $(pkg-config --cflags --libs dyngrad).
+#   2. through pkg-config: c++ gated_mixture.cpp $(pkg-config --cflags --libs dyngrad);
+# then (on Debian) makes the Debian package with CPack (libdyngrad-dev), unpacks it into a folder of
+# its own and builds the project against that through find_package once more.
 # With --fetchcontent it also builds the project from this source tree (FetchContent; rebuilds the
 # libraries, so it takes as long as a build). Exits non-zero on the first failure.
 set -euo pipefail
@@ -38,6 +40,16 @@ export PKG_CONFIG_PATH=$(dirname "$PC_FILE")
 "$CXX_COMPILER" -O2 "$SOURCE/gated_mixture.cpp" -o "$WORK/gated_mixture_pc" \
     $(pkg-config --cflags --libs dyngrad)
 "$WORK/gated_mixture_pc"
+
+if command -v dpkg-deb >/dev/null; then
+  step "cpack -G DEB, unpacked into $WORK/deb-root"
+  (cd "$WORK" && cpack -G DEB --config "$BUILD_DIR/CPackConfig.cmake" -B "$WORK/deb" >/dev/null)
+  dpkg-deb -x "$WORK"/deb/libdyngrad-dev_*.deb "$WORK/deb-root"
+  cmake -S "$SOURCE" -B "$WORK/deb-build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
+        -DCMAKE_CXX_COMPILER="$CXX_COMPILER" -DCMAKE_PREFIX_PATH="$WORK/deb-root/usr" >/dev/null
+  cmake --build "$WORK/deb-build"
+  "$WORK/deb-build/gated_mixture"
+fi
 
 if [[ ${1:-} == --fetchcontent ]]; then
   step "FetchContent from $DG_ROOT"
