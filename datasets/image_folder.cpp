@@ -15,6 +15,9 @@
 #define STBI_ONLY_PNG
 #define STBI_ONLY_JPEG
 #define STBI_ONLY_BMP
+// A side past 16384 pixels is refused before any pixel buffer is allocated (stb's default, 2^24,
+// lets a few hostile header bytes ask for gigabytes); a data-set image is never that large.
+#define STBI_MAX_DIMENSIONS (1 << 14)
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wunused-function"
 #pragma GCC diagnostic ignored "-Wmissing-field-initializers"
