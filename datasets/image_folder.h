@@ -23,7 +23,8 @@ struct ImageFolderOptions {
 };
 
 // Decodes an image file into f32 [channels, h, w] in [0, 1], at its own size. A file that does not
-// decode, or whose header declares a side over 16384 pixels, is a dg::Error naming the path.
+// decode, whose header declares a side over 16384 pixels, or more pixels than its bytes could
+// encode, is a dg::Error naming the path.
 Tensor load_image(const std::string& path, int channels = 3);
 
 // Bilinear resize of f32 [C, H, W] or [N, C, H, W] to [.., height, width], sampling at pixel

@@ -115,7 +115,11 @@ struct Json {
   std::string text;                                   // a string's value or a number's literal
   std::vector<Json> items;                            // array elements
   std::vector<std::pair<std::string, Json>> members;  // object members, in file order
+  // Declared here, defined once Json is complete: clang needs a complete type to default-construct
+  // a std::pair<std::string, Json> member.
+  Json();
 };
+Json::Json() = default;
 
 class JsonParser {
  public:

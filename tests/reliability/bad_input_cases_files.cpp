@@ -123,6 +123,8 @@ ROW(st_shape_huge, "safetensors: shape over 2^56 elements", "impossible shape", 
 // ---- images and image folders
 ROW(image_garbage, "load_image: not an image", "load_image: cannot decode", data::load_image(put(dir, "x.png", "this is not a png")))
 ROW(image_png_cut, "load_image: truncated PNG", "load_image: cannot decode", data::load_image(put(dir, "x.png", Bytes{0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n', 0, 0, 0, 13, 'I', 'H', 'D', 'R'})))
+ROW(image_bomb, "load_image: 33-byte PNG declaring 16000x16000 RGBA", "declares 16000x16000 pixels, more than its 33 bytes can encode", data::load_image(put(dir, "x.png", Bytes{0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n', 0, 0, 0, 13, 'I', 'H', 'D', 'R', 0, 0, 0x3e, 0x80, 0, 0, 0x3e, 0x80, 8, 6, 0, 0, 0, 0, 0, 0, 0})))
+ROW(image_side, "load_image: PNG with a side past 16384", "load_image: cannot decode", data::load_image(put(dir, "x.png", Bytes{0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n', 0, 0, 0, 13, 'I', 'H', 'D', 'R', 0, 1, 0, 0, 0, 0, 0, 1, 8, 0, 0, 0, 0, 0, 0, 0, 0})))
 ROW(folder_missing, "ImageFolder: not a directory", "is not a directory", data::ImageFolder((dir / "none").string()))
 ROW(folder_no_classes, "ImageFolder: no class folders", "has no class sub-folders", data::ImageFolder(dir.string()))
 ROW(folder_no_images, "ImageFolder: class folder without images", "holds no .png, .jpg, .jpeg or .bmp files", put(dir, "cat/readme.txt", "x"); data::ImageFolder(dir.string()))
