@@ -28,6 +28,8 @@ TensorDataset read_cifar10_binary(const std::vector<std::string>& paths,
   for (const std::string& path : paths) {
     files.push_back(read_file_bytes(path, "cifar10"));
     const int64_t size = static_cast<int64_t>(files.back().size());
+    check(size > 0, "cifar10: '{}' is empty (0 bytes); a CIFAR-10 batch holds {}-byte records",
+          path, kRecordBytes);
     check(size % kRecordBytes == 0,
           "cifar10: '{}' has {} bytes, not a whole number of {}-byte records (1 label + 3072 "
           "pixels): truncated or not a CIFAR-10 binary file",

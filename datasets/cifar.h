@@ -25,8 +25,8 @@ inline constexpr CifarNormalization kCifar10Normalization{
     true, {0.4914f, 0.4822f, 0.4465f}, {0.2470f, 0.2435f, 0.2616f}};
 
 // Reads one or more CIFAR-10 binary files into images f32 [N,3,32,32] (x / 255, then per-channel
-// standardisation when enabled) and labels i64 [N]. A file whose length is not a multiple of 3073
-// or a label byte outside 0-9 is an error naming the file.
+// standardisation when enabled) and labels i64 [N]. An empty file, a file whose length is not a
+// multiple of 3073, or a label byte outside 0-9 is an error naming the file.
 TensorDataset read_cifar10_binary(const std::vector<std::string>& paths,
                                   const CifarNormalization& norm = {});
 

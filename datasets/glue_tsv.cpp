@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cmath>
 #include <map>
 #include <set>
 
@@ -38,12 +39,22 @@ size_t column_index(const std::vector<std::string>& header, const std::string& n
   return static_cast<size_t>(it - header.begin());
 }
 
+// A label without the spaces around it: "1 " and "1" are the same class (see glue_tsv.h).
+std::string_view trim_spaces(std::string_view s) {
+  while (!s.empty() && s.front() == ' ') s.remove_prefix(1);
+  while (!s.empty() && s.back() == ' ') s.remove_suffix(1);
+  return s;
+}
+
 double parse_number(std::string_view s, const std::string& path, int64_t line_number) {
   // from_chars for double is locale-independent, unlike strtod.
   double value = 0;
   const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), value);
   check(ec == std::errc() && end == s.data() + s.size() && !s.empty(),
         "glue_tsv: '{}' line {}: regression label '{}' is not a number", path, line_number, s);
+  // from_chars accepts "nan" and "inf"; as a target either would poison every loss it enters.
+  check(std::isfinite(value), "glue_tsv: '{}' line {}: regression label '{}' is not finite", path,
+        line_number, s);
   return value;
 }
 
@@ -54,7 +65,7 @@ TextDataset read_glue_tsv(const std::string& path, const GlueTsvOptions& options
   check(!(options.regression && !options.class_names.empty()),
         "glue_tsv: class_names given for a regression task ('{}')", path);
   const std::vector<uint8_t> bytes = read_file_bytes(path, "glue_tsv");
-  const std::string_view text(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+  const std::string_view text = utf8_text(bytes, "glue_tsv", path);  // BOM dropped, UTF-8 checked
 
   // Lines, without their '\n' or '\r\n'; a final empty line (trailing newline) is dropped.
   std::vector<std::string_view> lines;
@@ -94,10 +105,11 @@ TextDataset read_glue_tsv(const std::string& path, const GlueTsvOptions& options
     for (size_t c : text_cols) example.texts.emplace_back(fields[c]);
     if (labelled) {
       if (options.regression) {
-        example.value = parse_number(fields[label_col], path, line_number);
+        example.value = parse_number(trim_spaces(fields[label_col]), path, line_number);
       } else {
-        check(!fields[label_col].empty(), "glue_tsv: '{}' line {}: empty label", path, line_number);
-        raw_labels.emplace_back(fields[label_col]);
+        const std::string_view label = trim_spaces(fields[label_col]);
+        check(!label.empty(), "glue_tsv: '{}' line {}: empty label", path, line_number);
+        raw_labels.emplace_back(label);
         label_lines.push_back(line_number);
       }
     }

@@ -7,7 +7,12 @@
 // Labels: for classification, label strings become class ids, either in the order given in
 // `class_names` (pass the training file's class names when reading its dev file, so ids agree) or,
 // when none are given, in sorted order of the labels found. For regression (STS-B) the label is
-// parsed as a number. With no label column (GLUE test files), examples get label -1.
+// parsed as a number, which must be finite (nan and inf are errors). Spaces around a label are
+// dropped ("1 " is class "1", not a new class). With no label column (GLUE test files), examples
+// get label -1.
+//
+// Text: the file must be UTF-8 (other bytes are an error naming the line); a UTF-8 byte-order
+// mark before the header is dropped.
 #pragma once
 
 #include <string>

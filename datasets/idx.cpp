@@ -57,8 +57,10 @@ IdxData read_idx_u8(const std::string& path, int expected_dims, std::string_view
     const uint8_t* p = b.data() + 4 + 4 * d;
     const uint32_t size = static_cast<uint32_t>(p[0]) << 24 | p[1] << 16 | p[2] << 8 | p[3];
     idx.dims.push_back(size);
-    count *= size;  // at most 3 dims of < 2^32: the product of the sizes we accept fits
-    check(count < (uint64_t{1} << 40), "idx: '{}' declares an implausible size", path);
+    // Checked at every step: three sizes below 2^32 can multiply past 2^64 and wrap to a small
+    // count (2^17 x 2^16 x 2^31 wraps to 0) that a short file would then match.
+    check(!__builtin_mul_overflow(count, uint64_t{size}, &count) && count < (uint64_t{1} << 40),
+          "idx: '{}' declares an implausible size (dims {})", path, fmt::join(idx.dims, "x"));
   }
   const uint64_t expected = header + count;
   check(b.size() == expected,

@@ -4,10 +4,12 @@
 #include "datasets/image_folder.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <cmath>
 #include <filesystem>
 #include <memory>
 
+#include "datasets/io.h"
 #include "engine/error.h"
 
 #define STB_IMAGE_IMPLEMENTATION
@@ -15,6 +17,9 @@
 #define STBI_ONLY_PNG
 #define STBI_ONLY_JPEG
 #define STBI_ONLY_BMP
+// A side past 16384 pixels is refused before any pixel buffer is allocated (stb's default, 2^24,
+// lets a few hostile header bytes ask for gigabytes); a data-set image is never that large.
+#define STBI_MAX_DIMENSIONS (1 << 14)
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wunused-function"
 #pragma GCC diagnostic ignored "-Wmissing-field-initializers"
@@ -59,14 +64,24 @@ std::vector<Tap> taps(int64_t in, int64_t out) {
 
 Tensor load_image(const std::string& path, int channels) {
   check(channels == 1 || channels == 3, "load_image: channels must be 1 or 3, got {}", channels);
+  const std::vector<uint8_t> bytes = read_file_bytes(path, "load_image");
+  check(bytes.size() < (size_t{1} << 31), "load_image: '{}' is too large to be an image", path);
+  const int size = static_cast<int>(bytes.size());
   int w = 0, h = 0, file_channels = 0;
-  std::unique_ptr<stbi_uc, void (*)(void*)> pixels(
-      stbi_load(path.c_str(), &w, &h, &file_channels, channels), stbi_image_free);
-  if (!pixels) {
-    std::error_code ec;
-    check(fs::exists(path, ec), "load_image: cannot open '{}': no such file", path);
-    fail("load_image: cannot decode '{}': {}", path, stbi_failure_reason());
+  // stb allocates the whole pixel buffer from the header's width and height before it decodes
+  // any pixel data. A header may not promise more pixels than its file could hold compressed
+  // (8 pixels per byte for 1-bit data, times deflate's 1032x), so a few hostile bytes cannot ask
+  // for gigabytes; a real image is far below this bound.
+  if (stbi_info_from_memory(bytes.data(), size, &w, &h, &file_channels)) {
+    check(static_cast<uint64_t>(w) * static_cast<uint64_t>(h) <=
+              (static_cast<uint64_t>(size) + 4096) * 8 * kMaxDeflateExpansion,
+          "load_image: '{}' declares {}x{} pixels, more than its {} bytes can encode", path, w, h,
+          size);
   }
+  std::unique_ptr<stbi_uc, void (*)(void*)> pixels(
+      stbi_load_from_memory(bytes.data(), size, &w, &h, &file_channels, channels),
+      stbi_image_free);
+  if (!pixels) fail("load_image: cannot decode '{}': {}", path, stbi_failure_reason());
   // Interleaved HWC bytes -> planar CHW floats.
   Tensor image = Tensor::empty({channels, h, w}, DType::f32);
   float* out = image.data<float>();

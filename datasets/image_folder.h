@@ -22,7 +22,9 @@ struct ImageFolderOptions {
   std::vector<float> std;
 };
 
-// Decodes an image file into f32 [channels, h, w] in [0, 1], at its own size.
+// Decodes an image file into f32 [channels, h, w] in [0, 1], at its own size. A file that does not
+// decode, whose header declares a side over 16384 pixels, or more pixels than its bytes could
+// encode, is a dg::Error naming the path.
 Tensor load_image(const std::string& path, int channels = 3);
 
 // Bilinear resize of f32 [C, H, W] or [N, C, H, W] to [.., height, width], sampling at pixel

@@ -4,6 +4,7 @@
 #include <zlib.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -38,6 +39,13 @@ bool is_gzip(const std::vector<uint8_t>& bytes) {
   return bytes.size() >= 2 && bytes[0] == 0x1f && bytes[1] == 0x8b;
 }
 
+size_t gunzip_initial_capacity(size_t compressed_size, uint32_t isize) {
+  const size_t bound = compressed_size > SIZE_MAX / kMaxDeflateExpansion
+                           ? SIZE_MAX
+                           : compressed_size * kMaxDeflateExpansion;
+  return std::max<size_t>(1, std::min<size_t>(size_t{isize} + 1, bound));
+}
+
 std::vector<uint8_t> gunzip(const std::vector<uint8_t>& compressed, std::string_view what,
                             const std::string& path) {
   check(compressed.size() < (size_t{1} << 32), "{}: '{}' is too large for one zlib call", what,
@@ -45,16 +53,17 @@ std::vector<uint8_t> gunzip(const std::vector<uint8_t>& compressed, std::string_
   z_stream zs{};
   // 16 + MAX_WBITS: expect a gzip header and trailer (whose CRC and length zlib verifies).
   check(inflateInit2(&zs, 16 + MAX_WBITS) == Z_OK, "{}: zlib initialisation failed", what);
-  // Inflate straight into `out`, sized first from the gzip trailer's ISIZE (the uncompressed size
-  // mod 2^32, exact for files under 4 GiB) and grown if that was short.
-  size_t guess = 1 << 16;
+  struct InflateEnd {  // frees zlib's state on every exit, errors included
+    z_stream* zs;
+    ~InflateEnd() { inflateEnd(zs); }
+  } end_guard{&zs};
+  uint32_t isize = 0;
   if (compressed.size() >= 4) {
     const size_t n = compressed.size();
-    const uint32_t isize = compressed[n - 4] | compressed[n - 3] << 8 | compressed[n - 2] << 16 |
-                           static_cast<uint32_t>(compressed[n - 1]) << 24;
-    guess = std::max<size_t>(guess, isize + size_t{1});
+    isize = compressed[n - 4] | compressed[n - 3] << 8 | compressed[n - 2] << 16 |
+            static_cast<uint32_t>(compressed[n - 1]) << 24;
   }
-  std::vector<uint8_t> out(guess);
+  std::vector<uint8_t> out(gunzip_initial_capacity(compressed.size(), isize));
   size_t produced = 0;
   zs.next_in = const_cast<Bytef*>(compressed.data());
   zs.avail_in = static_cast<uInt>(compressed.size());
@@ -73,17 +82,50 @@ std::vector<uint8_t> gunzip(const std::vector<uint8_t>& compressed, std::string_
     }
     if (rc == Z_OK || (rc == Z_BUF_ERROR && zs.avail_out == 0)) continue;
     if (rc == Z_BUF_ERROR && zs.avail_in == 0) {
-      inflateEnd(&zs);
       fail("{}: '{}' is a truncated gzip file (the stream ends after {} compressed bytes)", what,
            path, compressed.size());
     }
-    const std::string reason = zs.msg ? zs.msg : "error " + std::to_string(rc);
-    inflateEnd(&zs);
-    fail("{}: '{}' is not valid gzip data ({})", what, path, reason);
+    fail("{}: '{}' is not valid gzip data ({})", what, path,
+         zs.msg ? std::string(zs.msg) : "error " + std::to_string(rc));
   }
   out.resize(produced);
-  inflateEnd(&zs);
   return out;
+}
+
+std::string_view utf8_text(const std::vector<uint8_t>& bytes, std::string_view what,
+                           const std::string& path) {
+  size_t start = 0;
+  if (bytes.size() >= 3 && bytes[0] == 0xEF && bytes[1] == 0xBB && bytes[2] == 0xBF) start = 3;
+  int64_t line = 1;
+  for (size_t i = start; i < bytes.size();) {
+    const uint8_t b = bytes[i];
+    if (b < 0x80) {
+      line += b == '\n';
+      ++i;
+      continue;
+    }
+    // The length of the sequence and the range its second byte must fall in (RFC 3629, which
+    // rules out overlong forms, surrogates and code points past U+10FFFF).
+    size_t length = 0;
+    uint8_t lo = 0x80, hi = 0xBF;
+    if (b >= 0xC2 && b <= 0xDF) length = 2;
+    else if (b == 0xE0) length = 3, lo = 0xA0;
+    else if (b >= 0xE1 && b <= 0xEC) length = 3;
+    else if (b == 0xED) length = 3, hi = 0x9F;
+    else if (b >= 0xEE && b <= 0xEF) length = 3;
+    else if (b == 0xF0) length = 4, lo = 0x90;
+    else if (b >= 0xF1 && b <= 0xF3) length = 4;
+    else if (b == 0xF4) length = 4, hi = 0x8F;
+    bool valid = length != 0 && i + length <= bytes.size() && bytes[i + 1] >= lo &&
+                 bytes[i + 1] <= hi;
+    for (size_t k = 2; valid && k < length; ++k) valid = (bytes[i + k] & 0xC0) == 0x80;
+    check(valid,
+          "{}: '{}' line {}: byte {} (0x{:02X}) is not valid UTF-8; the file must be UTF-8 text "
+          "(convert it, e.g. with iconv -f latin1 -t utf-8)",
+          what, path, line, i, b);
+    i += length;
+  }
+  return {reinterpret_cast<const char*>(bytes.data()) + start, bytes.size() - start};
 }
 
 std::vector<uint8_t> gzip(const std::vector<uint8_t>& data) {

@@ -44,7 +44,7 @@ TextDataset read_wordnet_glosses(const WordNetOptions& options) {
       read_file_bytes(options.path, "wordnet",
                       "WordNet's data files come from the Debian package wordnet-base (apt-get "
                       "install wordnet-base)");
-  const std::string_view text(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+  const std::string_view text = utf8_text(bytes, "wordnet", options.path);
 
   TextDataset data;
   const int first_class = options.include_tops ? kFirstNounFile : kFirstNounFile + 1;

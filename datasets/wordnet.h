@@ -40,7 +40,8 @@ struct WordNetOptions {
 };
 
 // Every synset of the file, in file order, as (gloss, class id). A missing file is an error naming
-// the Debian package and the path; a malformed synset line is an error naming its line number.
+// the Debian package and the path; a malformed synset line, or bytes that are not UTF-8, are an
+// error naming the line number (a UTF-8 byte-order mark at the start is dropped).
 TextDataset read_wordnet_glosses(const WordNetOptions& options = {});
 
 struct TextSplits {

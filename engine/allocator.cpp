@@ -62,7 +62,11 @@ void* CpuAllocator::allocate(size_t nbytes) {
   if (!p) {
     release_cached();
     p = std::aligned_alloc(kAlignment, size);
-    if (!p) throw std::bad_alloc();
+    if (!p) {
+      std::lock_guard lock(c.mutex);
+      c.stats.bytes_in_use -= size;  // nothing was handed out
+      throw std::bad_alloc();  // Tensor::empty turns it into a dg::Error naming op and shape
+    }
   }
   return p;
 }

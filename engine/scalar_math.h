@@ -6,6 +6,8 @@
 
 #include <cmath>
 #include <cstdint>
+#include <limits>
+#include <type_traits>
 
 #include "engine/backend.h"
 
@@ -17,14 +19,26 @@
 
 namespace dg::math {
 
+// Integer arithmetic wraps modulo 2^64, as PyTorch's and NumPy's does: computed in unsigned, where
+// overflow is defined, instead of in int64_t, where it is undefined behaviour.
+template <class T>
+DG_HOST_DEVICE T wrap(uint64_t x) { return static_cast<T>(x); }
+
 // ---- unary ----
-struct Neg { template <class T> DG_HOST_DEVICE T operator()(T x) const { return -x; } };
+struct Neg {
+  template <class T> DG_HOST_DEVICE T operator()(T x) const {
+    if constexpr (std::is_integral_v<T>) return wrap<T>(uint64_t{0} - static_cast<uint64_t>(x));
+    else return -x;
+  }
+};
 struct Exp { template <class T> DG_HOST_DEVICE T operator()(T x) const { return std::exp(x); } };
 struct Log { template <class T> DG_HOST_DEVICE T operator()(T x) const { return std::log(x); } };
 struct Log1p { template <class T> DG_HOST_DEVICE T operator()(T x) const { return std::log1p(x); } };
 struct Sqrt { template <class T> DG_HOST_DEVICE T operator()(T x) const { return std::sqrt(x); } };
 struct Rsqrt { template <class T> DG_HOST_DEVICE T operator()(T x) const { return T(1) / std::sqrt(x); } };
-struct Abs { template <class T> DG_HOST_DEVICE T operator()(T x) const { return x < T(0) ? -x : x; } };
+struct Abs {
+  template <class T> DG_HOST_DEVICE T operator()(T x) const { return x < T(0) ? Neg{}(x) : x; }
+};
 struct Sign {
   template <class T> DG_HOST_DEVICE T operator()(T x) const { return T((T(0) < x) - (x < T(0))); }
 };
@@ -108,10 +122,37 @@ DG_HOST_DEVICE void dispatch_unary(UnaryOp op, double p0, double p1, F&& f) {
 }
 
 // ---- binary ----
-struct Add { template <class T> DG_HOST_DEVICE T operator()(T a, T b) const { return a + b; } };
-struct Sub { template <class T> DG_HOST_DEVICE T operator()(T a, T b) const { return a - b; } };
-struct Mul { template <class T> DG_HOST_DEVICE T operator()(T a, T b) const { return a * b; } };
-struct Div { template <class T> DG_HOST_DEVICE T operator()(T a, T b) const { return a / b; } };
+struct Add {
+  template <class T> DG_HOST_DEVICE T operator()(T a, T b) const {
+    if constexpr (std::is_integral_v<T>) return wrap<T>(uint64_t(a) + uint64_t(b));
+    else return a + b;
+  }
+};
+struct Sub {
+  template <class T> DG_HOST_DEVICE T operator()(T a, T b) const {
+    if constexpr (std::is_integral_v<T>) return wrap<T>(uint64_t(a) - uint64_t(b));
+    else return a - b;
+  }
+};
+struct Mul {
+  template <class T> DG_HOST_DEVICE T operator()(T a, T b) const {
+    if constexpr (std::is_integral_v<T>) return wrap<T>(uint64_t(a) * uint64_t(b));
+    else return a * b;
+  }
+};
+// Integer division truncates toward zero (C++'s rule; PyTorch's rounding_mode="trunc"). The op
+// layer (engine/ops/elementwise.cpp) refuses a zero divisor with a dg::Error before any kernel
+// runs; the kernel still never divides by zero (it would raise SIGFPE), giving 0, and
+// INT64_MIN / -1 wraps to INT64_MIN, as it does in PyTorch and NumPy.
+struct Div {
+  template <class T> DG_HOST_DEVICE T operator()(T a, T b) const {
+    if constexpr (std::is_integral_v<T>) {
+      if (b == T(0)) return T(0);
+      if (b == T(-1)) return wrap<T>(uint64_t{0} - static_cast<uint64_t>(a));
+    }
+    return a / b;
+  }
+};
 // (grad, output) -> grad * d(activation)/dx, written in terms of the activation's output.
 struct SigmoidGrad {
   template <class T> DG_HOST_DEVICE T operator()(T g, T y) const { return g * y * (T(1) - y); }
@@ -125,9 +166,13 @@ struct ReluGrad {
 struct Pow {
   template <class T> DG_HOST_DEVICE T operator()(T a, T b) const {
     if constexpr (std::is_integral_v<T>) {
-      T r = 1;
-      for (T i = 0; i < b; ++i) r *= a;
-      return r;
+      // Squaring, wrapping like Mul: O(log b) steps for any exponent. A negative exponent gives
+      // 1 / a^|b| truncated toward zero: 1 for a = 1, +-1 for a = -1, 0 otherwise.
+      if (b < T(0)) return a == T(1) ? T(1) : a == T(-1) ? ((b & T(1)) ? T(-1) : T(1)) : T(0);
+      uint64_t r = 1, base = static_cast<uint64_t>(a), e = static_cast<uint64_t>(b);
+      for (; e; e >>= 1, base *= base)
+        if (e & 1) r *= base;
+      return wrap<T>(r);
     } else {
       return std::pow(a, b);
     }

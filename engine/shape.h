@@ -77,8 +77,16 @@ class Shape {
 // "[2,3,4]"
 std::string to_string(const Shape& s);
 
-int64_t numel(const Shape& s);
-Shape contiguous_strides(const Shape& s);
+// The number of elements. Every shape product is checked: a shape whose element count (or the
+// product of its non-zero sizes, which bounds its contiguous strides) does not fit in int64 is a
+// dg::Error naming `op` and the shape, never a wrapped count that would size a short buffer.
+int64_t numel(const Shape& s, std::string_view op = "tensor");
+// Row-major strides in elements (checked like numel).
+Shape contiguous_strides(const Shape& s, std::string_view op = "tensor");
+// The bytes a contiguous tensor of this shape and element size needs; a dg::Error naming `op`,
+// the shape and the dtype when a size is negative or the byte count does not fit in int64.
+int64_t checked_nbytes(const Shape& s, int64_t itemsize, std::string_view dtype_name,
+                       std::string_view op);
 
 // Turns a possibly negative dim into [0, ndim); throws naming `op` when out of range.
 int wrap_dim(int64_t dim, int ndim, std::string_view op);

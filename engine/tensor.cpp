@@ -14,17 +14,44 @@ Storage::Storage(size_t nbytes, Device device) : nbytes_(nbytes), device_(device
 
 Storage::~Storage() { backend(device_).deallocate(data_, nbytes_); }
 
-Tensor Tensor::empty(const Shape& shape, DType dtype, Device device) {
-  for (int64_t d : shape) check(d >= 0, "empty: negative size in shape {}", shape);
+Tensor Tensor::empty(const Shape& shape, DType dtype, Device device, std::string_view op) {
+  const int64_t nbytes = checked_nbytes(shape, itemsize(dtype), dtype_name(dtype), op);
   auto impl = std::make_shared<TensorImpl>();
-  impl->storage = std::make_shared<Storage>(dg::numel(shape) * itemsize(dtype), device);
+  try {
+    impl->storage = std::make_shared<Storage>(static_cast<size_t>(nbytes), device);
+  } catch (const std::bad_alloc&) {
+    fail("{}: out of memory allocating {} bytes ({:.3g} GiB) for a {} tensor of shape {} on {}", op,
+         nbytes, nbytes / double(int64_t{1} << 30), dtype, shape, device);
+  }
   impl->shape = shape;
-  impl->strides = contiguous_strides(shape);
+  impl->strides = contiguous_strides(shape, op);
   impl->dtype = dtype;
   return Tensor(std::move(impl));
 }
 
+void Tensor::throw_undefined(const char* accessor) {
+  fail("Tensor::{}: undefined tensor (a default-constructed Tensor holds no data)", accessor);
+}
+
 Tensor make_view(const Tensor& base, const Shape& shape, const Shape& strides, int64_t offset) {
+  // A view must address only its storage's elements: checked here, once for every view op, so no
+  // view can read or write past the buffer whatever its geometry (and no extent can overflow).
+  check(shape.size() == strides.size(), "view: shape {} and strides {} differ in rank", shape,
+        strides);
+  if (numel(shape, "view") > 0) {
+    int64_t lo = offset, hi = offset;
+    for (int i = 0; i < shape.size(); ++i) {
+      int64_t reach = 0;
+      check(!__builtin_mul_overflow(shape[i] - 1, strides[i], &reach),
+            "view: shape {} with strides {} overflows", shape, strides);
+      check(!__builtin_add_overflow(reach < 0 ? lo : hi, reach, reach < 0 ? &lo : &hi),
+            "view: shape {} with strides {} overflows", shape, strides);
+    }
+    const int64_t elements = static_cast<int64_t>(base.storage()->nbytes() / itemsize(base.dtype()));
+    check(lo >= 0 && hi < elements,
+          "view: shape {}, strides {}, offset {} reach elements {}..{} of a storage of {}", shape,
+          strides, offset, lo, hi, elements);
+  }
   auto impl = std::make_shared<TensorImpl>();
   impl->storage = base.storage();
   impl->shape = shape;

@@ -48,24 +48,28 @@ class Tensor {
   Tensor() = default;
   explicit Tensor(std::shared_ptr<TensorImpl> impl) : impl_(std::move(impl)) {}
 
-  // An uninitialised contiguous tensor.
-  static Tensor empty(const Shape& shape, DType dtype = DType::f32, Device device = Device::cpu());
+  // An uninitialised contiguous tensor. `op` names the caller in errors: a shape whose byte size
+  // overflows, or an allocation the system refuses (out of memory), is a dg::Error naming the op,
+  // the shape, the dtype and the bytes asked for.
+  static Tensor empty(const Shape& shape, DType dtype = DType::f32, Device device = Device::cpu(),
+                      std::string_view op = "empty");
 
   bool defined() const { return impl_ != nullptr; }
-  const Shape& shape() const { return impl_->shape; }
-  const Shape& strides() const { return impl_->strides; }
-  int64_t offset() const { return impl_->offset; }
-  int dim() const { return impl_->shape.size(); }
+  // The accessors below throw dg::Error on an undefined (default-constructed) Tensor.
+  const Shape& shape() const { return checked("shape").shape; }
+  const Shape& strides() const { return checked("strides").strides; }
+  int64_t offset() const { return checked("offset").offset; }
+  int dim() const { return checked("dim").shape.size(); }
   int64_t size(int64_t dim) const;
-  int64_t numel() const { return dg::numel(impl_->shape); }
-  DType dtype() const { return impl_->dtype; }
-  Device device() const { return impl_->storage->device(); }
+  int64_t numel() const { return dg::numel(checked("numel").shape); }
+  DType dtype() const { return checked("dtype").dtype; }
+  Device device() const { return checked("device").storage->device(); }
   bool is_contiguous() const;
-  const std::shared_ptr<Storage>& storage() const { return impl_->storage; }
+  const std::shared_ptr<Storage>& storage() const { return checked("storage").storage; }
   TensorImpl* impl() const { return impl_.get(); }
   const std::shared_ptr<TensorImpl>& impl_ptr() const { return impl_; }
   bool same(const Tensor& other) const { return impl_ == other.impl_; }
-  uint64_t version() const { return impl_->storage->version(); }
+  uint64_t version() const { return checked("version").storage->version(); }
 
   // Pointer to the first element (storage base + offset). Checks the dtype.
   template <class T>
@@ -75,7 +79,8 @@ class Tensor {
     return static_cast<T*>(impl_->storage->data()) + impl_->offset;
   }
   void* raw_data() const {
-    return static_cast<char*>(impl_->storage->data()) + impl_->offset * itemsize(dtype());
+    return static_cast<char*>(checked("raw_data").storage->data()) +
+           impl_->offset * itemsize(impl_->dtype);
   }
 
   // The single value of a one-element tensor, converted to T.
@@ -90,11 +95,11 @@ class Tensor {
   bool requires_grad() const { return impl_ && impl_->requires_grad; }
   // Only on leaves (and only floating dtypes); returns *this for chaining.
   Tensor& set_requires_grad(bool requires_grad = true);
-  bool is_leaf() const { return impl_->grad_fn == nullptr; }
-  const std::shared_ptr<Node>& grad_fn() const { return impl_->grad_fn; }
-  Tensor grad() const { return Tensor(impl_->grad); }
-  void set_grad(const Tensor& g) { impl_->grad = g.impl_; }
-  void zero_grad() { impl_->grad.reset(); }
+  bool is_leaf() const { return checked("is_leaf").grad_fn == nullptr; }
+  const std::shared_ptr<Node>& grad_fn() const { return checked("grad_fn").grad_fn; }
+  Tensor grad() const { return Tensor(checked("grad").grad); }
+  void set_grad(const Tensor& g) { checked("set_grad").grad = g.impl_; }
+  void zero_grad() { checked("zero_grad").grad.reset(); }
   // Keep the gradient of a non-leaf in .grad after backward.
   void retain_grad();
   // Reverse-mode gradient of this tensor; `gradient` may be omitted only for one-element tensors.
@@ -136,6 +141,14 @@ class Tensor {
   std::string to_string() const;
 
  private:
+  // The implementation, or a dg::Error naming the accessor when this Tensor is undefined (a
+  // default-constructed handle, e.g. a missing optional input or a gradient never computed).
+  TensorImpl& checked(const char* accessor) const {
+    if (!impl_) [[unlikely]] throw_undefined(accessor);
+    return *impl_;
+  }
+  [[noreturn]] static void throw_undefined(const char* accessor);
+
   std::shared_ptr<TensorImpl> impl_;
 };
 

@@ -6,7 +6,8 @@
 #
 # Environment: BUILD_DIR (default: build/ in the repository), DG_CMAKE_ARGS (extra arguments for
 # the first configure, e.g. "-DDG_CUDA=OFF"), DG_EXTRA_PACKAGES (more Debian packages to install,
-# e.g. "clang" for .ci/run's clang build).
+# e.g. "clang" for .ci/run's clang build); DG_SETUP_FUZZ=1 also installs DG_FUZZ_PACKAGES (the
+# fuzz build's compiler, for scripts/fuzz.sh) and skips configuring BUILD_DIR.
 set -euo pipefail
 
 DG_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -31,6 +32,16 @@ DG_PACKAGES=(
 )
 # shellcheck disable=SC2206  # a list of package names
 DG_PACKAGES+=(${DG_EXTRA_PACKAGES:-})
+
+# Only for the fuzz targets (tests/fuzz, scripts/fuzz.sh): clang and its libFuzzer and sanitizer
+# runtimes.
+DG_FUZZ_PACKAGES=(
+  clang-14
+  libclang-rt-14-dev
+)
+if [[ ${DG_SETUP_FUZZ:-0} == 1 ]]; then
+  DG_PACKAGES+=("${DG_FUZZ_PACKAGES[@]}")
+fi
 
 dg_install_missing_packages() {
   if ! command -v dpkg-query >/dev/null; then
@@ -61,4 +72,6 @@ dg_configure() {
 }
 
 dg_install_missing_packages
-dg_configure
+if [[ ${DG_SETUP_FUZZ:-0} != 1 ]]; then
+  dg_configure
+fi

@@ -67,6 +67,7 @@ void gather_loop(const Tensor& out, const Tensor& rows, const Tensor& index, int
 //   out[position, index[position, j]] = (or +=) src[position, j].
 void scatter_loop(const Tensor& out, int dim, const Tensor& index, const Tensor& src,
                   bool accumulate) {
+  if (index.numel() == 0) return;  // nothing to write (and no element to view along dim)
   Shape positions = index.shape();
   const int64_t count = positions[dim];
   positions[dim] = 1;

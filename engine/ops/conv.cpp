@@ -146,7 +146,7 @@ Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias,
           g.out_channels, weight.shape(), bias.shape());
   }
 
-  Tensor out = Tensor::empty(output_shape(g), input.dtype(), input.device());
+  Tensor out = Tensor::empty(output_shape(g), input.dtype(), input.device(), op);
   backend(input.device())
       .conv2d(out, dense(input), dense(weight), has_bias ? dense(bias) : Tensor(), g);
   flops::add(conv_macs(g));

@@ -8,25 +8,59 @@
 
 namespace dg {
 
-Tensor full(const Shape& shape, double value, DType dtype, Device device) {
-  Tensor t = Tensor::empty(shape, dtype, device);
+namespace {
+Tensor filled(const Shape& shape, double value, DType dtype, Device device, std::string_view op) {
+  // Converting nan, inf or a value past i64's range to i64 is undefined behaviour in C++.
+  check(dtype != DType::i64 || (std::isfinite(value) && value >= -0x1p63 && value < 0x1p63),
+        "{}: the value {} has no i64 representation", op, value);
+  Tensor t = Tensor::empty(shape, dtype, device, op);
   backend(device).fill(t, value);
   return t;
 }
-Tensor zeros(const Shape& shape, DType dtype, Device device) { return full(shape, 0.0, dtype, device); }
-Tensor ones(const Shape& shape, DType dtype, Device device) { return full(shape, 1.0, dtype, device); }
+}  // namespace
+
+Tensor full(const Shape& shape, double value, DType dtype, Device device) {
+  return filled(shape, value, dtype, device, "full");
+}
+Tensor zeros(const Shape& shape, DType dtype, Device device) {
+  return filled(shape, 0.0, dtype, device, "zeros");
+}
+Tensor ones(const Shape& shape, DType dtype, Device device) {
+  return filled(shape, 1.0, dtype, device, "ones");
+}
 Tensor zeros_like(const Tensor& t) { return zeros(t.shape(), t.dtype(), t.device()); }
 Tensor ones_like(const Tensor& t) { return ones(t.shape(), t.dtype(), t.device()); }
 Tensor full_like(const Tensor& t, double value) { return full(t.shape(), value, t.dtype(), t.device()); }
 Tensor scalar(double value, DType dtype, Device device) { return full({}, value, dtype, device); }
 
 namespace detail {
-Tensor scalar_like(const Tensor& t, double value) { return full({}, value, t.dtype(), t.device()); }
+namespace {
+bool is_whole_i64(double v) {
+  return std::isfinite(v) && std::trunc(v) == v && v >= -0x1p63 && v < 0x1p63;
+}
+}  // namespace
+
+Tensor scalar_like(const Tensor& t, double value, std::string_view op) {
+  check_defined(t, op);
+  check(t.dtype() != DType::i64 || is_whole_i64(value),
+        "{}: the scalar {} is not a whole number in i64's range, so it cannot be an operand of "
+        "the i64 tensor {} without truncation; convert the tensor with .to(DType::f32) first",
+        op, value, t.shape());
+  return full({}, value, t.dtype(), t.device());
+}
+
+Tensor promote_for_scalar(const Tensor& t, double value) {
+  if (t.defined() && t.dtype() == DType::i64 && !is_whole_i64(value)) return t.to(DType::f32);
+  return t;
+}
 }  // namespace detail
 
 Tensor arange(double start, double end, double step, DType dtype) {
   check(step != 0, "arange: step must be non-zero");
   const double count = std::ceil((end - start) / step);
+  check(std::isfinite(count) && count < 0x1p62,
+        "arange: [{}, {}) in steps of {} has {} elements, more than any tensor can hold", start, end,
+        step, count);
   const int64_t n = count > 0 ? static_cast<int64_t>(count) : 0;
   Tensor t = Tensor::empty({n}, dtype);
   visit_dtype(dtype, [&]<class T>() {

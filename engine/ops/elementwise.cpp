@@ -2,6 +2,9 @@
 // clamp, where, comparisons and logical ops, and dtype conversion. Each differentiable op's
 // backward sits right under its forward; gradients come back in the output's (broadcast) shape and
 // the autograd engine sums them down to each input's shape.
+#include <algorithm>
+#include <array>
+#include <cstdlib>
 #include <limits>
 
 #include "engine/backend.h"
@@ -20,6 +23,40 @@ Tensor broadcast_view(const Tensor& t, const Shape& shape) {
   for (int i = 0; i < t.dim(); ++i)
     strides[lead + i] = t.shape()[i] == shape[lead + i] ? t.strides()[i] : 0;
   return make_view(t, shape, strides, t.offset());
+}
+
+void check_integer_divisor(const Tensor& a, const Tensor& divisor, std::string_view op) {
+  if (!divisor.defined() || divisor.dtype() != DType::i64) return;
+  const auto has_zero = [](const int64_t* p, int64_t n) { return std::find(p, p + n, 0) != p + n; };
+  const bool zero = divisor.device().is_cpu() && divisor.is_contiguous()
+                        ? has_zero(divisor.data<int64_t>(), divisor.numel())
+                        : [&] {
+                            const std::vector<int64_t> v = divisor.to_vector<int64_t>();
+                            return has_zero(v.data(), static_cast<int64_t>(v.size()));
+                          }();
+  check(!zero,
+        "{}: integer division by zero ({} {} / {} {}); i64 division truncates toward zero and has "
+        "no value for a zero divisor: convert to a floating dtype with .to() for IEEE division",
+        op, a.dtype(), a.shape(), divisor.dtype(), divisor.shape());
+}
+
+void check_no_internal_overlap(const Tensor& t, std::string_view op) {
+  // Sufficient for no overlap: sorted by stride, each dim of size > 1 steps past the whole extent
+  // of the dims below it. Every view the engine makes satisfies it unless it repeats elements.
+  std::array<std::pair<int64_t, int64_t>, Shape::kMaxDims> dims;  // (stride, size)
+  int n = 0;
+  for (int i = 0; i < t.dim(); ++i)
+    if (t.shape()[i] > 1) dims[n++] = {std::abs(t.strides()[i]), t.shape()[i]};
+  std::sort(dims.begin(), dims.begin() + n);
+  int64_t extent = 1;  // elements spanned by the dims so far (a view's extent fits in int64)
+  for (int i = 0; i < n; ++i) {
+    check(dims[i].first >= extent,
+          "{}: cannot write in place into a tensor whose elements overlap in memory (shape {}, "
+          "strides {}: a view made by expand or broadcasting); write into .contiguous() or "
+          ".clone() instead",
+          op, t.shape(), t.strides());
+    extent += dims[i].first * (dims[i].second - 1);
+  }
 }
 
 Tensor run_unary(UnaryOp op, const Tensor& x, double p0, double p1) {
@@ -42,13 +79,14 @@ namespace {
 
 using detail::broadcast_view;
 using detail::run_unary;
+using detail::promote_for_scalar;
 using detail::scalar_like;
 
 Tensor run_binary(BinaryOp op, const Tensor& a, const Tensor& b, std::string_view name,
                   bool bool_output = false) {
   detail::check_same(a, b, name);
   const Shape shape = broadcast_shapes(a.shape(), b.shape(), name);
-  Tensor out = Tensor::empty(shape, bool_output ? DType::b8 : a.dtype(), a.device());
+  Tensor out = Tensor::empty(shape, bool_output ? DType::b8 : a.dtype(), a.device(), name);
   backend(a.device()).binary(op, out, broadcast_view(a, shape), broadcast_view(b, shape));
   flops::add(out.numel());
   return out;
@@ -103,6 +141,7 @@ Tensor mul(const Tensor& a, const Tensor& b) {
 }
 
 Tensor div(const Tensor& a, const Tensor& b) {
+  detail::check_integer_divisor(a, b, "div");
   Tensor out = run_arithmetic(BinaryOp::div, a, b, "div");
   if (needs_grad(a, b))
     record(OpId::div, out, {a, b}, {a, b}, [](const BackwardArgs& x) -> Grads {
@@ -275,10 +314,12 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
 }
 
 Tensor where(const Tensor& cond, const Tensor& a, double b) {
-  return where(cond, a, scalar_like(a, b));
+  const Tensor x = promote_for_scalar(a, b);
+  return where(cond, x, scalar_like(x, b, "where"));
 }
 Tensor where(const Tensor& cond, double a, const Tensor& b) {
-  return where(cond, scalar_like(b, a), b);
+  const Tensor y = promote_for_scalar(b, a);
+  return where(cond, scalar_like(y, a, "where"), y);
 }
 
 // ---------------------------------------------------------------- comparisons, logic, dtype
@@ -289,12 +330,19 @@ Tensor lt(const Tensor& a, const Tensor& b) { return run_binary(BinaryOp::lt, a,
 Tensor le(const Tensor& a, const Tensor& b) { return run_binary(BinaryOp::le, a, b, "le", true); }
 Tensor gt(const Tensor& a, const Tensor& b) { return run_binary(BinaryOp::gt, a, b, "gt", true); }
 Tensor ge(const Tensor& a, const Tensor& b) { return run_binary(BinaryOp::ge, a, b, "ge", true); }
-Tensor eq(const Tensor& a, double b) { return eq(a, scalar_like(a, b)); }
-Tensor ne(const Tensor& a, double b) { return ne(a, scalar_like(a, b)); }
-Tensor lt(const Tensor& a, double b) { return lt(a, scalar_like(a, b)); }
-Tensor le(const Tensor& a, double b) { return le(a, scalar_like(a, b)); }
-Tensor gt(const Tensor& a, double b) { return gt(a, scalar_like(a, b)); }
-Tensor ge(const Tensor& a, double b) { return ge(a, scalar_like(a, b)); }
+// Compared in f32 when an i64 tensor meets a fractional scalar (x == 2.5 is false, not x == 2).
+#define DG_COMPARE_SCALAR(name)                                    \
+  Tensor name(const Tensor& a, double b) {                         \
+    const Tensor x = promote_for_scalar(a, b);                     \
+    return name(x, scalar_like(x, b, #name));                      \
+  }
+DG_COMPARE_SCALAR(eq)
+DG_COMPARE_SCALAR(ne)
+DG_COMPARE_SCALAR(lt)
+DG_COMPARE_SCALAR(le)
+DG_COMPARE_SCALAR(gt)
+DG_COMPARE_SCALAR(ge)
+#undef DG_COMPARE_SCALAR
 
 static Tensor run_logical(BinaryOp op, const Tensor& a, const Tensor& b, std::string_view name) {
   detail::check_same(a, b, name);
@@ -330,14 +378,39 @@ Tensor operator+(const Tensor& a, const Tensor& b) { return add(a, b); }
 Tensor operator-(const Tensor& a, const Tensor& b) { return sub(a, b); }
 Tensor operator*(const Tensor& a, const Tensor& b) { return mul(a, b); }
 Tensor operator/(const Tensor& a, const Tensor& b) { return div(a, b); }
-Tensor operator+(const Tensor& a, double b) { return add(a, scalar_like(a, b)); }
-Tensor operator-(const Tensor& a, double b) { return sub(a, scalar_like(a, b)); }
-Tensor operator*(const Tensor& a, double b) { return mul(a, scalar_like(a, b)); }
-Tensor operator/(const Tensor& a, double b) { return div(a, scalar_like(a, b)); }
-Tensor operator+(double a, const Tensor& b) { return add(scalar_like(b, a), b); }
-Tensor operator-(double a, const Tensor& b) { return sub(scalar_like(b, a), b); }
-Tensor operator*(double a, const Tensor& b) { return mul(scalar_like(b, a), b); }
-Tensor operator/(double a, const Tensor& b) { return div(scalar_like(b, a), b); }
+// Tensor-scalar arithmetic promotes an i64 tensor to f32 when the scalar is not a whole number.
+Tensor operator+(const Tensor& a, double b) {
+  const Tensor x = promote_for_scalar(a, b);
+  return add(x, scalar_like(x, b, "add"));
+}
+Tensor operator-(const Tensor& a, double b) {
+  const Tensor x = promote_for_scalar(a, b);
+  return sub(x, scalar_like(x, b, "sub"));
+}
+Tensor operator*(const Tensor& a, double b) {
+  const Tensor x = promote_for_scalar(a, b);
+  return mul(x, scalar_like(x, b, "mul"));
+}
+Tensor operator/(const Tensor& a, double b) {
+  const Tensor x = promote_for_scalar(a, b);
+  return div(x, scalar_like(x, b, "div"));
+}
+Tensor operator+(double a, const Tensor& b) {
+  const Tensor y = promote_for_scalar(b, a);
+  return add(scalar_like(y, a, "add"), y);
+}
+Tensor operator-(double a, const Tensor& b) {
+  const Tensor y = promote_for_scalar(b, a);
+  return sub(scalar_like(y, a, "sub"), y);
+}
+Tensor operator*(double a, const Tensor& b) {
+  const Tensor y = promote_for_scalar(b, a);
+  return mul(scalar_like(y, a, "mul"), y);
+}
+Tensor operator/(double a, const Tensor& b) {
+  const Tensor y = promote_for_scalar(b, a);
+  return div(scalar_like(y, a, "div"), y);
+}
 Tensor operator-(const Tensor& x) { return neg(x); }
 
 }  // namespace dg

@@ -14,6 +14,7 @@ namespace {
 
 void check_inplace(const Tensor& self, const Tensor* other, std::string_view op) {
   detail::check_defined(self, op);
+  detail::check_no_internal_overlap(self, op);
   check(!grad_enabled() || (!self.requires_grad() && !(other && other->requires_grad())),
         "{}: in-place operation on a tensor of shape {} that requires grad (or with an operand "
         "that does) while grad mode is on; use NoGradGuard (as optimizers do) or the out-of-place op",
@@ -57,22 +58,25 @@ Tensor& Tensor::mul_(const Tensor& other) {
 }
 
 Tensor& Tensor::mul_(double value) {
-  binary_inplace(BinaryOp::mul, *this, detail::scalar_like(*this, value), "mul_");
+  binary_inplace(BinaryOp::mul, *this, detail::scalar_like(*this, value, "mul_"), "mul_");
   return *this;
 }
 
 Tensor& Tensor::add_(double value) {
-  binary_inplace(BinaryOp::add, *this, detail::scalar_like(*this, value), "add_");
+  binary_inplace(BinaryOp::add, *this, detail::scalar_like(*this, value, "add_"), "add_");
   return *this;
 }
 
 Tensor& Tensor::div_(const Tensor& other) {
+  detail::check_integer_divisor(*this, other, "div_");
   binary_inplace(BinaryOp::div, *this, other, "div_");
   return *this;
 }
 
 Tensor& Tensor::div_(double value) {
-  binary_inplace(BinaryOp::div, *this, detail::scalar_like(*this, value), "div_");
+  const Tensor divisor = detail::scalar_like(*this, value, "div_");
+  detail::check_integer_divisor(*this, divisor, "div_");
+  binary_inplace(BinaryOp::div, *this, divisor, "div_");
   return *this;
 }
 

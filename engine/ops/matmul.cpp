@@ -120,7 +120,7 @@ Tensor run_matmul(const MatmulPlan& p) {
   const Tensor a3 = as_batched_matrices(p.a, p.batch);
   const Tensor b3 = as_batched_matrices(p.b, p.batch);
   const int64_t B = numel(p.batch);
-  Tensor out3 = Tensor::empty({B, p.M, p.N}, p.a.dtype(), p.a.device());
+  Tensor out3 = Tensor::empty({B, p.M, p.N}, p.a.dtype(), p.a.device(), "matmul");
   backend(out3.device()).matmul(out3, a3, b3);
   flops::add(B * p.M * p.N * p.K);
   return make_view(out3, p.out, contiguous_strides(p.out), 0);

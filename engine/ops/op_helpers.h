@@ -33,11 +33,27 @@ inline void check_floating(const Tensor& t, std::string_view op) {
         t.dtype(), t.shape());
 }
 
+// Integer division by zero has no value (and the CPU would raise SIGFPE): a dg::Error naming `op`,
+// the operands and the remedy. Floating divisors pass (IEEE division gives inf or nan).
+void check_integer_divisor(const Tensor& a, const Tensor& divisor, std::string_view op);
+
+// Refuses to write in place into `t` when two of its elements share memory (a view made by
+// expand, or any stride-0 dim of size > 1): the result would depend on the order the threads
+// write in. Same rule as PyTorch's "unsupported operation: ... internal overlap".
+void check_no_internal_overlap(const Tensor& t, std::string_view op);
+
 // A view of `t` broadcast to `shape` (stride 0 on broadcast dims); not recorded by autograd.
 Tensor broadcast_view(const Tensor& t, const Shape& shape);
 
-// A 0-dim tensor with `t`'s dtype and device.
-Tensor scalar_like(const Tensor& t, double value);
+// A 0-dim tensor with `t`'s dtype and device. For an i64 `t`, `value` must be a whole number in
+// i64's range (a dg::Error naming `op` otherwise, never a silent truncation); the arithmetic
+// operators promote first (promote_for_scalar).
+Tensor scalar_like(const Tensor& t, double value, std::string_view op = "scalar");
+
+// The type promotion of a tensor-scalar op, PyTorch's rule with its default float dtype: an i64
+// tensor meeting a double that is not a whole number (2.5, nan, inf, 1e30) is converted to f32
+// first, so `int_tensor * 2.5` is f32 and exact; otherwise `t` itself.
+Tensor promote_for_scalar(const Tensor& t, double value);
 
 // Raw kernel calls returning a new tensor (no autograd).
 Tensor run_unary(UnaryOp op, const Tensor& x, double p0 = 0, double p1 = 0);

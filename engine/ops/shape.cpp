@@ -23,7 +23,8 @@ Shape infer_shape(const Shape& shape_in, int64_t count, std::string_view op, con
       infer = i;
     } else {
       check(shape[i] >= 0, "{}: invalid size {} in shape {}", op, shape[i], shape_in);
-      known *= shape[i];
+      check(!__builtin_mul_overflow(known, shape[i], &known),
+            "{}: shape {} has more elements than a 64-bit count can hold", op, shape_in);
     }
   }
   if (infer >= 0) {
@@ -31,7 +32,7 @@ Shape infer_shape(const Shape& shape_in, int64_t count, std::string_view op, con
           count, shape_in);
     shape[infer] = count / known;
   }
-  check(numel(shape) == count, "{}: cannot reshape {} ({} elements) into {} ({} elements)", op,
+  check(numel(shape, op) == count, "{}: cannot reshape {} ({} elements) into {} ({} elements)", op,
         from, count, shape_in, numel(shape));
   return shape;
 }
@@ -178,9 +179,13 @@ Tensor narrow(const Tensor& x, int64_t dim, int64_t start, int64_t length) {
   const int d = wrap_dim(dim, x.dim(), "narrow");
   const int64_t size = x.shape()[d];
   if (start < 0) start += size;
-  check(start >= 0 && length >= 0 && start + length <= size,
-        "narrow: range [{}, {}) out of bounds for dim {} of size {} (shape {})", start,
-        start + length, d, size, x.shape());
+  // Written as length <= size - start so that a huge length cannot overflow past the check.
+  if (!(start >= 0 && start <= size && length >= 0 && length <= size - start)) [[unlikely]] {
+    int64_t end = 0;
+    fail("narrow: range [{}, {}) out of bounds for dim {} of size {} (shape {})", start,
+         __builtin_add_overflow(start, length, &end) ? "2^63 or more" : std::to_string(end), d,
+         size, x.shape());
+  }
   Shape shape = x.shape();
   shape[d] = length;
   Tensor out = make_view(x, shape, x.strides(), x.offset() + start * x.strides()[d]);
@@ -260,7 +265,7 @@ Tensor cat(const std::vector<Tensor>& tensors, int64_t dim) {
           first.shape(), d);
     shape[d] += t.shape()[d];
   }
-  Tensor out = Tensor::empty(shape, first.dtype(), first.device());
+  Tensor out = Tensor::empty(shape, first.dtype(), first.device(), "cat");
   std::vector<int64_t> sizes;
   int64_t offset = 0;
   for (const Tensor& t : tensors) {
@@ -349,7 +354,10 @@ Tensor repeat(const Tensor& x, const Shape& repeats) {
     interleaved.push_back(size);
     expanded.push_back(repeats[i]);
     expanded.push_back(size);
-    result.push_back(repeats[i] * size);
+    int64_t repeated = 0;
+    check(!__builtin_mul_overflow(repeats[i], size, &repeated),
+          "repeat: {} repeats of dim {} (shape {}) overflow a 64-bit size", repeats[i], i, x.shape());
+    result.push_back(repeated);
   }
   check(interleaved.size() <= Shape::kMaxDims, "repeat: too many dims");
   return reshape(expand(reshape(x, interleaved), expanded), result);
@@ -367,7 +375,10 @@ Tensor pad(const Tensor& x, const std::vector<int64_t>& padding, double value) {
   for (size_t p = 0; p < padding.size() / 2; ++p) {
     const int d = x.dim() - 1 - static_cast<int>(p);
     const int64_t before = padding[2 * p], after = padding[2 * p + 1];
-    shape[d] = x.shape()[d] + before + after;
+    check(!__builtin_add_overflow(x.shape()[d], before, &shape[d]) &&
+              !__builtin_add_overflow(shape[d], after, &shape[d]),
+          "pad: padding ({}, {}) of dim {} of {} overflows a 64-bit size", before, after, d,
+          x.shape());
     check(shape[d] >= 0, "pad: padding ({}, {}) makes dim {} of {} negative", before, after, d,
           x.shape());
     const int64_t crop_before = std::max<int64_t>(-before, 0), crop_after = std::max<int64_t>(-after, 0);
