@@ -154,7 +154,8 @@ TEST_CASE("compaction: the function runs on the active rows only", "[routing]") 
   CHECK(seen_rows == 3);
   for (int64_t n = 0; n < 5; ++n) {
     const bool on = n == 0 || n == 3 || n == 4;
-    CHECK(max_abs_diff(select(out, 0, n), on ? exp(select(x, 0, n)) : select(base, 0, n)) == 0.0);
+    // (exp's vectorised and scalar paths may differ in the last bit)
+    CHECK(max_abs_diff(select(out, 0, n), on ? exp(select(x, 0, n)) : select(base, 0, n)) < 1e-15);
   }
   // No active row: the function is not called.
   bool called = false;

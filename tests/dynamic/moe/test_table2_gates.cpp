@@ -93,7 +93,7 @@ TEST_CASE("ThorGate: uniform random experts; consistency loss is the symmetric K
 TEST_CASE("MoEfication: split FFN equals the dense one, groups follow co-activation", "[moe][moefication]") {
   // A dense FFN whose 8 hidden neurons come in two families: neurons 0, 2, 4, 6 fire for inputs
   // with a positive first feature, 1, 3, 5, 7 for a positive second feature.
-  nn::Linear fc1(2, 8, true, kF64), fc2(8, 3, true, kF64);
+  nn::Linear fc1(2, 8, true, kF64), fc2(8, 2, true, kF64);
   std::vector<double> w1(16);
   for (int i = 0; i < 8; ++i) {
     w1[i * 2 + (i % 2)] = 1.0 + 0.1 * i;
