@@ -83,7 +83,8 @@ int main(int argc, char** argv) {
     const Tensor x = randn({tokens, d}, gen).set_requires_grad(true);
     auto step = [&] {
       layer.zero_grad();
-      Tensor loss = sum(layer(x)) + layer.aux_loss();
+      const Tensor out = layer(x);  // before aux_loss(), which reads this forward's losses
+      Tensor loss = sum(out) + layer.aux_loss();
       loss.backward();
     };
     // The bound: one dense [T, d] x [d, d_ff] product, timed, scaled to the step's 6 k T d d_ff
