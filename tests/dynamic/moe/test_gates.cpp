@@ -220,6 +220,32 @@ TEST_CASE("Gates: gradients reach the routers (float64 gradient check)", "[moe][
   }
 }
 
+TEST_CASE("Gates: the other learned routers get exact gradients too (float64)", "[moe][gate]") {
+  const Tensor x = test::uniform_f64({6, 3}, 8);
+  // Each gate's weights (and losses, where it has them) as a function of its router weight.
+  auto check_router = [&](Gate& gate, Tensor& weight, Shape shape) {
+    auto f = [&](const std::vector<Tensor>& in) {
+      weight = in[0];
+      const GateDecision d = gate.route(x, Tensor());
+      Tensor total = sum(d.weights * d.weights);
+      for (const AuxLoss& l : d.losses) total = total + l.value;
+      return total;
+    };
+    const GradcheckResult r = gradcheck(f, {test::grad_input(shape, 9)});
+    INFO(gate.type_name() << ": " << r.message);
+    CHECK(r.ok);
+  };
+  GShardGate gshard(3, 4, {.random_routing = false}, kF64);
+  check_router(gshard, gshard.router->weight, {4, 3});
+  ExpertChoiceGate expert_choice(3, 4, 1.0, kF64);
+  check_router(expert_choice, expert_choice.router->weight, {4, 3});
+  BaseGate base(3, 3, {}, kF64);  // training: the balanced assignment, sigmoid weights
+  base.train();
+  check_router(base, base.router->weight, {3, 3});
+  LossFreeGate loss_free(3, 4, 2, {}, kF64);
+  check_router(loss_free, loss_free.router->weight, {4, 3});
+}
+
 TEST_CASE("HashGate: deterministic, balanced over a vocabulary, needs token ids", "[moe][gate]") {
   HashGate gate(8, 1), same(8, 1), other(8, 2);
   std::vector<int64_t> ids(4000);

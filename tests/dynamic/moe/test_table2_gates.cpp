@@ -13,6 +13,7 @@
 #include "dynamic/moe/k_top1_gate.h"
 #include "dynamic/moe/moefication.h"
 #include "dynamic/moe/thor_gate.h"
+#include "engine/gradcheck.h"
 #include "tests/dynamic/moe/moe_test_util.h"
 
 using namespace dg;
@@ -36,6 +37,17 @@ TEST_CASE("KTop1Gate: the top-1 expert inside each of the k prototypes", "[moe][
   CHECK(reals(d.weights)[0] == Approx(w0));
   CHECK(reals(d.weights)[1] == Approx(w1));
   CHECK_THROWS_WITH(KTop1Gate(6, 6, 4), Catch::Contains("do not split into k = 4 prototypes"));
+  // Gradients reach the router through the weights and the per-prototype balancing loss.
+  KTop1Gate small(3, 4, 2, 1.0, kF64);
+  const Tensor xs = test::uniform_f64({5, 3}, 10);
+  auto f = [&](const std::vector<Tensor>& in) {
+    small.router->weight = in[0];
+    const GateDecision g = small.route(xs, Tensor());
+    return sum(g.weights * g.weights) + g.losses[0].value;
+  };
+  const GradcheckResult r = gradcheck(f, {test::grad_input({4, 3}, 11)});
+  INFO(r.message);
+  CHECK(r.ok);
 }
 
 TEST_CASE("DenseToSparseGate: dense at high temperature, sparse once annealed", "[moe][gate]") {
