@@ -4,6 +4,7 @@
 // group) and the error messages.
 #include <catch2/catch.hpp>
 
+#include "engine/backend.h"
 #include "engine/flops.h"
 #include "engine/parallel.h"
 #include "tests/engine/test_util.h"
@@ -68,6 +69,22 @@ TEST_CASE("grouped_matmul at pool sizes: same result at one and two threads", "[
   CHECK(max_abs_diff(one_grad, two_grad) == 0.0);
   CHECK(max_abs_diff(one, grouped_reference(x, w, sizes)) < 1e-4);
   CHECK(max_abs_diff(one_grad, weight_grad_reference(x, g, sizes)) < 1e-3);
+}
+
+TEST_CASE("grouped_matmul: the CPU task list equals the table's plain reference", "[grouped_matmul]") {
+  // Backend's own (non-virtual, qualified) entries: one matmul per group, in order.
+  const std::vector<int64_t> sizes{40, 0, 3, 77, 0};
+  const Tensor x = uniform_f32({120, 24}, 13), w = uniform_f32({5, 24, 40}, 14), g = uniform_f32({120, 40}, 15);
+  Backend& cpu = backend(Device::cpu());
+  Tensor reference = Tensor::empty({120, 40}), fast = Tensor::empty({120, 40});
+  cpu.Backend::grouped_matmul(reference, x, w, sizes);
+  cpu.grouped_matmul(fast, x, w, sizes);
+  CHECK(max_abs_diff(reference, fast) < 1e-5);
+  Tensor reference_w = Tensor::empty({5, 24, 40}), fast_w = Tensor::empty({5, 24, 40});
+  cpu.Backend::grouped_matmul_weight_grad(reference_w, x, g, sizes);
+  cpu.grouped_matmul_weight_grad(fast_w, x, g, sizes);
+  CHECK(max_abs_diff(reference_w, fast_w) < 1e-4);
+  CHECK(max_abs_diff(select(reference_w, 0, 1), zeros({24, 40})) == 0.0);
 }
 
 TEST_CASE("grouped_matmul counts the routed rows' multiply-adds only", "[grouped_matmul]") {
