@@ -30,6 +30,42 @@ void matmul_case(DType dtype, const Shape& a, Layout la, const Shape& bshape, La
       kSums);
 }
 
+// Products of consecutive row groups of x [M, K] with their own w[e] [K, N] (MoE experts), and the
+// weight gradient x[rows of e]^T g[rows of e]; empty groups included.
+void grouped_matmul_case(DType dtype, std::vector<int64_t> sizes, int64_t K, int64_t N, Layout lw) {
+  const uint64_t seed = next_seed();
+  int64_t M = 0;
+  for (int64_t s : sizes) M += s;
+  const int64_t E = static_cast<int64_t>(sizes.size());
+  add(
+      Entry::grouped_matmul,
+      fmt::format("{} x [{}, {}] groups {} w [{}, {}, {}] {}", dtype, M, K, fmt::join(sizes, ","),
+                  E, K, N, layout_name(lw)),
+      [=] {
+        return Tensors{make_input({M, K}, dtype, kContiguous, seed),
+                       make_input({E, K, N}, dtype, lw, seed + 1)};
+      },
+      [=](Backend& b, Device d, const Tensors& in) {
+        const Tensor out = empty(d, {M, N}, dtype);
+        b.grouped_matmul(out, in[0], in[1], sizes);
+        return Tensors{out};
+      },
+      kSums);
+  add(
+      Entry::grouped_matmul_weight_grad,
+      fmt::format("{} x [{}, {}] g [{}, {}] groups {}", dtype, M, K, M, N, fmt::join(sizes, ",")),
+      [=] {
+        return Tensors{make_input({M, K}, dtype, kContiguous, seed + 2),
+                       make_input({M, N}, dtype, kContiguous, seed + 3)};
+      },
+      [=](Backend& b, Device d, const Tensors& in) {
+        const Tensor out = empty(d, {E, K, N}, dtype);
+        b.grouped_matmul_weight_grad(out, in[0], in[1], sizes);
+        return Tensors{out};
+      },
+      kSums);
+}
+
 void linear_case(DType dtype, int64_t M, int64_t K, int64_t N, bool bias, bool relu,
                  bool residual, Layout rows_layout = kContiguous) {
   const uint64_t seed = next_seed();
@@ -218,6 +254,10 @@ void sort_case(DType dtype, Layout layout, const Shape& shape, int dim, bool des
 
 void register_product_and_index_cases() {
   // products
+  grouped_matmul_case(f64, {3, 0, 5, 1}, 6, 4, kContiguous);
+  grouped_matmul_case(f32, {2, 7, 0}, 5, 3, kTransposed);
+  grouped_matmul_case(f32, {64, 0, 130, 33}, 48, 40, kContiguous);  // enough work for threads
+  grouped_matmul_case(f64, {0, 0}, 3, 2, kContiguous);              // nothing routed
   matmul_case(f64, {1, 4, 7}, kContiguous, {1, 7, 5}, kContiguous);
   matmul_case(f32, {1, 4, 7}, kTransposed, {1, 7, 5}, kContiguous);
   matmul_case(f32, {1, 4, 7}, kContiguous, {1, 7, 5}, kTransposed);
