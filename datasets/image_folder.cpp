@@ -60,6 +60,31 @@ std::vector<Tap> taps(int64_t in, int64_t out) {
   return t;
 }
 
+// stb_image grows its buffer for PNG image data to a chunk's declared length before it reads the
+// chunk, so one corrupt length field in a 100-byte file made it allocate 2 GiB (found by
+// tests/fuzz/fuzz_image_folder). A PNG's chunk lengths are therefore checked against the bytes
+// that follow them first.
+void check_png_chunks(const std::vector<uint8_t>& b, const std::string& path) {
+  static constexpr uint8_t kSignature[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+  if (b.size() < 8 || !std::equal(kSignature, kSignature + 8, b.begin())) return;
+  for (size_t pos = 8; pos + 8 <= b.size();) {
+    const uint32_t length = static_cast<uint32_t>(b[pos]) << 24 | b[pos + 1] << 16 |
+                            b[pos + 2] << 8 | b[pos + 3];
+    std::string type(b.begin() + pos + 4, b.begin() + pos + 8);
+    const bool printable = std::all_of(type.begin(), type.end(), [](char c) {
+      return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
+    });
+    if (!printable) type = "?";
+    const size_t remaining = b.size() - pos - 8;  // data and CRC of this chunk, and what follows
+    check(length <= remaining,
+          "load_image: '{}' is a corrupt PNG: chunk '{}' at byte {} declares {} bytes but only {} "
+          "follow",
+          path, type, pos, length, remaining);
+    if (type == "IEND") return;
+    pos += 12 + static_cast<size_t>(length);
+  }
+}
+
 }  // namespace
 
 Tensor load_image(const std::string& path, int channels) {
@@ -67,6 +92,7 @@ Tensor load_image(const std::string& path, int channels) {
   const std::vector<uint8_t> bytes = read_file_bytes(path, "load_image");
   check(bytes.size() < (size_t{1} << 31), "load_image: '{}' is too large to be an image", path);
   const int size = static_cast<int>(bytes.size());
+  check_png_chunks(bytes, path);
   int w = 0, h = 0, file_channels = 0;
   // stb allocates the whole pixel buffer from the header's width and height before it decodes
   // any pixel data. A header may not promise more pixels than its file could hold compressed
