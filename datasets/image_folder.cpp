@@ -60,6 +60,73 @@ std::vector<Tap> taps(int64_t in, int64_t out) {
   return t;
 }
 
+// stb_image grows its buffer for PNG image data to a chunk's declared length before it reads the
+// chunk, so one corrupt length field in a 100-byte file made it allocate 2 GiB (found by
+// tests/fuzz/fuzz_image_folder). A PNG's chunk lengths are therefore checked against the bytes
+// that follow them first.
+void check_png_chunks(const std::vector<uint8_t>& b, const std::string& path) {
+  static constexpr uint8_t kSignature[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+  if (b.size() < 8 || !std::equal(kSignature, kSignature + 8, b.begin())) return;
+  for (size_t pos = 8; pos + 8 <= b.size();) {
+    const uint32_t length = static_cast<uint32_t>(b[pos]) << 24 | b[pos + 1] << 16 |
+                            b[pos + 2] << 8 | b[pos + 3];
+    std::string type(b.begin() + pos + 4, b.begin() + pos + 8);
+    const bool printable = std::all_of(type.begin(), type.end(), [](char c) {
+      return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
+    });
+    if (!printable) type = "?";
+    const size_t remaining = b.size() - pos - 8;  // data and CRC of this chunk, and what follows
+    check(length <= remaining,
+          "load_image: '{}' is a corrupt PNG: chunk '{}' at byte {} declares {} bytes but only {} "
+          "follow",
+          path, type, pos, length, remaining);
+    if (type == "IEND") return;
+    pos += 12 + static_cast<size_t>(length);
+  }
+}
+
+// stb_image 2.27 builds a JPEG Huffman table from a DHT segment's 16 code counts without checking
+// that they add up to at most 256, the size of the table it writes them into: a corrupt count
+// writes past it (found by tests/fuzz/fuzz_image_folder). So every DHT segment of a JPEG is read
+// here first: each table's counts must add up to at most 256, and every segment must fit in the
+// file. Entropy-coded data after a scan header is skipped up to the next marker.
+void check_jpeg_huffman_tables(const std::vector<uint8_t>& b, const std::string& path) {
+  if (b.size() < 2 || b[0] != 0xFF || b[1] != 0xD8) return;  // not a JPEG
+  auto corrupt = [&](size_t at, std::string_view what) {
+    fail("load_image: '{}' is a corrupt JPEG: {} at byte {}", path, what, at);
+  };
+  size_t pos = 2;
+  while (pos + 1 < b.size()) {
+    if (b[pos] != 0xFF) {
+      ++pos;  // entropy-coded data of a scan (or padding): look for the next marker
+      continue;
+    }
+    const uint8_t marker = b[pos + 1];
+    // 0xFF 0x00 is a stuffed data byte, 0xFF 0xFF fill, and RSTn, SOI and TEM have no length.
+    if (marker == 0x00 || marker == 0xFF || (marker >= 0xD0 && marker <= 0xD8) || marker == 0x01) {
+      pos += marker == 0xFF ? 1 : 2;
+      continue;
+    }
+    if (marker == 0xD9) return;  // end of image
+    if (pos + 4 > b.size()) corrupt(pos, "a segment header cut short");
+    const size_t length = static_cast<size_t>(b[pos + 2]) << 8 | b[pos + 3];
+    if (length < 2 || pos + 2 + length > b.size()) corrupt(pos, "a segment longer than the file");
+    if (marker == 0xC4) {  // DHT: one or more tables of (class/id, 16 counts, the symbols)
+      size_t at = pos + 4;
+      const size_t end = pos + 2 + length;
+      while (at < end) {
+        if (at + 17 > end) corrupt(at, "a Huffman table cut short");
+        size_t codes = 0;
+        for (int i = 1; i <= 16; ++i) codes += b[at + i];
+        if (codes > 256) corrupt(at, fmt::format("a Huffman table of {} codes (at most 256)", codes));
+        if (at + 17 + codes > end) corrupt(at, "a Huffman table longer than its segment");
+        at += 17 + codes;
+      }
+    }
+    pos += 2 + length;
+  }
+}
+
 }  // namespace
 
 Tensor load_image(const std::string& path, int channels) {
@@ -67,6 +134,8 @@ Tensor load_image(const std::string& path, int channels) {
   const std::vector<uint8_t> bytes = read_file_bytes(path, "load_image");
   check(bytes.size() < (size_t{1} << 31), "load_image: '{}' is too large to be an image", path);
   const int size = static_cast<int>(bytes.size());
+  check_png_chunks(bytes, path);
+  check_jpeg_huffman_tables(bytes, path);
   int w = 0, h = 0, file_channels = 0;
   // stb allocates the whole pixel buffer from the header's width and height before it decodes
   // any pixel data. A header may not promise more pixels than its file could hold compressed

@@ -33,6 +33,10 @@ fi
 [[ -f $FUZZ_BUILD_DIR/.gitignore ]] || echo '*' > "$FUZZ_BUILD_DIR/.gitignore"
 cmake --build "$FUZZ_BUILD_DIR" -j "$DG_JOBS" --target "${TARGETS[@]/#/fuzz_}"
 
+# The targets write each input to a scratch file under the temp dir; keep those in the build
+# directory, whatever a killed or crashed run leaves behind.
+export TMPDIR=$FUZZ_BUILD_DIR/tmp
+rm -rf "$TMPDIR" && mkdir -p "$TMPDIR"
 export ASAN_OPTIONS=detect_leaks=1:halt_on_error=1:abort_on_error=1:allocator_may_return_null=1
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 limit=(-max_total_time="$SECONDS_PER_TARGET")

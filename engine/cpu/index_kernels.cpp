@@ -67,7 +67,9 @@ void gather_loop(const Tensor& out, const Tensor& rows, const Tensor& index, int
 //   out[position, index[position, j]] = (or +=) src[position, j].
 void scatter_loop(const Tensor& out, int dim, const Tensor& index, const Tensor& src,
                   bool accumulate) {
-  if (index.numel() == 0) return;  // nothing to write (and no element to view along dim)
+  // An empty index writes nothing; the per-position views below would otherwise address element
+  // 0 of what may be an empty storage (make_view refuses such a view).
+  if (index.numel() == 0) return;
   Shape positions = index.shape();
   const int64_t count = positions[dim];
   positions[dim] = 1;

@@ -122,9 +122,11 @@ ROW(st_shape_huge, "safetensors: shape over 2^56 elements", "impossible shape", 
 
 // ---- images and image folders
 ROW(image_garbage, "load_image: not an image", "load_image: cannot decode", data::load_image(put(dir, "x.png", "this is not a png")))
-ROW(image_png_cut, "load_image: truncated PNG", "load_image: cannot decode", data::load_image(put(dir, "x.png", Bytes{0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n', 0, 0, 0, 13, 'I', 'H', 'D', 'R'})))
+ROW(image_png_cut, "load_image: truncated PNG", "is a corrupt PNG: chunk 'IHDR' at byte 8 declares 13 bytes but only 0 follow", data::load_image(put(dir, "x.png", Bytes{0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n', 0, 0, 0, 13, 'I', 'H', 'D', 'R'})))
 ROW(image_bomb, "load_image: 33-byte PNG declaring 16000x16000 RGBA", "declares 16000x16000 pixels, more than its 33 bytes can encode", data::load_image(put(dir, "x.png", Bytes{0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n', 0, 0, 0, 13, 'I', 'H', 'D', 'R', 0, 0, 0x3e, 0x80, 0, 0, 0x3e, 0x80, 8, 6, 0, 0, 0, 0, 0, 0, 0})))
 ROW(image_side, "load_image: PNG with a side past 16384", "load_image: cannot decode", data::load_image(put(dir, "x.png", Bytes{0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n', 0, 0, 0, 13, 'I', 'H', 'D', 'R', 0, 1, 0, 0, 0, 0, 0, 1, 8, 0, 0, 0, 0, 0, 0, 0, 0})))
+ROW(image_png_chunk, "load_image: PNG chunk declaring 2 GiB (stb would allocate it)", "chunk 'IDAT' at byte 33 declares 2147483632 bytes but only 4 follow", data::load_image(put(dir, "x.png", Bytes{0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n', 0, 0, 0, 13, 'I', 'H', 'D', 'R', 0, 0, 0, 2, 0, 0, 0, 2, 8, 2, 0, 0, 0, 0, 0, 0, 0, 0x7f, 0xff, 0xff, 0xf0, 'I', 'D', 'A', 'T', 1, 2, 3, 4})))
+ROW(image_jpeg_dht, "load_image: JPEG Huffman table of 257 codes (stb 2.27 would write past its table)", "is a corrupt JPEG: a Huffman table of 257 codes (at most 256) at byte 6", data::load_image(put(dir, "x.jpg", Bytes{0xFF, 0xD8, 0xFF, 0xC4, 0x00, 0x13, 0x00, 0x80, 0x80, 0x01, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0})))
 ROW(folder_missing, "ImageFolder: not a directory", "is not a directory", data::ImageFolder((dir / "none").string()))
 ROW(folder_no_classes, "ImageFolder: no class folders", "has no class sub-folders", data::ImageFolder(dir.string()))
 ROW(folder_no_images, "ImageFolder: class folder without images", "holds no .png, .jpg, .jpeg or .bmp files", put(dir, "cat/readme.txt", "x"); data::ImageFolder(dir.string()))

@@ -40,6 +40,11 @@ TEST_CASE("a view can never address elements outside its storage") {
   CHECK_THROWS_WITH(make_view(x, {3}, {1}, 4), Contains("of a storage of 6"));
   CHECK_THROWS_WITH(make_view(x, {2}, {k2_62, 1}, 0), Contains("view"));
   CHECK(make_view(x, {3, 2}, {1, 3}, 0).numel() == 6);  // a valid transposed view still works
+  // Kernels make no view past an empty operand: scatter with an empty index (a compacted layer
+  // with no dynamic positions does this) writes nothing.
+  const Tensor none = from_vector(std::vector<int64_t>{});
+  CHECK(scatter(ones({3}), 0, none, zeros({0})).to_vector<float>() == std::vector<float>{1, 1, 1});
+  CHECK(scatter(zeros({0}), 0, none, zeros({0})).numel() == 0);
 }
 
 TEST_CASE("an allocation the system refuses is a dg::Error saying what was allocated") {
