@@ -12,8 +12,13 @@ Tensor round_half_away(const Tensor& x) {
         x.defined() ? x.dtype() : DType::f32);
   NoGradGuard no_grad;
   const Tensor d = x.detach();
-  // |x| + 0.5 truncated toward zero is floor(|x| + 0.5); the sign goes back on afterwards.
-  return sign(d) * to_dtype(to_dtype(abs(d) + 0.5, DType::i64), x.dtype());
+  // floor(|x| + 0.5) by truncation toward zero, then the sign back on. |x| + 0.5 itself can round
+  // up to the next integer (|x| = 0.5 - 2^-25 in f32 gives exactly 1); such a result lies more than
+  // 0.5 above |x| (r - 0.5 is exact, r - |x| would not be) and is taken back down by one.
+  const Tensor a = abs(d);
+  Tensor r = to_dtype(to_dtype(a + 0.5, DType::i64), x.dtype());
+  r = r - to_dtype(gt(r - 0.5, a), x.dtype());
+  return sign(d) * r;
 }
 
 Tensor straight_through_round(const Tensor& x) {

@@ -3,6 +3,8 @@
 // argmax) or the soft sample's (Gumbel-softmax).
 #include <catch2/catch.hpp>
 
+#include <cmath>
+
 #include "dynamic/straight_through.h"
 #include "engine/autograd.h"
 #include "engine/ops/functional.h"
@@ -18,6 +20,11 @@ TEST_CASE("round_half_away: nearest integer, halves away from zero", "[dynamic][
   CHECK(round_half_away(x).to_vector<double>() ==
         std::vector<double>{-3, -2, -1, 0, 0, 0, 1, 1, 2, 2, 7});
   CHECK(round_half_away(tensor({0.49f, 0.5f})).to_vector<float>() == std::vector<float>{0, 1});
+  // The largest values below one half, where |x| + 0.5 rounds up to 1.
+  CHECK(round_half_away(tensor({std::nextafter(0.5f, 0.0f), -std::nextafter(0.5f, 0.0f)})).to_vector<float>() ==
+        std::vector<float>{0, 0});
+  CHECK(round_half_away(from_vector(std::vector<double>{std::nextafter(0.5, 0.0)})).to_vector<double>() ==
+        std::vector<double>{0});
 }
 
 TEST_CASE("straight_through_round: exact integers forward, the identity's gradient backward",
