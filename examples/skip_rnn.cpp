@@ -1,12 +1,15 @@
-// Skip RNN (Campos et al. 2018) against the plain LSTM on the adding task, with the skipped steps
-// really skipped.
+// Skip RNN (Campos et al. 2018) against the plain LSTM on the adding task and on sequential
+// Fashion-MNIST, with the skipped steps really skipped.
 //
 // The task (datasets/synthetic.h): sequences of T steps of (value, marker); values U(-0.5, 0.5),
 // two steps marked (one in the first 10%, one in the second half); the target is the sum of the two
 // marked values, an L2 loss. Predicting 0 always gives MSE 1/6 ~ 0.167; a model that solves the
 // task gets near 0. The models: an LSTM and a Skip RNN with the same LSTM cell size, each with a
 // linear head on its final h, trained with Adam on the same data in the same order from the same
-// seed. The Skip RNN also pays the budget loss lambda * sum_t u_t per sample.
+// seed. The Skip RNN also pays the budget loss lambda * sum_t u_t per sample. With --task fmnist
+// the sequences are Fashion-MNIST images read one pixel per step (784 steps, pixels in [0, 1]),
+// the head has 10 outputs, the loss is cross-entropy and the metric test accuracy (the paper's
+// sequential MNIST experiment, on the Fashion-MNIST data this machine has).
 //
 // Reported per seed and as mean +- std over the seeds: test MSE, the fraction of steps at which
 // the state was updated, the FLOPs per test sample measured by the engine's counter over the test
@@ -14,13 +17,15 @@
 // the samples that update at a step (dynamic/skip_rnn.h), so its measured FLOPs follow its
 // fraction of updates.
 //
-//   skip_rnn [--length T] [--steps N] [--seeds 0,1,2] [--hidden H] [--lambda L] [--batch B]
-//            [--threads N] [--reference-gradient] [--smoke]
+//   skip_rnn [--task adding|fmnist] [--length T] [--steps N] [--seeds 0,1,2] [--hidden H]
+//            [--lambda L] [--batch B] [--train N] [--test N] [--threads N] [--reference-gradient]
+//            [--smoke]
 //
 // --reference-gradient trains the Skip RNN with the public reference's estimator (candidates
 // computed at skipped steps while training; see skip_rnn.h). --smoke: T = 20, a few dozen steps
 // (seconds); the test suite runs it that way. Exits 1 if a model's training loss did not go down
-// or the Skip RNN's measured FLOPs do not follow its updates.
+// or the Skip RNN's measured FLOPs do not follow its updates, 77 (skipped) for --task fmnist when
+// the data set is not installed.
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -29,6 +34,7 @@
 #include <string>
 #include <vector>
 
+#include "datasets/idx.h"
 #include "datasets/synthetic.h"
 #include "dynamic/skip_rnn.h"
 #include "engine/autograd.h"
@@ -45,6 +51,7 @@ using Clock = std::chrono::steady_clock;
 // --------------------------------------------------------------------------- settings
 
 struct Settings {
+  std::string task = "adding";
   int64_t length = 50;
   int64_t steps = 3000;
   int64_t batch = 64;
@@ -81,6 +88,13 @@ Settings parse_args(int argc, char** argv) {
       s.seeds = {0};
       s.lambda = 1e-3;
       s.learning_rate = 1e-2;
+    } else if (arg == "--task" && has_value && (std::string(argv[i + 1]) == "adding" ||
+                                                std::string(argv[i + 1]) == "fmnist")) {
+      s.task = argv[++i];
+    } else if (arg == "--train" && value >= 1) {
+      s.train_examples = value, ++i;
+    } else if (arg == "--test" && value >= 1) {
+      s.test_examples = value, ++i;
     } else if (arg == "--length" && value >= 2) {
       s.length = value, ++i;
     } else if (arg == "--steps" && value >= 1) {
@@ -105,8 +119,9 @@ Settings parse_args(int argc, char** argv) {
       s.reference_gradient = true;
     } else {
       std::fprintf(stderr,
-                   "usage: %s [--length T] [--steps N] [--seeds 0,1,2] [--hidden H] [--lambda L] "
-                   "[--batch B] [--threads N] [--reference-gradient] [--smoke]\n",
+                   "usage: %s [--task adding|fmnist] [--length T] [--steps N] [--seeds 0,1,2] "
+                   "[--hidden H] [--lambda L] [--batch B] [--train N] [--test N] [--threads N] "
+                   "[--reference-gradient] [--smoke]\n",
                    argv[0]);
       std::exit(arg == "--help" || arg == "-h" ? 0 : 2);
     }
@@ -116,8 +131,9 @@ Settings parse_args(int argc, char** argv) {
 
 // --------------------------------------------------------------------------- the two models
 //
-// Both read x [B, T, 2] and predict the sum from their final h with a linear head. forward()
-// returns the prediction [B, 1] and, for the Skip RNN, the update gates [B, T].
+// Both read x [B, T, F] and predict from their final h with a linear head (1 output for the adding
+// task, 10 class logits for Fashion-MNIST). forward() returns the prediction and, for the Skip RNN,
+// the update gates [B, T].
 
 struct Model {
   virtual ~Model() = default;
@@ -131,8 +147,8 @@ struct Model {
 struct PlainLSTM : Model {
   nn::LSTM lstm;
   nn::Linear head;
-  PlainLSTM(int64_t hidden, Generator& g)
-      : lstm(2, hidden, {}, {.generator = &g}), head(hidden, 1, true, {.generator = &g}) {}
+  PlainLSTM(int64_t inputs, int64_t hidden, int64_t outputs, Generator& g)
+      : lstm(inputs, hidden, {}, {.generator = &g}), head(hidden, outputs, true, {.generator = &g}) {}
   Out forward(const Tensor& x) override { return {head(select(lstm(x).final.h, 0, 0)), Tensor()}; }
   std::vector<Tensor> parameters() override {
     auto p = lstm.parameters();
@@ -144,9 +160,9 @@ struct PlainLSTM : Model {
 struct SkipLSTM : Model {
   dynamic::SkipRNN rnn;
   nn::Linear head;
-  SkipLSTM(int64_t hidden, bool reference_gradient, Generator& g)
-      : rnn(2, hidden, {.candidates_at_skipped_steps = reference_gradient}, {.generator = &g}),
-        head(hidden, 1, true, {.generator = &g}) {}
+  SkipLSTM(int64_t inputs, int64_t hidden, int64_t outputs, bool reference_gradient, Generator& g)
+      : rnn(inputs, hidden, {.candidates_at_skipped_steps = reference_gradient}, {.generator = &g}),
+        head(hidden, outputs, true, {.generator = &g}) {}
   Out forward(const Tensor& x) override {
     const dynamic::SkipRNNOutput out = rnn(x);
     return {head(out.h), out.updates};
@@ -158,50 +174,83 @@ struct SkipLSTM : Model {
   }
 };
 
+// --------------------------------------------------------------------------- the data
+//
+// Inputs [N, T, F] and targets: the adding task's sums f32 [N, 1] (F = 2), or Fashion-MNIST's
+// labels i64 [N] with the image read one pixel per step (T = 784, F = 1; the first --train and
+// --test images of each split).
+
+struct Task {
+  data::TensorDataset train, test;
+  int64_t features, outputs, length;
+  bool classification;
+};
+
+Task make_task(const Settings& s, uint64_t seed) {
+  if (s.task == "adding")
+    return {data::make_adding_task(s.train_examples, s.length, seed),
+            data::make_adding_task(s.test_examples, s.length, seed + 500), 2, 1, s.length, false};
+  const auto pixels = [](const data::TensorDataset& d, int64_t n) {
+    n = std::min(n, d.size());
+    return data::TensorDataset(reshape(narrow(d.inputs(), 0, 0, n), {n, 784, 1}),
+                               narrow(d.targets(), 0, 0, n));
+  };
+  return {pixels(data::FashionMnist::load(data::Split::train), s.train_examples),
+          pixels(data::FashionMnist::load(data::Split::test), s.test_examples), 1, 10, 784, true};
+}
+
 // --------------------------------------------------------------------------- training and test
 
 struct Result {
-  double first_loss = 0, last_loss = 0;  // mean training MSE over the first / last 10% of steps
-  double test_mse = 0, update_fraction = 1, flops_per_sample = 0, test_ms = 0, train_step_ms = 0;
+  double first_loss = 0, last_loss = 0;  // mean training loss over the first / last 10% of steps
+  double metric = 0;                     // test MSE, or test accuracy for a classification task
+  double update_fraction = 1, flops_per_sample = 0, test_ms = 0, train_step_ms = 0;
 };
 
-Result run(Model& model, const Settings& s, const data::TensorDataset& train,
-           const data::TensorDataset& test, uint64_t seed) {
+Tensor task_loss(const Task& task, const Tensor& prediction, const Tensor& target) {
+  return task.classification ? cross_entropy(prediction, target) : mse_loss(prediction, target);
+}
+
+Result run(Model& model, const Settings& s, const Task& task, uint64_t seed) {
   Result r;
   nn::Adam optimizer(model.parameters(), {.lr = s.learning_rate});
   Generator order(seed + 1000);  // the same batch order for both models
   const int64_t window = std::max<int64_t>(1, s.steps / 10);
   const auto start = Clock::now();
   for (int64_t step = 0; step < s.steps; ++step) {
-    const Tensor idx = randint(0, train.size(), {s.batch}, order);
-    const Tensor x = index_select(train.inputs(), 0, idx), y = index_select(train.targets(), 0, idx);
+    const Tensor idx = randint(0, task.train.size(), {s.batch}, order);
+    const Tensor x = index_select(task.train.inputs(), 0, idx);
+    const Tensor y = index_select(task.train.targets(), 0, idx);
     const Model::Out out = model.forward(x);
-    const Tensor mse = mse_loss(out.prediction, y);
-    Tensor loss = mse;
+    const Tensor task_part = task_loss(task, out.prediction, y);
+    Tensor loss = task_part;
     if (out.updates.defined()) loss = loss + dynamic::skip_budget_loss(out.updates, s.lambda);
     optimizer.zero_grad();
     loss.backward();
     optimizer.step();
-    const double value = mse.item<double>();
+    const double value = task_part.item<double>();
     if (step < window) r.first_loss += value / window;
     if (step >= s.steps - window) r.last_loss += value / window;
   }
   r.train_step_ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count() / s.steps;
 
   NoGradGuard no_grad;
-  double squared = 0, updates = 0;
+  const data::TensorDataset& test = task.test;
+  double total = 0, updates = 0;
   const auto test_start = Clock::now();
   FlopScope flops;
   for (int64_t first = 0; first < test.size(); first += s.batch) {
     const int64_t n = std::min(s.batch, test.size() - first);
     const Model::Out out = model.forward(narrow(test.inputs(), 0, first, n));
-    squared += sum(pow(out.prediction - narrow(test.targets(), 0, first, n), 2.0)).item<double>();
+    const Tensor target = narrow(test.targets(), 0, first, n);
+    total += task.classification ? sum(eq(argmax(out.prediction, 1), target)).item<double>()
+                                 : sum(pow(out.prediction - target, 2.0)).item<double>();
     if (out.updates.defined()) updates += sum(out.updates).item<double>();
   }
   r.flops_per_sample = static_cast<double>(flops.count()) / test.size();
   r.test_ms = std::chrono::duration<double, std::milli>(Clock::now() - test_start).count();
-  r.test_mse = squared / test.size();
-  if (dynamic_cast<SkipLSTM*>(&model)) r.update_fraction = updates / (test.size() * s.length);
+  r.metric = total / test.size();
+  if (dynamic_cast<SkipLSTM*>(&model)) r.update_fraction = updates / (test.size() * task.length);
   return r;
 }
 
@@ -218,28 +267,35 @@ void mean_std(const std::vector<double>& v, double& mean, double& std) {
 int main(int argc, char** argv) {
   std::setvbuf(stdout, nullptr, _IOLBF, 0);
   const Settings s = parse_args(argc, argv);
+  if (s.task == "fmnist" && !data::FashionMnist::available()) {
+    std::printf("Fashion-MNIST is not installed (Debian package %s); skipping\n",
+                data::FashionMnist::kDebianPackage);
+    return 77;
+  }
   if (s.threads > 0) set_num_threads(s.threads);
-  std::printf("adding task, T = %lld, %lld training / %lld test sequences, hidden %lld, batch %lld, "
+  const bool adding = s.task == "adding";
+  const char* metric = adding ? "test MSE" : "test acc";
+  std::printf("%s, T = %lld, %lld training / %lld test sequences, hidden %lld, batch %lld, "
               "%lld Adam steps (lr %g), lambda %g, %s gradient, %d threads\n",
-              (long long)s.length, (long long)s.train_examples, (long long)s.test_examples,
-              (long long)s.hidden, (long long)s.batch, (long long)s.steps, s.learning_rate, s.lambda,
+              adding ? "adding task" : "sequential Fashion-MNIST", (long long)(adding ? s.length : 784),
+              (long long)s.train_examples, (long long)s.test_examples, (long long)s.hidden,
+              (long long)s.batch, (long long)s.steps, s.learning_rate, s.lambda,
               s.reference_gradient ? "reference" : "skipped-steps-free", num_threads());
-  std::printf("%-9s %5s %10s %10s %9s %13s %9s %11s\n", "model", "seed", "train MSE", "test MSE",
+  std::printf("%-9s %5s %10s %10s %9s %13s %9s %11s\n", "model", "seed", "train loss", metric,
               "updates", "MFLOP/sample", "test ms", "step ms");
   std::vector<Result> plain_results, skip_results;
   bool ok = true;
   for (uint64_t seed : s.seeds) {
-    const data::TensorDataset train = data::make_adding_task(s.train_examples, s.length, seed);
-    const data::TensorDataset test = data::make_adding_task(s.test_examples, s.length, seed + 500);
+    const Task task = make_task(s, seed);
     for (int which = 0; which < 2; ++which) {
       Generator init(seed);
       std::unique_ptr<Model> model;
-      if (which == 0) model = std::make_unique<PlainLSTM>(s.hidden, init);
-      else model = std::make_unique<SkipLSTM>(s.hidden, s.reference_gradient, init);
-      const Result r = run(*model, s, train, test, seed);
+      if (which == 0) model = std::make_unique<PlainLSTM>(task.features, s.hidden, task.outputs, init);
+      else model = std::make_unique<SkipLSTM>(task.features, s.hidden, task.outputs, s.reference_gradient, init);
+      const Result r = run(*model, s, task, seed);
       (which == 0 ? plain_results : skip_results).push_back(r);
       std::printf("%-9s %5llu %10.4f %10.4f %9.3f %13.3f %9.1f %11.2f\n", which ? "skip_lstm" : "lstm",
-                  (unsigned long long)seed, r.last_loss, r.test_mse, r.update_fraction,
+                  (unsigned long long)seed, r.last_loss, r.metric, r.update_fraction,
                   r.flops_per_sample / 1e6, r.test_ms, r.train_step_ms);
       if (!(r.last_loss < r.first_loss)) {
         std::printf("  training loss did not go down (%.4f -> %.4f)\n", r.first_loss, r.last_loss);
@@ -247,7 +303,7 @@ int main(int argc, char** argv) {
       }
     }
     // The Skip RNN's cell cost follows its updates: at most the plain LSTM's cost times its
-    // fraction of updates, plus the gate's small per-step work.
+    // fraction of updates, plus the gate's small per-update work.
     const Result& p = plain_results.back();
     const Result& k = skip_results.back();
     if (k.flops_per_sample > p.flops_per_sample * (k.update_fraction + 0.1)) {
@@ -259,21 +315,18 @@ int main(int argc, char** argv) {
   std::printf("\nmean +- std over %zu seed(s)\n", s.seeds.size());
   for (int which = 0; which < 2; ++which) {
     const auto& rs = which ? skip_results : plain_results;
-    std::vector<double> mse, upd, fl, ms;
+    std::vector<double> values[4];
     for (const Result& r : rs) {
-      mse.push_back(r.test_mse);
-      upd.push_back(r.update_fraction);
-      fl.push_back(r.flops_per_sample / 1e6);
-      ms.push_back(r.test_ms);
+      values[0].push_back(r.metric);
+      values[1].push_back(r.update_fraction);
+      values[2].push_back(r.flops_per_sample / 1e6);
+      values[3].push_back(r.test_ms);
     }
     double m[4], d[4];
-    mean_std(mse, m[0], d[0]);
-    mean_std(upd, m[1], d[1]);
-    mean_std(fl, m[2], d[2]);
-    mean_std(ms, m[3], d[3]);
-    std::printf("%-9s test MSE %.4f +- %.4f  updates %.3f +- %.3f  MFLOP/sample %.3f +- %.3f  "
+    for (int i = 0; i < 4; ++i) mean_std(values[i], m[i], d[i]);
+    std::printf("%-9s %s %.4f +- %.4f  updates %.3f +- %.3f  MFLOP/sample %.3f +- %.3f  "
                 "test ms %.1f +- %.1f\n",
-                which ? "skip_lstm" : "lstm", m[0], d[0], m[1], d[1], m[2], d[2], m[3], d[3]);
+                which ? "skip_lstm" : "lstm", metric, m[0], d[0], m[1], d[1], m[2], d[2], m[3], d[3]);
   }
   return ok ? 0 : 1;
 }
