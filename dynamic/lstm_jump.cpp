@@ -3,6 +3,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "dynamic/distributions.h"
 #include "dynamic/routing.h"
 #include "engine/autograd.h"
@@ -14,11 +16,14 @@ namespace dg::dynamic {
 LSTMJump::LSTMJump(int64_t input_size, int64_t hidden_size, int64_t num_classes,
                    const LSTMJumpOptions& options, const nn::ParamOptions& param)
     : input_size(input_size), hidden_size(hidden_size), num_classes(num_classes), options(options) {
-  check(options.read >= 1 && options.max_jump >= 1 && options.max_jumps >= 0,
-        "LSTMJump: need read >= 1, max_jump >= 1 and max_jumps >= 0, got R={}, K={}, N={}",
-        options.read, options.max_jump, options.max_jumps);
+  check(options.read >= 1 && options.max_jump >= 1 && options.max_jumps >= 0 &&
+            options.max_back_jump >= 0,
+        "LSTMJump: need read >= 1, max_jump >= 1, max_jumps >= 0 and max_back_jump >= 0, got R={}, "
+        "K={}, N={}, K'={}",
+        options.read, options.max_jump, options.max_jumps, options.max_back_jump);
   cell = register_module("cell", std::make_shared<nn::LSTMCell>(input_size, hidden_size, true, param));
-  jump = register_module("jump", std::make_shared<nn::Linear>(hidden_size, options.max_jump + 1, true, param));
+  jump = register_module("jump", std::make_shared<nn::Linear>(
+                                  hidden_size, options.max_jump + 1 + options.max_back_jump, true, param));
   classifier = register_module("classifier", std::make_shared<nn::Linear>(hidden_size, num_classes, true, param));
   baseline = register_module("baseline", std::make_shared<LearnedBaseline>(hidden_size, param));
 }
@@ -99,7 +104,9 @@ LSTMJumpOutput LSTMJump::forward(const Tensor& x, const Tensor& lengths, JumpMod
       decision_jumps.push_back(k[i]);
       ++jumps[b];
       read_in_block[b] = 0;
-      position[b] += k[i] - 1;  // the next token read is the k-th after the last one read
+      // The next token read is the k-th after the last one read (k < 0: before it).
+      const int64_t k_signed = k[i] <= options.max_jump ? k[i] : options.max_jump - k[i];
+      position[b] = std::max<int64_t>(0, position[b] + k_signed - 1);
       if (k[i] == 0 || position[b] >= length[b]) reading[b] = false;
     }
   }

@@ -7,6 +7,11 @@
 // otherwise) with a learned baseline fitted by MSE, the classifier by cross-entropy; decisions are
 // sampled in training and greedy (the most likely jump) in inference.
 //
+// With max_back_jump = K' > 0 it is LSTM-Shuttle (Fu and Ma 2018) as the survey gives it: the
+// softmax also offers jumps back, to the token k = 1 .. K' before the last one read (choices
+// K + 1 .. K + K', position 0 at the earliest), so a skipped or read passage can be read again.
+// The N-jump limit still ends every sequence.
+//
 // Batched, every sample moves through its own sequence: at each tick the samples still reading are
 // compacted (dynamic/routing.h), each reads the token at its own position, and the cell runs on
 // those rows only; a sample that stopped or jumped past its end does no work. The jump head and
@@ -30,6 +35,7 @@ struct LSTMJumpOptions {
   int64_t read = 20;       // R: tokens read between decisions
   int64_t max_jump = 40;   // K: the largest jump
   int64_t max_jumps = 5;   // N: jumps allowed before reading stops
+  int64_t max_back_jump = 0;  // K': jumps back (LSTM-Shuttle); 0 for LSTM-Jump
 };
 
 enum class JumpMode { sample, greedy };
@@ -41,7 +47,7 @@ struct LSTMJumpOutput {
   Tensor decision_log_probs;         // [D]: log pi(jump) of the choice made (differentiable)
   Tensor decision_baselines;         // [D]: the learned baseline at that decision (differentiable)
   Tensor decision_samples;           // i64 [D]: the sample that took it
-  Tensor decision_jumps;             // i64 [D]: the choice, in {0, ..., K}
+  Tensor decision_jumps;             // i64 [D]: the choice, in {0, ..., K + K'}
   std::vector<int64_t> tokens_read;  // per sample
   int64_t cell_rows = 0;             // rows the cell ran on, summed over ticks (= sum of tokens_read)
 };
@@ -62,7 +68,7 @@ class LSTMJump : public nn::Module {
   const int64_t input_size, hidden_size, num_classes;
   const LSTMJumpOptions options;
   std::shared_ptr<nn::LSTMCell> cell;
-  std::shared_ptr<nn::Linear> jump;        // hidden -> K + 1
+  std::shared_ptr<nn::Linear> jump;        // hidden -> K + 1 + K'
   std::shared_ptr<nn::Linear> classifier;  // hidden -> num_classes
   std::shared_ptr<LearnedBaseline> baseline;
 };

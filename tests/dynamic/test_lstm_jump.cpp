@@ -96,6 +96,28 @@ TEST_CASE("LSTMJump: stopping reads R tokens; a fixed jump reads the tokens the 
   CHECK(far.forward(x).tokens_read == std::vector<int64_t>{3});
 }
 
+TEST_CASE("LSTMJump with jumps back (LSTM-Shuttle) reads the named passage again", "[dynamic][skim]") {
+  g_params.manual_seed(7);
+  const int64_t T = 10, I = 3, H = 4;
+  const Tensor x = uniform_f64({1, T, I}, 6);
+  LSTMJump model(I, H, 2, {.read = 3, .max_jump = 4, .max_jumps = 2, .max_back_jump = 3}, kF64);
+  CHECK(model.jump->out_features == 1 + 4 + 3);
+  // Choice K + 2 = 6 is "2 back": after reading 0 1 2 the next token is 2 - 2 = 0, twice, then the
+  // N = 2 limit stops reading.
+  force_jump(model, 6);
+  LSTMJumpOutput out = model.forward(x);
+  CHECK(out.tokens_read == std::vector<int64_t>{9});
+  CHECK(max_abs_diff(select(out.h, 0, 0), plain_final_h(model, x, 0, {0, 1, 2, 0, 1, 2, 0, 1, 2})) < 1e-12);
+  // "3 back" after 0 1 2 would be position -1: it starts again from 0.
+  force_jump(model, 7);
+  out = model.forward(x);
+  CHECK(max_abs_diff(select(out.h, 0, 0), plain_final_h(model, x, 0, {0, 1, 2, 0, 1, 2, 0, 1, 2})) < 1e-12);
+  // Forward choices keep LSTM-Jump's meaning.
+  force_jump(model, 4);
+  CHECK(model.forward(x).tokens_read == std::vector<int64_t>{6});  // 0 1 2, 6 7 8, then past the end
+  CHECK_THROWS_AS(LSTMJump(3, 4, 2, {.max_back_jump = -1}), Error);
+}
+
 TEST_CASE("LSTMJump: a batch equals each sample alone, with the gradients of all its losses",
           "[dynamic][skim]") {
   g_params.manual_seed(3);
