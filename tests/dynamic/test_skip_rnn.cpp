@@ -92,6 +92,20 @@ TEST_CASE("SkipRNN: gate forced shut copies the first step's state and runs no c
     // Without a graph a skipped step runs no op at all.
     CHECK(cell_flops > 0);
     CHECK(flops_at[T] == flops_at[1]);
+
+    // While recording (training), a skipped step costs the gate's bookkeeping on [B, 1] (the
+    // straight-through rounding and the accumulation rule), the same at every step, and no cell.
+    EnableGradGuard recording;
+    std::vector<int64_t> recorded_at(T + 1);
+    for (int64_t steps = 1; steps <= T; ++steps) {
+      FlopScope scope;
+      out = rnn(narrow(x, 1, 0, steps));
+      recorded_at[steps] = scope.count();
+    }
+    CHECK(out.cell_rows == B);
+    const int64_t per_skip = recorded_at[2] - recorded_at[1];
+    CHECK(per_skip < cell_flops / 20);
+    CHECK(recorded_at[T] - recorded_at[1] == (T - 1) * per_skip);
   }
 }
 
