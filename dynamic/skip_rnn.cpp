@@ -7,7 +7,6 @@
 #include <vector>
 
 #include "dynamic/routing.h"
-#include "dynamic/straight_through.h"
 #include "engine/autograd.h"
 #include "engine/error.h"
 #include "engine/ops/functional.h"
@@ -33,6 +32,18 @@ std::string SkipRNN::extra_repr() const {
 }
 
 namespace {
+
+// straight_through_round for u~ in [0, 1] (which the accumulation rule keeps it in): there the
+// nearest integer, halves away from zero, is 1 exactly from 0.5 on, one comparison instead of
+// round_half_away's general composition. The gradient is the identity's, as straight_through_round's.
+Tensor round_unit(const Tensor& u_tilde) {
+  Tensor hard;
+  {
+    NoGradGuard no_grad;
+    hard = to_dtype(ge(u_tilde.detach(), 0.5), u_tilde.dtype());
+  }
+  return hard + (u_tilde - u_tilde.detach());
+}
 
 // The gate's bookkeeping without a graph: u~ and du~ of every row as host numbers of the model's
 // dtype (Real), updated with the same operations, in the same order and precision, as the tensor
@@ -81,7 +92,7 @@ SkipRNNOutput SkipRNN::forward(const Tensor& x) {
   std::vector<Tensor> updates, outputs;
   updates.reserve(T);
   for (int64_t t = 0; t < T; ++t) {
-    const Tensor u = straight_through_round(u_tilde);  // [B, 1]
+    const Tensor u = round_unit(u_tilde);  // [B, 1]
     std::vector<int64_t> rows;
     {
       const std::vector<double> u_values = u.to_vector<double>();
