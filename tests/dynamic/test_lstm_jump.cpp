@@ -20,6 +20,13 @@ using dg::test::uniform_f64;
 
 namespace {
 
+// Cross-entropy summed over the batch, so a batch's loss is the sum of its samples' losses.
+const CrossEntropyOptions kSum = [] {
+  CrossEntropyOptions o;
+  o.reduction = Reduction::sum;
+  return o;
+}();
+
 // Parameters from a generator of their own, so a test does not depend on which ran before it.
 Generator g_params(23);
 const nn::ParamOptions kF64{.generator = &g_params, .dtype = DType::f64};
@@ -130,7 +137,7 @@ TEST_CASE("LSTMJump: a batch equals each sample alone, with the gradients of all
   const auto params = model.parameters();
   const auto total_loss = [&](const LSTMJumpOutput& out, const Tensor& y, double scale) {
     const JumpLosses l = lstm_jump_losses(out, jump_reward(out.logits, y));
-    return (cross_entropy(out.logits, y, {.reduction = Reduction::sum}) + l.policy * out.logits.shape()[0]) * scale +
+    return (cross_entropy(out.logits, y, kSum) + l.policy * out.logits.shape()[0]) * scale +
            l.baseline * static_cast<double>(out.decision_samples.numel());
   };
 

@@ -21,6 +21,13 @@ using dg::test::uniform_f64;
 
 namespace {
 
+// Cross-entropy summed over the batch, so a batch's loss is the sum of its samples' losses.
+const CrossEntropyOptions kSum = [] {
+  CrossEntropyOptions o;
+  o.reduction = Reduction::sum;
+  return o;
+}();
+
 Generator g_params(37);
 const nn::ParamOptions kF64{.generator = &g_params, .dtype = DType::f64};
 
@@ -77,7 +84,7 @@ TEST_CASE("PolicyReader: a batch equals each sample alone, with its gradients", 
   const auto params = model.parameters();
   const auto total_loss = [&](const LSTMJumpOutput& out, const Tensor& y) {
     const JumpLosses l = lstm_jump_losses(out, jump_reward(out.logits, y));
-    return cross_entropy(out.logits, y, {.reduction = Reduction::sum}) +
+    return cross_entropy(out.logits, y, kSum) +
            l.policy * static_cast<double>(out.logits.shape()[0]) +
            l.baseline * static_cast<double>(out.decision_samples.numel());
   };

@@ -19,6 +19,13 @@ using dg::test::uniform_f64;
 
 namespace {
 
+// Cross-entropy summed over the batch, so a batch's loss is the sum of its samples' losses.
+const CrossEntropyOptions kSum = [] {
+  CrossEntropyOptions o;
+  o.reduction = Reduction::sum;
+  return o;
+}();
+
 Generator g_params(29);
 const nn::ParamOptions kF64{.generator = &g_params, .dtype = DType::f64};
 
@@ -87,7 +94,7 @@ TEST_CASE("StructuralJumpLSTM: a batch equals each sample alone, with its gradie
   const auto total_loss = [&](const LSTMJumpOutput& out, const Tensor& y) {
     const JumpLosses l = lstm_jump_losses(out, jump_reward(out.logits, y));
     const double n = static_cast<double>(out.logits.shape()[0]);
-    return cross_entropy(out.logits, y, {.reduction = Reduction::sum}) + l.policy * n +
+    return cross_entropy(out.logits, y, kSum) + l.policy * n +
            l.baseline * static_cast<double>(out.decision_samples.numel());
   };
   const LSTMJumpOutput batched = model.forward(x, kinds, lengths);
