@@ -109,9 +109,10 @@ Tensor route(const Tensor& x, const RoutingPlan& plan, const Tensor& weights,
           out.defined() ? out.shape() : Shape{}, plan.group_sizes()[e]);
     outputs.push_back(std::move(out));
   }
-  if (outputs.empty()) {  // nothing routed: the output has no rows to take its shape from
-    check(false, "route: no row was routed anywhere; the output shape is unknown (use combine)");
-  }
+  // Nothing routed: no destination ran, so no output says what shape the rows would have.
+  if (outputs.empty())
+    fail("route: no row of {} was routed anywhere, so the output's shape is unknown (call combine "
+         "with an empty [0, ...] y instead)", plan.rows());
   return combine(outputs.size() == 1 ? outputs.front() : cat(outputs, 0), plan, weights);
 }
 

@@ -71,7 +71,8 @@ Tensor block(const Tensor& dispatched, const RoutingPlan& plan, int64_t destinat
 Tensor combine(const Tensor& y, const RoutingPlan& plan, const Tensor& weights = {});
 
 // dispatch, then fn(e, block e) for every destination with at least one row (fn must return one
-// row per input row), then combine. Destinations with no rows are never called.
+// row per input row), then combine. Destinations with no rows are never called; when no slot is
+// routed at all the output's shape is unknown and route throws (combine takes an empty y).
 using DestinationFn = std::function<Tensor(int64_t destination, const Tensor& rows)>;
 Tensor route(const Tensor& x, const RoutingPlan& plan, const Tensor& weights,
              const DestinationFn& fn);

@@ -62,6 +62,9 @@ Tensor group_activation(const nn::Linear& fc1, const Tensor& inputs,
 
 std::shared_ptr<MoE> moefy(const nn::Linear& fc1, const nn::Linear& fc2, const Tensor& inputs,
                            const MoEficationOptions& options) {
+  check(fc2.in_features == fc1.out_features && fc2.out_features == fc1.in_features,
+        "moefy: fc1 [{}, {}] and fc2 [{}, {}] are not a d -> d_ff -> d FFN", fc1.out_features,
+        fc1.in_features, fc2.out_features, fc2.in_features);
   const int64_t E = options.num_experts, k = options.top_k, d = fc1.in_features;
   const auto groups = coactivation_groups(fc1, inputs, E);
   const int64_t width = fc1.out_features / E;

@@ -23,8 +23,7 @@ struct GroupTask {
   int64_t group, begin, end;
 };
 
-// Cuts each group's extent (rows, or columns) into blocks of whole panels, about `blocks_per_group`
-// blocks for the largest extent; empty groups give no task.
+// Cuts each group's extent (rows, or columns) into blocks of `block`; empty groups give no task.
 std::vector<GroupTask> cut_tasks(const std::vector<int64_t>& extents, int64_t block) {
   std::vector<GroupTask> tasks;
   for (int64_t e = 0; e < static_cast<int64_t>(extents.size()); ++e)
@@ -64,9 +63,10 @@ void CpuBackend::grouped_matmul(const Tensor& out, const Tensor& x, const Tensor
   const int64_t w_ld = w_transposed ? (N == 1 ? K : w.strides()[2]) : (K == 1 ? N : w.strides()[1]);
   std::vector<int64_t> first_row(group_sizes.size());
   for (size_t e = 0, row = 0; e < group_sizes.size(); row += group_sizes[e], ++e) first_row[e] = row;
-  // Blocks of rows such that the list has a few tasks per thread even when one group holds most rows.
-  const int64_t block = round_up_to_panels(std::max<int64_t>(
-      M / (4 * std::max(1, num_threads())), (int64_t{1} << 16) / std::max<int64_t>(K * N / kPanel, 1)));
+  // Blocks of about 2^23 multiply-adds (at least one panel): enough tasks for the threads when one
+  // group holds most rows. The cut depends on the sizes only, never on the thread count, so the
+  // GEMMs (whose rounding depends on their shape) and hence the results are the same at any count.
+  const int64_t block = round_up_to_panels((int64_t{1} << 23) / std::max<int64_t>(K * N, 1));
   const std::vector<GroupTask> tasks = cut_tasks(group_sizes, block);
   visit_floating(out.dtype(), "grouped_matmul", [&]<class T>() {
     const T* px = x.data<T>();
@@ -86,8 +86,8 @@ void CpuBackend::grouped_matmul_weight_grad(const Tensor& out, const Tensor& x, 
   if (out.numel() == 0) return;
   std::vector<int64_t> first_row(E);
   for (int64_t e = 0, row = 0; e < E; row += group_sizes[e], ++e) first_row[e] = row;
-  // Column blocks: enough tasks for the threads when there are few groups.
-  const int64_t wanted_blocks = std::max<int64_t>(1, (2 * num_threads() + E - 1) / E);
+  // Column blocks: about 8 tasks in all when there are few groups (sizes only, as above).
+  const int64_t wanted_blocks = std::max<int64_t>(1, (8 + E - 1) / E);
   const int64_t block = round_up_to_panels((N + wanted_blocks - 1) / wanted_blocks);
   std::vector<int64_t> columns(E, N);
   const std::vector<GroupTask> tasks = cut_tasks(columns, block);

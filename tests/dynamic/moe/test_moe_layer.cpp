@@ -102,12 +102,14 @@ TEST_CASE("apply_capacity: drop by position and by probability", "[moe][layer]")
   // 4 tokens, 2 slots; expert 0 is asked 4 times, capacity 2.
   const std::vector<int64_t> experts{0, 1, 0, 1, 1, 0, 0, 2};
   const std::vector<double> weights{0.6, 0.4, 0.7, 0.3, 0.9, 0.1, 0.8, 0.2};
-  // By position: first choices in token order (t0, t1, t3 want 0; t2 wants 1), then second ones.
+  // By position: first choices in token order (t0, t1 fill expert 0, t2 takes expert 1, t3's
+  // first choice overflows), then second choices (t0 fills expert 1; t1's and t2's overflow).
   CHECK(apply_capacity(experts, weights, 4, 2, 3, 2, DropPolicy::by_position) ==
-        std::vector<int64_t>{0, 1, 0, 1, 1, -1, -1, 2});
-  // By probability: expert 0 keeps its two highest weights (0.8 of t3, 0.7 of t1).
+        std::vector<int64_t>{0, 1, 0, -1, 1, -1, -1, 2});
+  // By probability: expert 0 keeps its two highest weights (0.8 of t3, 0.7 of t1), expert 1 its
+  // 0.9 (t2) and 0.4 (t0).
   CHECK(apply_capacity(experts, weights, 4, 2, 3, 2, DropPolicy::by_probability) ==
-        std::vector<int64_t>{-1, 1, 0, 1, 1, -1, 0, 2});
+        std::vector<int64_t>{-1, 1, 0, -1, 1, -1, 0, 2});
 }
 
 TEST_CASE("MoE capacity mode: dropped tokens pass through the residual and are counted", "[moe][layer]") {

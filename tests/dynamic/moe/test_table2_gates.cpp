@@ -13,6 +13,7 @@
 #include "dynamic/moe/k_top1_gate.h"
 #include "dynamic/moe/moefication.h"
 #include "dynamic/moe/thor_gate.h"
+#include "engine/gradcheck.h"
 #include "tests/dynamic/moe/moe_test_util.h"
 
 using namespace dg;
@@ -36,6 +37,17 @@ TEST_CASE("KTop1Gate: the top-1 expert inside each of the k prototypes", "[moe][
   CHECK(reals(d.weights)[0] == Approx(w0));
   CHECK(reals(d.weights)[1] == Approx(w1));
   CHECK_THROWS_WITH(KTop1Gate(6, 6, 4), Catch::Contains("do not split into k = 4 prototypes"));
+  // Gradients reach the router through the weights and the per-prototype balancing loss.
+  KTop1Gate small(3, 4, 2, 1.0, kF64);
+  const Tensor xs = test::uniform_f64({5, 3}, 10);
+  auto f = [&](const std::vector<Tensor>& in) {
+    small.router->weight = in[0];
+    const GateDecision g = small.route(xs, Tensor());
+    return sum(g.weights * g.weights) + g.losses[0].value;
+  };
+  const GradcheckResult r = gradcheck(f, {test::grad_input({4, 3}, 11)});
+  INFO(r.message);
+  CHECK(r.ok);
 }
 
 TEST_CASE("DenseToSparseGate: dense at high temperature, sparse once annealed", "[moe][gate]") {
@@ -93,7 +105,7 @@ TEST_CASE("ThorGate: uniform random experts; consistency loss is the symmetric K
 TEST_CASE("MoEfication: split FFN equals the dense one, groups follow co-activation", "[moe][moefication]") {
   // A dense FFN whose 8 hidden neurons come in two families: neurons 0, 2, 4, 6 fire for inputs
   // with a positive first feature, 1, 3, 5, 7 for a positive second feature.
-  nn::Linear fc1(2, 8, true, kF64), fc2(8, 3, true, kF64);
+  nn::Linear fc1(2, 8, true, kF64), fc2(8, 2, true, kF64);
   std::vector<double> w1(16);
   for (int i = 0; i < 8; ++i) {
     w1[i * 2 + (i % 2)] = 1.0 + 0.1 * i;
