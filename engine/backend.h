@@ -11,6 +11,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <vector>
 
 #include "engine/tensor.h"
 
@@ -75,6 +76,15 @@ class Backend {
   // out[b] = a[b] @ b[b]: a is [B,M,K], b is [B,K,N], out is [B,M,N] contiguous. a and b may have
   // batch stride 0 (broadcast) and either row- or column-major inner matrices.
   virtual void matmul(const Tensor& out, const Tensor& a, const Tensor& b) = 0;
+  // Grouped products (engine/ops/grouped_matmul.cpp): x [M, K] contiguous in consecutive row groups
+  // of group_sizes[e] rows (summing to M); w [E, K, N] with row- or column-major inner matrices.
+  // out [M, N] contiguous: out[rows of e] = x[rows of e] @ w[e].
+  virtual void grouped_matmul(const Tensor& out, const Tensor& x, const Tensor& w,
+                              const std::vector<int64_t>& group_sizes) = 0;
+  // out [E, K, N] contiguous: out[e] = x[rows of e]^T @ g[rows of e] (zeros for an empty group);
+  // x [M, K] and g [M, N] contiguous.
+  virtual void grouped_matmul_weight_grad(const Tensor& out, const Tensor& x, const Tensor& g,
+                                          const std::vector<int64_t>& group_sizes) = 0;
   // rows @ weight^T (+ bias) for a linear layer whose graph is not recorded: rows [M, K], weight
   // [N, K], bias [N] or undefined; then relu when `relu`, then + residual [M, N] when it is
   // defined. A backend may keep a faster layout of a weight it sees again (the CPU backend's

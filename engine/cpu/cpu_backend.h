@@ -36,6 +36,10 @@ class CpuBackend final : public Backend {
   void cumsum(const Tensor& out, const Tensor& in, int dim) override;
   // ---- matrix products (matmul_kernels.cpp; the packed inference path in packed_linear.cpp) ----
   void matmul(const Tensor& out, const Tensor& a, const Tensor& b) override;
+  void grouped_matmul(const Tensor& out, const Tensor& x, const Tensor& w,
+                      const std::vector<int64_t>& group_sizes) override;  // grouped_matmul_kernels.cpp
+  void grouped_matmul_weight_grad(const Tensor& out, const Tensor& x, const Tensor& g,
+                                  const std::vector<int64_t>& group_sizes) override;
   Tensor inference_linear(const Tensor& rows, const Tensor& weight, const Tensor& bias, bool relu,
                           const Tensor& residual) override;  // packed_linear.cpp
   Tensor inference_attention(const Tensor& q, const Tensor& k, const Tensor& v,

@@ -1,4 +1,5 @@
-// The indexing ops: index_select, gather, scatter, scatter_add, index_add, masked_fill, one_hot,
+// The indexing ops: index_select, gather, scatter, scatter_add, index_add, index_copy, masked_fill,
+// one_hot,
 // topk, sort and argsort, with PyTorch's semantics. Every index tensor is validated here, before a
 // kernel touches memory: it must be i64, have the rank the op expects, fit the tensors it
 // addresses, and hold only values in [0, size) (a negative index is an error, not a wrap-around).
@@ -232,6 +233,54 @@ Tensor index_add(const Tensor& x, int64_t dim, const Tensor& index, const Tensor
     record(OpId::index_add, out, {x, src}, {index}, [d](const BackwardArgs& a) -> Grads {
       return {a.grad, a.needs(1) ? index_select(a.grad, d, a.saved[0]) : Tensor()};
     });
+  return out;
+}
+
+// out = x with out.select(dim, index[i]) = src.select(dim, i): the write-back of a compacted batch
+// (dynamic/routing.h). The indices must be distinct (checked), so every written row has exactly
+// one source and the gradient is exact: the overwritten rows of x get none, each src row gets the
+// gradient of the row it was written to.
+Tensor index_copy(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& src) {
+  constexpr std::string_view op = "index_copy";
+  check_has_dims(x, op);
+  detail::check_same(x, src, op);
+  const int d = wrap_dim(dim, x.dim(), op);
+  check_index_dtype(index, x, op);
+  check(index.dim() == 1, "{}: index must be 1-D, got shape {}", op, index.shape());
+  Shape expected = x.shape();
+  expected[d] = index.numel();
+  check(src.shape() == expected,
+        "{}: src has shape {}, expected {} (input shape {} with dim {} sized by the {} indices)", op,
+        src.shape(), expected, x.shape(), d, index.numel());
+  check_index_range(index, x, d, op);
+  {
+    std::vector<bool> seen(x.shape()[d], false);
+    for (int64_t i : index.to_vector<int64_t>()) {
+      check(!seen[i], "{}: index {} appears twice (input shape {}); the indices must be distinct",
+            op, i, x.shape());
+      seen[i] = true;
+    }
+  }
+
+  Tensor out = copy_for_writing(x);
+  if (index.numel() > 0) {
+    // The index seen with src's shape: its values along `dim`, stride 0 on every other dim, so
+    // the scatter kernel writes whole rows (the index_add path, without accumulation).
+    Shape strides = Shape::filled(src.dim(), 0);
+    strides[d] = index.strides()[0];
+    const Tensor rows = make_view(index, src.shape(), strides, index.offset());
+    backend(x.device()).scatter(out, d, rows, src, /*accumulate=*/false);
+  }
+  if (needs_grad(x, src)) {
+    const Shape src_shape = src.shape();
+    record(OpId::index_copy, out, {x, src}, {index}, [d, src_shape](const BackwardArgs& a) -> Grads {
+      const Tensor& index = a.saved[0];
+      Tensor grad_x, grad_src;
+      if (a.needs(0)) grad_x = index_copy(a.grad, d, index, zeros(src_shape, a.grad.dtype(), a.grad.device()));
+      if (a.needs(1)) grad_src = index_select(a.grad, d, index);
+      return {grad_x, grad_src};
+    });
+  }
   return out;
 }
 

@@ -142,6 +142,17 @@ Tensor matmul(const Tensor& a, const Tensor& b);
 Tensor bmm(const Tensor& a, const Tensor& b);  // [B,M,K] @ [B,K,N], no broadcasting
 Tensor outer(const Tensor& a, const Tensor& b);
 
+// Grouped matmul (grouped_matmul.cpp): the rows of x [M, K] come in consecutive groups of
+// group_sizes[e] rows (the sizes sum to M); group e is multiplied by w[e] ([E, K, N]):
+//   out[rows of e] = x[rows of e] @ w[e],  out [M, N].
+// All groups run as one task list over the engine's threads; an empty group costs nothing. The
+// gradient for w is grouped_matmul_weight_grad, whose own gradient is grouped_matmul again.
+Tensor grouped_matmul(const Tensor& x, const Tensor& w, const std::vector<int64_t>& group_sizes);
+// out[e] = x[rows of e]^T @ g[rows of e], out [E, K, N] for x [M, K] and g [M, N] (zeros for an
+// empty group): the weight gradient of grouped_matmul.
+Tensor grouped_matmul_weight_grad(const Tensor& x, const Tensor& g,
+                                  const std::vector<int64_t>& group_sizes);
+
 // ---------------------------------------------------------------- shape and views (shape.cpp)
 // reshape returns a view when the strides allow it and a copy otherwise; view never copies.
 // One size may be -1.
@@ -179,6 +190,8 @@ Tensor scatter(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& 
 Tensor scatter_add(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& src);
 // out = x with out.select(dim, index[i]) += src.select(dim, i).
 Tensor index_add(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& src);
+// out = x with out.select(dim, index[i]) = src.select(dim, i); the indices must be distinct.
+Tensor index_copy(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& src);
 Tensor masked_fill(const Tensor& x, const Tensor& mask, double value);
 Tensor one_hot(const Tensor& index, int64_t num_classes);  // i64 -> i64, not differentiable
 // Values (differentiable) and i64 indices of the k largest (or smallest) along dim.

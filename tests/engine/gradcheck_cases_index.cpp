@@ -50,6 +50,12 @@ static RegisterGradcheck scatter_add_repeats{{OpId::scatter_add, "scatter_add [3
 static RegisterGradcheck index_add_repeats{{OpId::index_add, "index_add [3,5] dim 1, repeats",
     [] { return two({3, 5}, {3, 4}, 11); },
     [](const Inputs& x) { return squared(index_add(x[0], 1, rows_with_repeats(), x[1])); }, true}};
+static RegisterGradcheck index_copy_rows{{OpId::index_copy, "index_copy [5,3] dim 0 rows {3,0}, squared",
+    [] { return two({5, 3}, {2, 3}, 30); },
+    [](const Inputs& x) { return squared(index_copy(x[0], 0, tensor_i64({3, 0}), x[1])); }, true}};
+static RegisterGradcheck index_copy_cols{{OpId::index_copy, "index_copy [2,4,3] dim 1 cols {1,2,0}",
+    [] { return two({2, 4, 3}, {2, 3, 3}, 32); },
+    [](const Inputs& x) { return index_copy(x[0], 1, tensor_i64({1, 2, 0}), x[1]); }}};
 static RegisterGradcheck masked_fill_broadcast{{OpId::masked_fill, "masked_fill [2,3] mask [3]",
     [] { return one({2, 3}, 13); },
     [](const Inputs& x) { return masked_fill(x[0], from_vector(std::vector<bool>{true, false, true}), 5.0); }}};
