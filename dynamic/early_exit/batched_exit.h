@@ -5,11 +5,13 @@
 // they keep computing every sample until all have stopped.
 //
 // Cost is measured, not estimated: each step (block i, its exit head and the rule's check) runs
-// inside a FlopScope and its measured FLOPs are shared among the rows that ran it (a batched block
-// does the same work for every row, so each row's share is exact); a sample's FLOPs are the sum of
-// its shares over the steps it took. early_exit_per_sample is the reference: the same model and
-// rule, one sample at a time, with no compaction; the two must agree on every prediction, exit and
-// FLOP count.
+// inside a FlopScope and its measured FLOPs are shared among the rows that ran it; a sample's FLOPs
+// are the sum of its shares over the steps it took. A batched block does the same work for every
+// row, so a share is what the sample costs alone, except for work done once per call whatever the
+// rows (batch norm's per-channel scale in eval mode), which the rows of a batch share.
+// early_exit_per_sample is the reference: the same model and rule, one sample at a time, with no
+// compaction; the two agree on every prediction, exit and logit, and on the FLOPs up to those
+// per-call costs (exactly, for the transformer).
 #pragma once
 
 #include <cstdint>
@@ -27,7 +29,8 @@ struct EarlyExitResult {
   std::vector<int64_t> exit_index;   // the exit it stopped at (0-based)
   std::vector<int64_t> flops;        // measured FLOPs of the steps it took
   std::vector<double> exit_logits;   // row-major [B, classes]: its logits at that exit
-  // Per block: how many samples ran it and its measured FLOPs (block, head and check).
+  // Per block: how many samples ran it and its measured FLOPs (block, head and check; the first
+  // block's include the model's entry, e.g. the embedding).
   std::vector<int64_t> rows_per_block;
   std::vector<int64_t> block_flops;
   int64_t total_flops = 0;  // everything the call executed, compaction included

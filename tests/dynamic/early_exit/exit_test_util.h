@@ -81,14 +81,13 @@ class ScriptedExit : public ExitRule {
   ExitDecision decide(const ExitSignals& s) override {
     ExitDecision d;
     for (int64_t r = 0; r < s.rows(); ++r) {
-      const int64_t sample = s.samples[static_cast<size_t>(r)] + offset;
+      const int64_t sample = s.samples[static_cast<size_t>(r)];
       d.stop.push_back(s.is_last() ||
                        stop_at_[static_cast<size_t>(sample) % stop_at_.size()] <= s.exit_index);
       d.prediction.push_back(argmax(s.row(r)));
     }
     return d;
   }
-  int64_t offset = 0;  // added to the row's sample index (lets a per-sample loop name the sample)
 
  private:
   std::vector<int64_t> stop_at_;
