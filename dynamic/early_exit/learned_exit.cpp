@@ -19,7 +19,7 @@ ExitDecision LearnedExit::decide(const ExitSignals& s) {
   std::vector<double> scores;
   {
     NoGradGuard no_grad;
-    scores = score_->forward(s.features).to_vector<double>();
+    scores = score_->forward(s.exit_index, s.features).to_vector<double>();
   }
   ExitDecision d;
   d.stop.resize(static_cast<size_t>(s.rows()));

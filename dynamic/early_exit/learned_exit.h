@@ -1,5 +1,5 @@
 // The learning-based exit rule of BERxiT (Xin et al. 2021): the model's learning-to-exit module
-// (LearnedExitScore, one linear layer shared by every exit, trained by learned_exit_loss in
+// (LearnedExitScore, one linear layer shared by the exits, trained by learned_exit_loss in
 // training.h to predict whether the exit's classifier is right) scores the head's input
 // u = sigmoid(w . h + b); a sample stops when u > theta and leaves with the current head's
 // prediction.

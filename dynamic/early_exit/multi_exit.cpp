@@ -36,12 +36,23 @@ Tensor ExitHead::forward(const Tensor& pooled) {
   return classifier->forward(h);
 }
 
-LearnedExitScore::LearnedExitScore(int64_t in_features, const nn::ParamOptions& param)
-    : linear(register_module("linear", std::make_shared<nn::Linear>(in_features, 1, true, param))) {}
+LearnedExitScore::LearnedExitScore(const std::vector<int64_t>& exit_features,
+                                   const nn::ParamOptions& param) {
+  check(!exit_features.empty(), "LearnedExitScore: no exits");
+  bool same = true;
+  for (const int64_t d : exit_features) same = same && d == exit_features.front();
+  const size_t count = same ? 1 : exit_features.size();
+  for (size_t i = 0; i < count; ++i)
+    linears.push_back(register_module(same ? "linear" : "linear" + std::to_string(i),
+                                      std::make_shared<nn::Linear>(exit_features[i], 1, true, param)));
+}
 
-Tensor LearnedExitScore::forward(const Tensor& pooled) {
+Tensor LearnedExitScore::forward(int64_t exit, const Tensor& pooled) {
+  check(exit >= 0 && (shared() || exit < static_cast<int64_t>(linears.size())),
+        "LearnedExitScore: exit {} of {}", exit, linears.size());
+  const auto& linear = linears[shared() ? 0 : static_cast<size_t>(exit)];
   check(pooled.dim() == 2 && pooled.size(1) == linear->in_features,
-        "LearnedExitScore: input of shape {}, expected [B, {}]", pooled.shape(),
+        "LearnedExitScore: input of shape {} at exit {}, expected [B, {}]", pooled.shape(), exit,
         linear->in_features);
   return sigmoid(linear->forward(pooled)).squeeze(1);
 }
@@ -62,7 +73,7 @@ void append(std::vector<Tensor>& to, const std::vector<Tensor>& from) {
 }  // namespace
 
 void MultiExitModel::add_heads(const std::vector<int64_t>& in_features, int64_t classes,
-                               const ExitHeadOptions& options, int64_t exit_score_features,
+                               const ExitHeadOptions& options, bool learned_exit_score,
                                const nn::ParamOptions& param) {
   check(heads_.empty(), "MultiExitModel: heads added twice");
   check(!in_features.empty(), "MultiExitModel: a model needs at least one exit");
@@ -71,9 +82,8 @@ void MultiExitModel::add_heads(const std::vector<int64_t>& in_features, int64_t 
     heads_.push_back(std::make_shared<ExitHead>(in_features[i], classes, options, param));
     list->add(heads_.back(), static_cast<int64_t>(i));
   }
-  if (exit_score_features > 0)
-    exit_score_ = register_module("exit_score",
-                                  std::make_shared<LearnedExitScore>(exit_score_features, param));
+  if (learned_exit_score)
+    exit_score_ = register_module("exit_score", std::make_shared<LearnedExitScore>(in_features, param));
 }
 
 ExitHead& MultiExitModel::head(int64_t index) const {

@@ -56,15 +56,18 @@ class ExitHead : public nn::UnaryModule {
   std::shared_ptr<nn::Linear> classifier;
 };
 
-// BERxiT's learning-to-exit module: one linear layer shared by every exit, u = sigmoid(w . h + b),
-// the estimated probability that the exit's classifier is right about this sample.
-class LearnedExitScore : public nn::UnaryModule {
+// BERxiT's learning-to-exit module: u = sigmoid(w . h + b), the estimated probability that the
+// exit's classifier is right about this sample. One linear layer shared by every exit, as BERxiT's,
+// when every exit's input has the same width (a transformer); one per exit otherwise (CNN stages
+// of growing width).
+class LearnedExitScore : public nn::Module {
  public:
-  explicit LearnedExitScore(int64_t in_features, const nn::ParamOptions& param = {});
-  // pooled [B, in_features] -> u [B] in (0, 1).
-  Tensor forward(const Tensor& pooled) override;
+  explicit LearnedExitScore(const std::vector<int64_t>& exit_features, const nn::ParamOptions& param = {});
+  // pooled [B, d_exit] -> u [B] in (0, 1).
+  Tensor forward(int64_t exit, const Tensor& pooled);
+  bool shared() const { return linears.size() == 1; }
   std::string type_name() const override { return "LearnedExitScore"; }
-  std::shared_ptr<nn::Linear> linear;
+  std::vector<std::shared_ptr<nn::Linear>> linears;  // one, or one per exit
 };
 
 // What one exit computes for the samples it sees.
@@ -108,9 +111,9 @@ class MultiExitModel : public nn::Module {
   std::vector<Tensor> exit_score_parameters() const;
 
  protected:
-  // Registers heads "exits.0" ... and, with exit_score_features > 0, "exit_score".
+  // Registers heads "exits.0" ... and, with learned_exit_score, "exit_score".
   void add_heads(const std::vector<int64_t>& in_features, int64_t classes,
-                 const ExitHeadOptions& options, int64_t exit_score_features,
+                 const ExitHeadOptions& options, bool learned_exit_score,
                  const nn::ParamOptions& param);
 
  private:

@@ -45,7 +45,7 @@ MultiExitCnn::MultiExitCnn(const MultiExitCnnOptions& o, const nn::ParamOptions&
     channels = out;
   }
   add_heads(head_inputs, o.classes, {.pooler_features = o.pooler_features},
-            o.learned_exit_score ? channels : 0, param);
+            o.learned_exit_score, param);
 }
 
 ExitState MultiExitCnn::begin(const Tensor& images, const Tensor& mask) {

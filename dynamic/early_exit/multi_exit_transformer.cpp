@@ -42,7 +42,7 @@ MultiExitTransformer::MultiExitTransformer(const MultiExitTransformerOptions& o,
   }
   add_heads(std::vector<int64_t>(static_cast<size_t>(o.layers), o.d_model), o.classes,
             {.pooler_features = o.pooler_features, .layer_norm = o.norm_first},
-            o.learned_exit_score ? o.d_model : 0, param);
+            o.learned_exit_score, param);
 }
 
 ExitState MultiExitTransformer::begin(const Tensor& ids, const Tensor& mask) {

@@ -58,9 +58,11 @@ Tensor learned_exit_loss(const MultiExitModel& model, const std::vector<ExitOutp
   check(model.exit_score() != nullptr,
         "learned_exit_loss: the model has no LearnedExitScore (build it with learned_exit_score)");
   Tensor total;
-  for (const ExitOutput& out : outputs) {
+  for (size_t i = 0; i < outputs.size(); ++i) {
+    const ExitOutput& out = outputs[i];
     const Tensor correct = eq(argmax(out.logits.detach(), 1), target).to(out.logits.dtype());
-    const Tensor term = mse_loss(model.exit_score()->forward(out.features.detach()), correct);
+    const Tensor u = model.exit_score()->forward(static_cast<int64_t>(i), out.features.detach());
+    const Tensor term = mse_loss(u, correct);
     total = total.defined() ? total + term : term;
   }
   return total;
