@@ -40,6 +40,9 @@ void check_input(const MultiExitModel& model, const Tensor& input, const Tensor&
         "{}: mask of shape {} for a batch of {}", who, mask.defined() ? mask.shape() : Shape{},
         input.size(0));
   check(model.num_exits() >= 1, "{}: the model has no exit", who);
+  // In training mode dropout draws per call and batch norm mixes the rows of a batch, so a
+  // sample's result would depend on which others are still running.
+  check(!model.is_training(), "{}: the model is in training mode; call eval() first", who);
 }
 
 // The rows' share of a step's measured FLOPs; rows that ran a step do the same work, so the

@@ -40,8 +40,9 @@ struct EarlyExitResult {
   double mean_exit() const;  // mean exit index + 1: the average number of blocks run
 };
 
-// Runs under NoGradGuard; put the model in eval mode first (dropout off, batch norm on its running
-// statistics), as a model whose rows depend on each other cannot exit per sample.
+// Runs under NoGradGuard. The model must be in eval mode (dropout off, batch norm on its running
+// statistics; a dg::Error otherwise), as a model whose rows depend on each other cannot exit per
+// sample.
 EarlyExitResult early_exit(MultiExitModel& model, ExitRule& rule, const Tensor& input,
                            const Tensor& mask = Tensor());
 

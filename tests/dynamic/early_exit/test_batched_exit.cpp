@@ -182,4 +182,6 @@ TEST_CASE("early exit refuses bad input", "[early_exit][batched]") {
   CHECK_THROWS_WITH(early_exit(*model, rule, zeros({0, 4}, DType::i64)), Catch::Contains("non-empty"));
   CHECK_THROWS_WITH(early_exit(*model, rule, zeros({2, 4}, DType::i64), ones({3, 4}, DType::b8)),
                     Catch::Contains("mask"));
+  model->train();
+  CHECK_THROWS_WITH(early_exit(*model, rule, zeros({2, 4}, DType::i64)), Catch::Contains("eval()"));
 }
