@@ -25,6 +25,9 @@
 
 #include "datasets/dataloader.h"
 #include "datasets/idx.h"
+#include "examples/common/evaluate.h"
+#include "examples/common/fashion_mnist.h"
+#include "examples/common/plot.h"
 #include "engine/autograd.h"
 #include "engine/flops.h"
 #include "engine/ops/functional.h"
@@ -35,10 +38,12 @@
 #include "nn/lr_schedule.h"
 #include "nn/normalization.h"
 #include "nn/optim.h"
-#include "nn/progress.h"
-#include "nn/run_log.h"
+#include "nn/train/loss_trend.h"
+#include "nn/train/progress.h"
+#include "nn/train/run_log.h"
 
 using namespace dg;
+using dg::experiment::classification_accuracy;
 
 // --------------------------------------------------------------------------- settings
 
@@ -48,7 +53,7 @@ struct Settings {
   double learning_rate = 1e-3;
   uint64_t seed = 0;
   std::string out_dir = "runs";
-  std::string data_dir = data::FashionMnist::kDefaultDir;
+  std::string data_dir;  // empty: the Debian package's directory
   bool quiet = false;
   int64_t train_subset = 0;  // 0: the whole training set
   int64_t test_subset = 0;   // 0: the whole test set
@@ -94,19 +99,6 @@ Settings parse_args(int argc, char** argv) {
     }
   }
   return s;
-}
-
-// --------------------------------------------------------------------------- the data
-//
-// Pixels are scaled to [0, 1] and standardised with the training set's mean and standard
-// deviation. The smoke run takes the first images of each split (the files are in no particular
-// class order, so every class is present).
-
-std::shared_ptr<const data::Dataset> first_n(std::shared_ptr<const data::Dataset> all, int64_t n) {
-  if (n <= 0 || n >= all->size()) return all;
-  std::vector<int64_t> indices(n);
-  std::iota(indices.begin(), indices.end(), 0);
-  return std::make_shared<data::Subset>(std::move(all), std::move(indices));
 }
 
 // --------------------------------------------------------------------------- the model
@@ -156,36 +148,16 @@ class FashionCnn : public nn::UnaryModule {
   std::shared_ptr<nn::Linear> fc2;
 };
 
-// --------------------------------------------------------------------------- evaluation
-
-// The fraction of `dataset` the model classifies correctly (eval mode, no graph).
-double evaluate(nn::UnaryModule& model, std::shared_ptr<const data::Dataset> dataset) {
-  NoGradGuard no_grad;
-  model.eval();
-  data::DataLoader loader(std::move(dataset), {.batch_size = 500});
-  double correct = 0;
-  for (const data::Batch& batch : loader.epoch(0))
-    correct += sum(eq(argmax(model(batch.input), 1), batch.target)).item<double>();
-  model.train();
-  return correct / static_cast<double>(loader.dataset().size());
-}
-
 // --------------------------------------------------------------------------- training
 
 int main(int argc, char** argv) {
   std::setvbuf(stdout, nullptr, _IOLBF, 0);  // show each epoch as it ends, even through a pipe
   const Settings s = parse_args(argc, argv);
-  if (!data::FashionMnist::available(s.data_dir)) {
-    std::printf("Fashion-MNIST is not in %s: install the Debian package %s (or pass --data DIR)\n",
-                s.data_dir.c_str(), data::FashionMnist::kDebianPackage);
-    return 77;
-  }
-  const auto train_set = first_n(std::make_shared<data::TensorDataset>(data::FashionMnist::load(
-                                     data::Split::train, /*normalize=*/true, s.data_dir)),
-                                 s.train_subset);
-  const auto test_set = first_n(std::make_shared<data::TensorDataset>(data::FashionMnist::load(
-                                    data::Split::test, /*normalize=*/true, s.data_dir)),
-                                s.test_subset);
+  // The first images of each split (every class is present), standardised with the training set's
+  // mean and std; nothing (exit 77, "skipped") without the data set.
+  const auto splits = experiment::load_fashion_mnist(s.data_dir, s.train_subset, s.test_subset);
+  if (!splits) return 77;
+  const auto& [train_set, test_set] = *splits;
 
   Generator gen(s.seed);
   auto model = std::make_shared<FashionCnn>(gen);
@@ -193,7 +165,7 @@ int main(int argc, char** argv) {
   data::DataLoader loader(train_set, {.batch_size = s.batch_size, .shuffle = true, .seed = s.seed});
   // The learning rate follows half a cosine from its start down to zero over the whole run.
   nn::LrScheduler scheduler(optimizer, nn::warmup_cosine(0, s.epochs * loader.num_batches()));
-  nn::RunLog log(s.out_dir + "/fmnist_cnn.csv",
+  train::RunLog log(s.out_dir + "/fmnist_cnn.csv",
                  {"epoch", "train_loss", "train_acc", "test_acc", "seconds"});
 
   std::printf("CNN (%lld parameters) on Fashion-MNIST: %lld training and %lld test images, %lld "
@@ -208,7 +180,7 @@ int main(int argc, char** argv) {
   for (int64_t epoch = 1; epoch <= s.epochs; ++epoch) {
     const auto start = std::chrono::steady_clock::now();
     const FlopScope epoch_flops;
-    nn::ProgressBar bar("epoch " + std::to_string(epoch) + "/" + std::to_string(s.epochs),
+    train::ProgressBar bar("epoch " + std::to_string(epoch) + "/" + std::to_string(s.epochs),
                         loader.num_batches(), s.quiet);
     double loss_sum = 0, correct = 0;
     for (const data::Batch& batch : loader.epoch(epoch)) {
@@ -230,7 +202,7 @@ int main(int argc, char** argv) {
     train_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 
     const double n = static_cast<double>(train_set->size());
-    const double test_acc = evaluate(*model, test_set);
+    const double test_acc = classification_accuracy(*model, test_set);
     log.add({double(epoch), loss_sum / n, correct / n, test_acc, train_seconds});
     std::printf("epoch %2lld  train loss %.4f  train acc %5.2f%%  test acc %5.2f%%  %6.1f s\n",
                 (long long)epoch, loss_sum / n, 100 * correct / n, 100 * test_acc, train_seconds);
@@ -240,13 +212,11 @@ int main(int argc, char** argv) {
   // --------------------------------------------------------------------------- results
 
   const FlopScope eval_flops;
-  const double test_acc = evaluate(*model, test_set);
+  const double test_acc = classification_accuracy(*model, test_set);
   const double forward_mflop_per_image =
       static_cast<double>(eval_flops.count()) * 1e-6 / static_cast<double>(test_set->size());
-  log.write_plot(s.out_dir + "/fmnist_cnn_loss.png", "epoch", {"train_loss"},
-                 "Fashion-MNIST CNN: training loss");
-  log.write_plot(s.out_dir + "/fmnist_cnn_accuracy.png", "epoch", {"train_acc", "test_acc"},
-                 "Fashion-MNIST CNN: accuracy");
+  plot::write_line_plot(s.out_dir + "/fmnist_cnn_loss.png", plot::curves_plot(log, "epoch", {"train_loss"}, "Fashion-MNIST CNN: training loss"));
+  plot::write_line_plot(s.out_dir + "/fmnist_cnn_accuracy.png", plot::curves_plot(log, "epoch", {"train_acc", "test_acc"}, "Fashion-MNIST CNN: accuracy"));
   std::printf("test accuracy %.2f%%\n", 100 * test_acc);
   std::printf("training took %.1f s (%.1f GFLOP measured by the engine); a forward pass "
               "costs %.3f MFLOP per image\n",
@@ -256,13 +226,5 @@ int main(int argc, char** argv) {
               (s.out_dir + "/fmnist_cnn_accuracy.png").c_str());
 
   // The check the test suite relies on: the loss of the last steps is well below that of the first.
-  const size_t k = std::min<size_t>(5, step_losses.size() / 2);
-  const double first = std::accumulate(step_losses.begin(), step_losses.begin() + k, 0.0) / k;
-  const double last = std::accumulate(step_losses.end() - k, step_losses.end(), 0.0) / k;
-  if (!(last < 0.8 * first)) {
-    std::printf("FAILED: the loss did not go down (first steps %.4f, last steps %.4f)\n", first, last);
-    return 1;
-  }
-  std::printf("the loss went down: first steps %.4f, last steps %.4f\n", first, last);
-  return 0;
+  return train::report_loss_trend(train::loss_trend(step_losses), 0.8) ? 0 : 1;
 }

@@ -18,7 +18,9 @@
 #include <cstdint>
 #include <string>
 
-namespace dg::partition {
+#include "examples/common/experiment.h"
+
+namespace dg::experiment {
 
 struct ExperimentFlags {
   int64_t seeds = 3;
@@ -42,4 +44,16 @@ ExperimentFlags parse_experiment_flags(int argc, char** argv, ExperimentFlags de
 // The smoke scale applied to `flags` (what --smoke sets where no explicit flag overrides it).
 ExperimentFlags smoke_scale(ExperimentFlags flags);
 
-}  // namespace dg::partition
+// ---------------------------------------------------------------- the flags applied
+
+// The recipe at the flags' width and blocks per stage.
+ModelRecipe flags_recipe(const ExperimentFlags& flags, Backbone backbone, ConvMethod method,
+                         PartiallyDynamicOptions partial = {});
+// The flags' partition rounds and batches at `dynamic_ratio`.
+PartitionPlan flags_plan(const ExperimentFlags& flags, PartitionMethod method, double dynamic_ratio);
+// The paper's training options for `backbone` at the flags' epochs and quietness, batch order from
+// `seed`, `label` on the progress bar.
+TrainOptions flags_train_options(const ExperimentFlags& flags, Backbone backbone, int64_t seed,
+                                 std::string label);
+
+}  // namespace dg::experiment

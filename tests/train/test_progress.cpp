@@ -8,9 +8,9 @@
 #include <cstdio>
 #include <string>
 
-#include "nn/progress.h"
+#include "nn/train/progress.h"
 
-using namespace dg::nn;
+using namespace dg::train;
 
 namespace {
 
@@ -25,7 +25,7 @@ std::string contents(std::FILE* stream) {
 
 }  // namespace
 
-TEST_CASE("format_duration: m:ss below an hour, h:mm:ss above", "[nn][progress]") {
+TEST_CASE("format_duration: m:ss below an hour, h:mm:ss above", "[train][progress]") {
   CHECK(format_duration(0) == "0:00");
   CHECK(format_duration(59.4) == "0:59");
   CHECK(format_duration(61) == "1:01");
@@ -34,7 +34,7 @@ TEST_CASE("format_duration: m:ss below an hour, h:mm:ss above", "[nn][progress]"
   CHECK(format_duration(NAN) == "--:--");
 }
 
-TEST_CASE("format_progress_line: bar, counts, rate, loss, ETA and note", "[nn][progress]") {
+TEST_CASE("format_progress_line: bar, counts, rate, loss, ETA and note", "[train][progress]") {
   const std::string line = format_progress_line(
       {.label = "epoch 1", .step = 50, .total = 200, .elapsed_seconds = 2.0, .loss = 0.123456,
        .note = "lr 0.1"});
@@ -50,7 +50,7 @@ TEST_CASE("format_progress_line: bar, counts, rate, loss, ETA and note", "[nn][p
             {.label = "x", .step = 7, .total = 0, .elapsed_seconds = 0, .loss = NAN, .note = ""}) == "x 7");
 }
 
-TEST_CASE("ProgressBar: the smoothed loss is a bias-corrected moving average", "[nn][progress]") {
+TEST_CASE("ProgressBar: the smoothed loss is a bias-corrected moving average", "[train][progress]") {
   ProgressBar bar("t", 10, /*quiet=*/true);
   CHECK(std::isnan(bar.smoothed_loss()));
   bar.step(2.0);
@@ -63,7 +63,7 @@ TEST_CASE("ProgressBar: the smoothed loss is a bias-corrected moving average", "
   CHECK(bar.steps_done() == 3);
 }
 
-TEST_CASE("ProgressBar: nothing is written when quiet or not on a terminal", "[nn][progress]") {
+TEST_CASE("ProgressBar: nothing is written when quiet or not on a terminal", "[train][progress]") {
   std::FILE* stream = std::tmpfile();
   REQUIRE(stream != nullptr);
   {
@@ -78,7 +78,7 @@ TEST_CASE("ProgressBar: nothing is written when quiet or not on a terminal", "[n
   CHECK(ProgressBar("quiet", 5, /*quiet=*/true).quiet());
 }
 
-TEST_CASE("ProgressBar: on a terminal it redraws in place and ends the line", "[nn][progress]") {
+TEST_CASE("ProgressBar: on a terminal it redraws in place and ends the line", "[train][progress]") {
   std::FILE* stream = std::tmpfile();
   REQUIRE(stream != nullptr);
   ProgressBar bar("run", 3, stream, /*is_terminal=*/true);
@@ -103,7 +103,7 @@ TEST_CASE("ProgressBar: on a terminal it redraws in place and ends the line", "[
   std::fclose(stream);
 }
 
-TEST_CASE("ProgressBar: a note set after the last step still shows", "[nn][progress]") {
+TEST_CASE("ProgressBar: a note set after the last step still shows", "[train][progress]") {
   std::FILE* stream = std::tmpfile();
   REQUIRE(stream != nullptr);
   {

@@ -13,10 +13,10 @@
 
 #include "../datasets/data_test_util.h"
 #include "engine/error.h"
-#include "nn/plot.h"
+#include "examples/common/plot.h"
 
 using namespace dg;
-using namespace dg::nn;
+using namespace dg::plot;
 
 namespace {
 

@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-namespace dg::nn {
+namespace dg::plot {
 
 struct Rgb {
   uint8_t r = 0, g = 0, b = 0;
@@ -48,4 +48,4 @@ class Canvas {
   std::vector<uint8_t> pixels_;  // row-major RGB
 };
 
-}  // namespace dg::nn
+}  // namespace dg::plot

@@ -3,10 +3,10 @@
 #include <catch2/catch.hpp>
 
 #include "engine/error.h"
-#include "nn/canvas.h"
+#include "examples/common/canvas.h"
 
 using namespace dg;
-using namespace dg::nn;
+using namespace dg::plot;
 
 namespace {
 

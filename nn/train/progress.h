@@ -18,7 +18,7 @@
 #include <limits>
 #include <string>
 
-namespace dg::nn {
+namespace dg::train {
 
 // What one progress line shows. total <= 0 means "unknown": no bar, no ETA.
 struct ProgressLine {
@@ -79,4 +79,4 @@ class ProgressBar {
   Clock::time_point last_draw_;
 };
 
-}  // namespace dg::nn
+}  // namespace dg::train

@@ -7,8 +7,9 @@
 // cosine cycle to zero, weight decay, DY-Conv's softmax temperature annealed from 30 to 1 over the
 // first 15% of the steps as the paper's 15 of 100 epochs); evaluate top-1; and measure the deployed
 // model (compacted for PAD-Net, partition/compaction.h) with model_report (partition/report.h).
-// The data are plain tensors (images [N, C, H, W], labels i64 [N]) so that this library needs no
-// data-set reader; each epoch draws its batches from a seeded permutation.
+// The data are plain tensors (images [N, C, H, W], labels i64 [N]); each epoch draws its batches
+// from a seeded permutation. This is an experiment harness beside the examples, not part of the
+// partition library: it uses partition/ and dynamic/ the way a user's program would.
 #pragma once
 
 #include <cstdint>
@@ -25,7 +26,14 @@
 #include "partition/partially_dynamic_conv.h"
 #include "partition/report.h"
 
-namespace dg::partition {
+namespace dg::experiment {
+
+// The partition library's names this harness speaks in.
+using partition::BatchLoss;
+using partition::ModelBuilder;
+using partition::ModelReport;
+using partition::PartiallyDynamicOptions;
+using partition::PartitionRound;
 
 // ---------------------------------------------------------------- data
 
@@ -115,7 +123,8 @@ struct TrainingRecord {
   std::vector<double> step_losses;
   std::vector<double> epoch_losses;   // mean training loss per epoch
   std::vector<double> epoch_seconds;  // wall time of each epoch
-  // The mean of the last few step losses is below 0.9 times that of the first few.
+  // train::loss_trend(step_losses).went_down(0.9): the last few steps' mean loss is below 0.9
+  // times the first few steps'.
   bool loss_went_down() const;
 };
 
@@ -141,11 +150,4 @@ RunOutcome run_recipe(const ModelRecipe& recipe, const PartitionPlan& plan,
                       const LabelledImages& train, const LabelledImages& test,
                       const TrainOptions& options, uint64_t seed, int64_t timing_runs = 5);
 
-// ---------------------------------------------------------------- statistics
-
-struct MeanStd {
-  double mean = 0.0, std = 0.0;  // std with n - 1 (0 for a single value)
-};
-MeanStd mean_std(const std::vector<double>& values);
-
-}  // namespace dg::partition
+}  // namespace dg::experiment

@@ -1,7 +1,7 @@
 // The raster of canvas.h, its 5x7 font and its PNG output. This file holds the project's one
 // stb_image_write implementation, compiled with STB_IMAGE_WRITE_STATIC so its symbols stay
 // private here.
-#include "nn/canvas.h"
+#include "examples/common/canvas.h"
 
 #include <algorithm>
 #include <array>
@@ -13,7 +13,7 @@
 #define STB_IMAGE_WRITE_STATIC
 #include <stb_image_write.h>
 
-namespace dg::nn {
+namespace dg::plot {
 
 namespace {
 
@@ -203,4 +203,4 @@ void Canvas::write_png(const std::string& path) const {
   check(ok != 0, "Canvas::write_png: cannot write {}", path);
 }
 
-}  // namespace dg::nn
+}  // namespace dg::plot

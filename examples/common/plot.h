@@ -12,9 +12,10 @@
 #include <string>
 #include <vector>
 
-#include "nn/canvas.h"
+#include "examples/common/canvas.h"
+#include "nn/train/run_log.h"
 
-namespace dg::nn {
+namespace dg::plot {
 
 // One curve: points (x[i], y[i]) joined in order; a NaN y leaves a gap. A series with an empty
 // name has no legend entry.
@@ -54,4 +55,8 @@ Canvas render_bar_chart(const BarChart& chart);
 void write_line_plot(const std::string& png_path, const LinePlot& plot);
 void write_bar_chart(const std::string& png_path, const BarChart& chart);
 
-}  // namespace dg::nn
+// A line plot of a run log's y_columns against its x_column (e.g. the curves of a training run).
+LinePlot curves_plot(const train::RunLog& log, const std::string& x_column,
+                     const std::vector<std::string>& y_columns, const std::string& title);
+
+}  // namespace dg::plot

@@ -1,12 +1,12 @@
 // Command-line parsing of the PAD-Net experiment programs (see experiment_flags.h).
-#include "partition/experiment_flags.h"
+#include "examples/common/experiment_flags.h"
 
 #include <cstdio>
 #include <cstdlib>
 #include <optional>
 #include <vector>
 
-namespace dg::partition {
+namespace dg::experiment {
 
 namespace {
 
@@ -82,4 +82,25 @@ ExperimentFlags parse_experiment_flags(int argc, char** argv, ExperimentFlags de
   return flags;
 }
 
-}  // namespace dg::partition
+ModelRecipe flags_recipe(const ExperimentFlags& flags, Backbone backbone, ConvMethod method,
+                         PartiallyDynamicOptions partial) {
+  return {.backbone = backbone, .method = method, .width_multiplier = flags.width_multiplier,
+          .resnet_blocks_per_stage = flags.resnet_blocks_per_stage, .partial = partial};
+}
+
+PartitionPlan flags_plan(const ExperimentFlags& flags, PartitionMethod method, double dynamic_ratio) {
+  return {.method = method, .dynamic_ratio = dynamic_ratio, .rounds = flags.partition_rounds,
+          .num_batches = flags.partition_batches};
+}
+
+TrainOptions flags_train_options(const ExperimentFlags& flags, Backbone backbone, int64_t seed,
+                                 std::string label) {
+  TrainOptions options = paper_train_options(backbone);
+  options.epochs = flags.epochs;
+  options.seed = static_cast<uint64_t>(seed);
+  options.quiet = flags.quiet;
+  options.label = std::move(label);
+  return options;
+}
+
+}  // namespace dg::experiment

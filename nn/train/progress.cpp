@@ -1,5 +1,5 @@
 // The progress bar of progress.h: the line's layout, the loss smoothing and the redraw throttle.
-#include "nn/progress.h"
+#include "nn/train/progress.h"
 
 #include <fmt/format.h>
 #include <unistd.h>
@@ -8,7 +8,7 @@
 #include <cmath>
 #include <utility>
 
-namespace dg::nn {
+namespace dg::train {
 
 namespace {
 
@@ -109,4 +109,4 @@ void ProgressBar::draw() {
   std::fflush(stream_);
 }
 
-}  // namespace dg::nn
+}  // namespace dg::train

@@ -1,10 +1,11 @@
-// The PAD-Net experiment procedure (partition/experiment.h) on a tiny synthetic task: models built
+// The PAD-Net experiment harness (examples/common/experiment.h) on a tiny synthetic task: models built
 // per recipe (same seed, same backbone layers across methods), partitions at the requested ratio,
 // training that lowers the loss and anneals the DY-Conv temperature to 1, top-1 counting, the
 // compacted report of a PAD-Net run, and the statistics; and the experiment programs' command line
-// (partition/experiment_flags.h).
+// (examples/common/experiment_flags.h), and the statistics over seeds (examples/common/statistics.h).
 #include <catch2/catch.hpp>
 
+#include <cmath>
 #include <string>
 #include <vector>
 
@@ -14,12 +15,14 @@
 #include "engine/ops/ops.h"
 #include "engine/random.h"
 #include "partition/dynamic_property.h"
-#include "partition/experiment.h"
-#include "partition/experiment_flags.h"
+#include "examples/common/experiment.h"
+#include "examples/common/experiment_flags.h"
+#include "examples/common/statistics.h"
 #include "tests/engine/test_util.h"
 
 using namespace dg;
 using namespace dg::partition;
+using namespace dg::experiment;
 
 namespace {
 
@@ -61,7 +64,7 @@ double total_dynamic_ratio(nn::Module& model) {
 
 }  // namespace
 
-TEST_CASE("experiment: slice_examples takes a contiguous range, clipped to the data", "[partition][padnet]") {
+TEST_CASE("experiment: slice_examples takes a contiguous range, clipped to the data", "[examples][padnet]") {
   const LabelledImages data = two_blobs(10, 1);
   const LabelledImages part = slice_examples(data, 7, 5);
   CHECK(part.size() == 3);
@@ -70,7 +73,7 @@ TEST_CASE("experiment: slice_examples takes a contiguous range, clipped to the d
   CHECK_THROWS_AS(slice_examples(data, 11, 1), Error);
 }
 
-TEST_CASE("experiment: models per recipe, deterministic, backbone layers shared across methods", "[partition][padnet]") {
+TEST_CASE("experiment: models per recipe, deterministic, backbone layers shared across methods", "[examples][padnet]") {
   auto static_net = build_model(tiny(ConvMethod::static_conv), 3);
   auto dyconv = build_model(tiny(ConvMethod::dyconv), 3);
   auto condconv = build_model(tiny(ConvMethod::condconv), 3);
@@ -93,7 +96,7 @@ TEST_CASE("experiment: models per recipe, deterministic, backbone layers shared 
   CHECK(test::max_abs_diff(dynamic_cast<dynamic::SmallResNet&>(*other_seed).fc->weight, resnet_static->fc->weight) > 0.0);
 }
 
-TEST_CASE("experiment: a wrapped factory gets the same parameters", "[partition][padnet]") {
+TEST_CASE("experiment: a wrapped factory gets the same parameters", "[examples][padnet]") {
   auto plain = build_model(tiny(ConvMethod::padnet), 8);
   auto recorded = build_model(tiny(ConvMethod::padnet), 8, recording_factory);
   CHECK(dynamic::count_modules(*recorded, "OutputRecorder") == 8);
@@ -104,7 +107,7 @@ TEST_CASE("experiment: a wrapped factory gets the same parameters", "[partition]
   CHECK(test::max_abs_diff(plain->forward(x), recorded->forward(x)) == 0.0);
 }
 
-TEST_CASE("experiment: every partition plan sets the requested dynamic ratio", "[partition][padnet]") {
+TEST_CASE("experiment: every partition plan sets the requested dynamic ratio", "[examples][padnet]") {
   const LabelledImages data = two_blobs(64, 2);
   for (PartitionMethod method : {PartitionMethod::imp, PartitionMethod::one_shot, PartitionMethod::random}) {
     auto model = build_model(tiny(ConvMethod::padnet), 5);
@@ -118,7 +121,7 @@ TEST_CASE("experiment: every partition plan sets the requested dynamic ratio", "
   CHECK(total_dynamic_ratio(*full) == 1.0);
 }
 
-TEST_CASE("experiment: training lowers the loss, anneals the temperature, calls after_step each step", "[partition][padnet]") {
+TEST_CASE("experiment: training lowers the loss, anneals the temperature, calls after_step each step", "[examples][padnet]") {
   const LabelledImages train = two_blobs(96, 3), test = two_blobs(64, 4);
   auto model = build_model(tiny(ConvMethod::dyconv), 1);
   int64_t calls = 0;
@@ -141,7 +144,7 @@ TEST_CASE("experiment: training lowers the loss, anneals the temperature, calls 
   CHECK(top1_accuracy(*model, test) > 0.9);  // the blobs are far apart (eval mode: running statistics)
 }
 
-TEST_CASE("experiment: loss_went_down compares the first and last steps", "[partition][padnet]") {
+TEST_CASE("experiment: loss_went_down compares the first and last steps", "[examples][padnet]") {
   TrainingRecord record;
   CHECK_FALSE(record.loss_went_down());  // no steps
   record.step_losses = {2, 2, 2, 1, 1, 1};
@@ -150,7 +153,7 @@ TEST_CASE("experiment: loss_went_down compares the first and last steps", "[part
   CHECK_FALSE(record.loss_went_down());
 }
 
-TEST_CASE("experiment: top1_accuracy counts correct argmaxes and restores the mode", "[partition][padnet]") {
+TEST_CASE("experiment: top1_accuracy counts correct argmaxes and restores the mode", "[examples][padnet]") {
   const LabelledImages data = two_blobs(7, 5);  // labels 0 1 0 1 0 1 0: three ones
   AlwaysOne model;
   model.train();
@@ -158,7 +161,7 @@ TEST_CASE("experiment: top1_accuracy counts correct argmaxes and restores the mo
   CHECK(model.is_training());
 }
 
-TEST_CASE("experiment: a PAD-Net run reports the compacted model at the partition's ratio", "[partition][padnet]") {
+TEST_CASE("experiment: a PAD-Net run reports the compacted model at the partition's ratio", "[examples][padnet]") {
   const LabelledImages train = two_blobs(64, 6), test = two_blobs(32, 7);
   const PartitionPlan plan{.method = PartitionMethod::imp, .dynamic_ratio = 0.3, .rounds = 2, .num_batches = 2,
                            .batch_size = 16};
@@ -182,7 +185,7 @@ TEST_CASE("experiment: a PAD-Net run reports the compacted model at the partitio
   CHECK(plain.report.total.intrinsic() == plain.model->num_parameters());
 }
 
-TEST_CASE("experiment: mean_std is the mean and the n - 1 standard deviation", "[partition][padnet]") {
+TEST_CASE("experiment: mean_std is the mean and the n - 1 standard deviation", "[examples][padnet]") {
   const MeanStd three = mean_std({1.0, 2.0, 3.0});
   CHECK(three.mean == Approx(2.0));
   CHECK(three.std == Approx(1.0));
@@ -190,7 +193,33 @@ TEST_CASE("experiment: mean_std is the mean and the n - 1 standard deviation", "
   CHECK_THROWS_AS(mean_std({}), Error);
 }
 
-TEST_CASE("experiment flags: values, --smoke scale, explicit flags over the smoke scale", "[partition][padnet]") {
+TEST_CASE("statistics: the 95% interval uses Student's t for n - 1 degrees of freedom", "[examples][padnet]") {
+  CHECK(student_t95(1) == Approx(12.706));
+  CHECK(student_t95(4) == Approx(2.776));
+  CHECK(student_t95(100) == Approx(1.984).margin(2e-3));  // the exact quantile is 1.9840
+  CHECK_THROWS_AS(student_t95(0), Error);
+  const MeanInterval ci = mean_ci95({1.0, 2.0, 3.0});  // std 1, n 3: 4.303 / sqrt(3)
+  CHECK(ci.mean == Approx(2.0));
+  CHECK(ci.half_width == Approx(4.303 / std::sqrt(3.0)));
+  CHECK(mean_ci95({0.5}).half_width == 0.0);
+}
+
+TEST_CASE("statistics: SeedResults are kept by method name and seed", "[examples][padnet]") {
+  SeedResults results;
+  results.add("IMP", 1, 0.80);
+  results.add("IMP", 0, 0.90);
+  results.add("Random", 0, 0.85);
+  CHECK(results.methods() == std::vector<std::string>{"IMP", "Random"});  // first-added order
+  CHECK(results.values("IMP") == std::vector<double>{0.90, 0.80});          // by seed
+  CHECK(results.seeds("IMP") == std::vector<int64_t>{0, 1});
+  CHECK(results.mean("IMP") == Approx(0.85));
+  // Paired on the seeds both have: seed 0 only.
+  CHECK(results.paired_differences("IMP", "Random") == std::vector<double>{0.90 - 0.85});
+  CHECK_THROWS_WITH(results.values("MP"), Catch::Contains("no method 'MP' (known: IMP, Random)"));
+  CHECK_THROWS_WITH(results.add("IMP", 0, 0.1), Catch::Contains("'IMP' seed 0 added twice"));
+}
+
+TEST_CASE("experiment flags: values, --smoke scale, explicit flags over the smoke scale", "[examples][padnet]") {
   const ExperimentFlags defaults;
   std::vector<std::string> args = {"prog", "--epochs", "7", "--smoke", "--seeds", "2", "--width", "0.75", "--out", "/tmp/x", "--quiet"};
   std::vector<char*> argv;

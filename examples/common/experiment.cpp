@@ -1,5 +1,5 @@
 // The PAD-Net experiment procedure (see experiment.h).
-#include "partition/experiment.h"
+#include "examples/common/experiment.h"
 
 #include <algorithm>
 #include <chrono>
@@ -16,15 +16,17 @@
 #include "engine/random.h"
 #include "nn/lr_schedule.h"
 #include "nn/optim.h"
-#include "nn/progress.h"
+#include "nn/train/loss_trend.h"
+#include "nn/train/progress.h"
+#include "examples/common/evaluate.h"
 
-namespace dg::partition {
+namespace dg::experiment {
 
 // ---------------------------------------------------------------- data
 
 LabelledImages slice_examples(const LabelledImages& data, int64_t start, int64_t count) {
-  check(start >= 0 && count >= 0 && start <= data.size(), "slice_examples: start ", start,
-        " and count ", count, " outside ", data.size(), " examples");
+  check(start >= 0 && count >= 0 && start <= data.size(), "slice_examples: start {} and count {} outside {} examples",
+        start, count, data.size());
   const int64_t length = std::min(count, data.size() - start);
   return {narrow(data.images, 0, start, length), narrow(data.labels, 0, start, length)};
 }
@@ -87,7 +89,7 @@ nn::ConvFactory recipe_conv_factory(const ModelRecipe& recipe, Generator* genera
     case ConvMethod::static_conv: return dynamic::make_conv_factory(dynamic::ConvKind::static_conv, param);
     case ConvMethod::condconv: return dynamic::make_conv_factory(dynamic::ConvKind::condconv, param);
     case ConvMethod::dyconv: return dynamic::make_conv_factory(dynamic::ConvKind::dyconv, param);
-    case ConvMethod::padnet: return partially_dynamic_conv2d_factory({}, recipe.partial, param);
+    case ConvMethod::padnet: return partition::partially_dynamic_conv2d_factory({}, recipe.partial, param);
   }
   throw Error("recipe_conv_factory: unknown method");
 }
@@ -116,8 +118,8 @@ std::string to_string(PartitionMethod method) {
 
 BatchLoss classification_batch_loss(nn::UnaryModule& model, const LabelledImages& data,
                                     int64_t batch_size, uint64_t seed) {
-  check(batch_size > 0 && data.size() > 0, "classification_batch_loss: batch size ", batch_size,
-        " over ", data.size(), " examples");
+  check(batch_size > 0 && data.size() > 0, "classification_batch_loss: batch size {} over {} examples",
+        batch_size, data.size());
   Generator generator(seed);
   const Tensor permutation = randperm(data.size(), generator);
   return [&model, &data, batch_size, permutation](int64_t b) {
@@ -131,13 +133,13 @@ std::vector<PartitionRound> apply_partition(nn::UnaryModule& model, const Labell
                                             const PartitionPlan& plan, uint64_t seed) {
   switch (plan.method) {
     case PartitionMethod::fully_dynamic: return {};
-    case PartitionMethod::random: random_partition(model, plan.dynamic_ratio, seed); return {};
+    case PartitionMethod::random: partition::random_partition(model, plan.dynamic_ratio, seed); return {};
     case PartitionMethod::imp:
     case PartitionMethod::one_shot: {
       const bool was_training = model.is_training();
       model.train();
       const BatchLoss loss = classification_batch_loss(model, data, plan.batch_size, seed);
-      auto rounds = mode_partition(
+      auto rounds = partition::mode_partition(
           model, loss,
           {.dynamic_ratio = plan.dynamic_ratio,
            .rounds = plan.method == PartitionMethod::imp ? plan.rounds : 1,
@@ -160,19 +162,13 @@ TrainOptions paper_train_options(Backbone backbone) {
   return options;
 }
 
-bool TrainingRecord::loss_went_down() const {
-  const size_t k = std::min<size_t>(5, step_losses.size() / 2);
-  if (k == 0) return false;
-  const double first = std::accumulate(step_losses.begin(), step_losses.begin() + k, 0.0) / k;
-  const double last = std::accumulate(step_losses.end() - k, step_losses.end(), 0.0) / k;
-  return last < 0.9 * first;
-}
+bool TrainingRecord::loss_went_down() const { return train::loss_trend(step_losses).went_down(0.9); }
 
 TrainingRecord train_classifier(nn::UnaryModule& model, const LabelledImages& train,
                                 const TrainOptions& options) {
   check(options.epochs >= 1 && options.batch_size >= 1 && train.size() > 0,
-        "train_classifier: epochs ", options.epochs, ", batch size ", options.batch_size, ", ",
-        train.size(), " examples");
+        "train_classifier: epochs {}, batch size {}, {} examples", options.epochs,
+        options.batch_size, train.size());
   const int64_t batches = (train.size() + options.batch_size - 1) / options.batch_size;
   const int64_t total_steps = options.epochs * batches;
   nn::SGD optimizer(model.parameters(), {.lr = options.learning_rate,
@@ -191,7 +187,7 @@ TrainingRecord train_classifier(nn::UnaryModule& model, const LabelledImages& tr
   for (int64_t epoch = 0; epoch < options.epochs; ++epoch) {
     const auto start = std::chrono::steady_clock::now();
     const Tensor permutation = randperm(train.size(), order);
-    nn::ProgressBar bar(options.label + " epoch " + std::to_string(epoch + 1) + "/" +
+    train::ProgressBar bar(options.label + " epoch " + std::to_string(epoch + 1) + "/" +
                             std::to_string(options.epochs),
                         batches, options.quiet);
     double loss_sum = 0.0;
@@ -219,18 +215,9 @@ TrainingRecord train_classifier(nn::UnaryModule& model, const LabelledImages& tr
 }
 
 double top1_accuracy(nn::UnaryModule& model, const LabelledImages& data, int64_t batch_size) {
-  check(data.size() > 0 && batch_size > 0, "top1_accuracy: ", data.size(), " examples, batch size ",
-        batch_size);
-  NoGradGuard no_grad;
-  const bool was_training = model.is_training();
-  model.eval();
-  double correct = 0.0;
-  for (int64_t start = 0; start < data.size(); start += batch_size) {
-    const LabelledImages batch = slice_examples(data, start, batch_size);
-    correct += sum(eq(argmax(model(batch.images), 1), batch.labels)).item<double>();
-  }
-  if (was_training) model.train();
-  return correct / static_cast<double>(data.size());
+  check(data.size() > 0, "top1_accuracy: no examples");
+  return classification_accuracy(model, std::make_shared<data::TensorDataset>(data.images, data.labels),
+                                 batch_size);
 }
 
 // ---------------------------------------------------------------- one run
@@ -245,27 +232,16 @@ RunOutcome run_recipe(const ModelRecipe& recipe, const PartitionPlan& plan,
   outcome.accuracy = top1_accuracy(*outcome.model, test);
 
   std::shared_ptr<nn::UnaryModule> deployed = outcome.model;
-  if (recipe.method == ConvMethod::padnet) deployed = compact_model(*outcome.model, backbone_builder(recipe, seed));
+  if (recipe.method == ConvMethod::padnet) deployed = partition::compact_model(*outcome.model, backbone_builder(recipe, seed));
   const std::vector<int64_t> shape = train.images.shape().vec();
-  const ReportOptions report{.sample_shape = Shape(std::vector<int64_t>(shape.begin() + 1, shape.end())),
+  const partition::ReportOptions report{.sample_shape = Shape(std::vector<int64_t>(shape.begin() + 1, shape.end())),
                              .timing_runs = timing_runs};
   // A freshly built model's first forwards at a new batch size are several times slower (buffers
   // not yet cached), for more forwards than a median of 5 hides: one measurement is made and
   // discarded first.
-  if (timing_runs > 0) model_report(*deployed, report);
-  outcome.report = model_report(*deployed, report);
+  if (timing_runs > 0) partition::model_report(*deployed, report);
+  outcome.report = partition::model_report(*deployed, report);
   return outcome;
 }
 
-// ---------------------------------------------------------------- statistics
-
-MeanStd mean_std(const std::vector<double>& values) {
-  check(!values.empty(), "mean_std: no values");
-  const double n = static_cast<double>(values.size());
-  const double mean = std::accumulate(values.begin(), values.end(), 0.0) / n;
-  double squares = 0.0;
-  for (double v : values) squares += (v - mean) * (v - mean);
-  return {mean, values.size() > 1 ? std::sqrt(squares / (n - 1)) : 0.0};
-}
-
-}  // namespace dg::partition
+}  // namespace dg::experiment

@@ -1,6 +1,6 @@
 // The charts of plot.h: a shared frame (title, legend, axes with ticks and grid) and the line and
 // bar marks drawn inside it.
-#include "nn/plot.h"
+#include "examples/common/plot.h"
 
 #include <fmt/format.h>
 
@@ -11,7 +11,7 @@
 
 #include "engine/error.h"
 
-namespace dg::nn {
+namespace dg::plot {
 
 namespace {
 
@@ -302,4 +302,15 @@ void write_bar_chart(const std::string& png_path, const BarChart& chart) {
   render_bar_chart(chart).write_png(png_path);
 }
 
-}  // namespace dg::nn
+LinePlot curves_plot(const train::RunLog& log, const std::string& x_column,
+                     const std::vector<std::string>& y_columns, const std::string& title) {
+  LinePlot plot;
+  plot.title = title;
+  plot.x_label = x_column;
+  if (y_columns.size() == 1) plot.y_label = y_columns[0];
+  const std::vector<double> x = log.column(x_column);
+  for (const std::string& name : y_columns) plot.series.push_back({name, x, log.column(name)});
+  return plot;
+}
+
+}  // namespace dg::plot
