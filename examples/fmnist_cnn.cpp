@@ -25,6 +25,7 @@
 
 #include "datasets/dataloader.h"
 #include "datasets/idx.h"
+#include "examples/common/command_line.h"
 #include "examples/common/evaluate.h"
 #include "examples/common/fashion_mnist.h"
 #include "examples/common/plot.h"
@@ -59,44 +60,21 @@ struct Settings {
   int64_t test_subset = 0;   // 0: the whole test set
 };
 
-// The whole of `text` as a non-negative integer, or -1 if it is not one.
-long long parse_count(const char* text) {
-  char* end = nullptr;
-  const long long value = std::strtoll(text, &end, 10);
-  return *text != '\0' && *end == '\0' && value >= 0 ? value : -1;
-}
-
 Settings parse_args(int argc, char** argv) {
   Settings s;
-  bool epochs_given = false;
-  for (int i = 1; i < argc; ++i) {
-    const std::string arg = argv[i];
-    const bool has_value = i + 1 < argc;
-    const long long value = has_value ? parse_count(argv[i + 1]) : -1;
-    if (arg == "--smoke") {
-      s.train_subset = 1024;
-      s.test_subset = 500;
-      if (!epochs_given) s.epochs = 2;  // 2 x 16 steps
-    } else if (arg == "--epochs" && value >= 1) {
-      s.epochs = value;
-      epochs_given = true;
-      ++i;
-    } else if (arg == "--seed" && value >= 0) {
-      s.seed = static_cast<uint64_t>(value);
-      ++i;
-    } else if (arg == "--out" && has_value) {
-      s.out_dir = argv[++i];
-    } else if (arg == "--data" && has_value) {
-      s.data_dir = argv[++i];
-    } else if (arg == "--quiet") {
-      s.quiet = true;
-    } else {
-      std::fprintf(stderr,
-                   "usage: %s [--epochs N (>= 1)] [--seed S] [--out DIR] [--data DIR] [--quiet] "
-                   "[--smoke]\n",
-                   argv[0]);
-      std::exit(arg == "--help" || arg == "-h" ? 0 : 2);
-    }
+  bool smoke = false;
+  CLI::App app{"Trains a convolutional network on Fashion-MNIST (the main example)."};
+  app.add_option("--epochs", s.epochs, "training epochs")->check(CLI::Range(int64_t{1}, int64_t{100000}))->capture_default_str();
+  app.add_option("--seed", s.seed, "seed of the initial weights, dropout and batch order")->check(experiment::non_negative())->capture_default_str();
+  app.add_option("--out", s.out_dir, "where the CSV and the plots go")->capture_default_str();
+  app.add_option("--data", s.data_dir, "where Fashion-MNIST is (default: the Debian package's folder)");
+  app.add_flag("--quiet", s.quiet, "no progress bars");
+  app.add_flag("--smoke", smoke, "a seconds-long run on 1024 training and 500 test images (2 epochs unless --epochs)");
+  experiment::parse_command_line(app, argc, argv);
+  if (smoke) {
+    s.train_subset = 1024;
+    s.test_subset = 500;
+    if (!experiment::given(app, "--epochs")) s.epochs = 2;
   }
   return s;
 }

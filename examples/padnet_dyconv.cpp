@@ -106,7 +106,8 @@ int main(int argc, char** argv) {
   // take about 20 minutes on two loaded cores.
   ExperimentFlags defaults;
   defaults.train_examples = 4000;
-  const ExperimentFlags flags = parse_experiment_flags(argc, argv, defaults);
+  const ExperimentFlags flags = parse_experiment_flags(argc, argv, defaults,
+                                                           "PAD-Net Table 2 on Fashion-MNIST: static, CondConv, DY-Conv and PAD-Net in a ResNet and a MobileNetV2.");
   const auto data = load_fashion_mnist_tensors(flags.data_dir, flags.train_examples, flags.test_examples);
   if (!data) return 77;  // not installed: skipped
   const LabelledImages& train = data->train;

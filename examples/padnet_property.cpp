@@ -59,7 +59,8 @@ struct MethodResults {
 
 int main(int argc, char** argv) {
   std::setvbuf(stdout, nullptr, _IOLBF, 0);
-  const ExperimentFlags flags = parse_experiment_flags(argc, argv, ExperimentFlags{});
+  const ExperimentFlags flags = parse_experiment_flags(argc, argv, ExperimentFlags{},
+                                                           "PAD-Net Figure 6 on Fashion-MNIST: per-layer parameter and output variance of static, DY-Conv and PAD-Net.");
   const auto data = load_fashion_mnist_tensors(flags.data_dir, flags.train_examples, flags.test_examples);
   if (!data) return 77;  // not installed: skipped
   const LabelledImages& train = data->train;

@@ -64,7 +64,8 @@ std::pair<double, double> mean_scale_factors(nn::Module& model) {
 
 int main(int argc, char** argv) {
   std::setvbuf(stdout, nullptr, _IOLBF, 0);
-  const ExperimentFlags flags = parse_experiment_flags(argc, argv, ExperimentFlags{});
+  const ExperimentFlags flags = parse_experiment_flags(argc, argv, ExperimentFlags{},
+                                                           "PAD-Net Table 4 (vision) on Fashion-MNIST: the five scale-factor options.");
   const auto data = load_fashion_mnist_tensors(flags.data_dir, flags.train_examples, flags.test_examples);
   if (!data) return 77;  // not installed: skipped
   const LabelledImages& train = data->train;

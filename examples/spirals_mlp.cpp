@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "engine/autograd.h"
+#include "examples/common/command_line.h"
 #include "engine/flops.h"
 #include "engine/ops/ops.h"
 #include "engine/random.h"
@@ -42,35 +43,21 @@ struct Settings {
 
 constexpr int64_t kClasses = 3;
 
-// The whole of `text` as a non-negative integer, or -1 if it is not one.
-long long parse_count(const char* text) {
-  char* end = nullptr;
-  const long long value = std::strtoll(text, &end, 10);
-  return *text != '\0' && *end == '\0' && value >= 0 ? value : -1;
-}
-
+// The flags, through CLI11 like every example's (examples/common/command_line.h).
 Settings parse_args(int argc, char** argv) {
   Settings s;
-  bool steps_given = false;
-  for (int i = 1; i < argc; ++i) {
-    const std::string arg = argv[i];
-    const long long value = i + 1 < argc ? parse_count(argv[i + 1]) : -1;
-    if (arg == "--smoke") {
-      s.points_per_class = 40;
-      s.hidden = 16;
-      if (!steps_given) s.steps = 60;
-      s.log_every = 10;
-    } else if (arg == "--steps" && value >= 1) {
-      s.steps = value;
-      steps_given = true;
-      ++i;
-    } else if (arg == "--seed" && value >= 0) {
-      s.seed = static_cast<uint64_t>(value);
-      ++i;
-    } else {
-      std::fprintf(stderr, "usage: %s [--steps N (>= 1)] [--seed S (>= 0)] [--smoke]\n", argv[0]);
-      std::exit(arg == "--help" || arg == "-h" ? 0 : 2);
-    }
+  bool smoke = false;
+  CLI::App app{"Trains a small MLP on three interleaved spirals with nothing but engine ops."};
+  app.add_option("--steps", s.steps, "full-batch gradient steps")
+      ->check(CLI::Range(int64_t{1}, int64_t{10000000}))->capture_default_str();
+  app.add_option("--seed", s.seed, "seed of the data and the initial weights")->check(dg::experiment::non_negative())->capture_default_str();
+  app.add_flag("--smoke", smoke, "a second-long run: 40 points per class, 16 hidden units, 60 steps unless --steps");
+  dg::experiment::parse_command_line(app, argc, argv);
+  if (smoke) {
+    s.points_per_class = 40;
+    s.hidden = 16;
+    if (!dg::experiment::given(app, "--steps")) s.steps = 60;
+    s.log_every = 10;
   }
   return s;
 }

@@ -22,7 +22,8 @@ DG_PACKAGES=(
   libopenblas-openmp-dev  # its OpenMP build, which the engine links (CMakeLists.txt)
   catch2            # Catch2 v2, for the tests
   libfmt-dev        # error messages and printing
-  libstb-dev        # image loading (datasets), PNG plots (nn)
+  libstb-dev        # image loading (datasets; tests read figures back)
+  libcli11-dev      # command lines of the examples (examples/common/command_line.h)
   zlib1g-dev        # gzipped IDX files (datasets)
   dataset-fashion-mnist  # Fashion-MNIST IDX files (datasets, examples)
   wordnet-base           # WordNet 3.0 glosses (datasets, examples)

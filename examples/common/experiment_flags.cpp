@@ -1,38 +1,9 @@
 // Command-line parsing of the PAD-Net experiment programs (see experiment_flags.h).
 #include "examples/common/experiment_flags.h"
 
-#include <cstdio>
-#include <cstdlib>
-#include <optional>
-#include <vector>
+#include "examples/common/command_line.h"
 
 namespace dg::experiment {
-
-namespace {
-
-std::optional<long long> parse_count(const char* text) {
-  char* end = nullptr;
-  const long long value = std::strtoll(text, &end, 10);
-  if (*text == '\0' || *end != '\0' || value < 0) return std::nullopt;
-  return value;
-}
-
-std::optional<double> parse_positive(const char* text) {
-  char* end = nullptr;
-  const double value = std::strtod(text, &end);
-  if (*text == '\0' || *end != '\0' || !(value > 0)) return std::nullopt;
-  return value;
-}
-
-[[noreturn]] void usage(const char* program, int status) {
-  std::fprintf(stderr,
-               "usage: %s [--seeds N] [--epochs N] [--train N] [--test N] [--width W] [--out DIR] "
-               "[--data DIR] [--quiet] [--smoke]\n",
-               program);
-  std::exit(status);
-}
-
-}  // namespace
 
 ExperimentFlags smoke_scale(ExperimentFlags flags) {
   flags.smoke = true;
@@ -47,38 +18,39 @@ ExperimentFlags smoke_scale(ExperimentFlags flags) {
   return flags;
 }
 
-ExperimentFlags parse_experiment_flags(int argc, char** argv, ExperimentFlags defaults) {
-  bool smoke = false;
-  for (int i = 1; i < argc; ++i) smoke = smoke || std::string(argv[i]) == "--smoke";
-  ExperimentFlags flags = smoke ? smoke_scale(defaults) : defaults;
-  for (int i = 1; i < argc; ++i) {
-    if (i > 1) flags.command_line += ' ';
-    flags.command_line += argv[i];
-  }
-  for (int i = 1; i < argc; ++i) {
-    const std::string arg = argv[i];
-    const char* value = i + 1 < argc ? argv[i + 1] : nullptr;
-    auto count = [&](int64_t& target, long long minimum) {
-      const auto parsed = value ? parse_count(value) : std::nullopt;
-      if (!parsed || *parsed < minimum) usage(argv[0], 2);
-      target = *parsed;
-      ++i;
-    };
-    if (arg == "--smoke") continue;
-    if (arg == "--quiet") flags.quiet = true;
-    else if (arg == "--seeds") count(flags.seeds, 1);
-    else if (arg == "--epochs") count(flags.epochs, 1);
-    else if (arg == "--train") count(flags.train_examples, 0);
-    else if (arg == "--test") count(flags.test_examples, 0);
-    else if (arg == "--width") {
-      const auto parsed = value ? parse_positive(value) : std::nullopt;
-      if (!parsed) usage(argv[0], 2);
-      flags.width_multiplier = *parsed;
-      ++i;
-    } else if (arg == "--out" && value) flags.out_dir = argv[++i];
-    else if (arg == "--data" && value) flags.data_dir = argv[++i];
-    else usage(argv[0], arg == "--help" || arg == "-h" ? 0 : 2);
-  }
+ExperimentFlags parse_experiment_flags(int argc, char** argv, ExperimentFlags defaults,
+                                       const std::string& description) {
+  ExperimentFlags parsed = defaults;
+  CLI::App app{description};
+  app.add_option("--seeds", parsed.seeds, "runs per setting (seeds 0 .. N-1)")
+      ->check(CLI::Range(int64_t{1}, int64_t{1000}))->capture_default_str();
+  app.add_option("--epochs", parsed.epochs, "training epochs per run")
+      ->check(CLI::Range(int64_t{1}, int64_t{100000}))->capture_default_str();
+  app.add_option("--train", parsed.train_examples, "training examples (the first N of the split; 0 = all)")
+      ->check(non_negative())->capture_default_str();
+  app.add_option("--test", parsed.test_examples, "test examples (the first N of the split; 0 = all)")
+      ->check(non_negative())->capture_default_str();
+  app.add_option("--width", parsed.width_multiplier, "the backbones' width multiplier")
+      ->check(positive())->capture_default_str();
+  app.add_option("--out", parsed.out_dir, "where the results (markdown, CSV, PNG) go")->capture_default_str();
+  app.add_option("--data", parsed.data_dir, "where Fashion-MNIST is (default: the Debian package's folder)");
+  app.add_flag("--quiet", parsed.quiet, "no progress bars");
+  app.add_flag("--smoke", parsed.smoke,
+               "a seconds-long run (tiny subsets, a narrow one-block model, one seed, two partition "
+               "batches); flags given explicitly still apply");
+  parse_command_line(app, argc, argv);
+
+  // The smoke scale where --smoke is given, then whatever was given explicitly on top.
+  ExperimentFlags flags = parsed.smoke ? smoke_scale(defaults) : defaults;
+  if (given(app, "--seeds")) flags.seeds = parsed.seeds;
+  if (given(app, "--epochs")) flags.epochs = parsed.epochs;
+  if (given(app, "--train")) flags.train_examples = parsed.train_examples;
+  if (given(app, "--test")) flags.test_examples = parsed.test_examples;
+  if (given(app, "--width")) flags.width_multiplier = parsed.width_multiplier;
+  flags.out_dir = parsed.out_dir;
+  flags.data_dir = parsed.data_dir;
+  flags.quiet = parsed.quiet;
+  flags.command_line = joined_arguments(argc, argv);
   return flags;
 }
 

@@ -11,8 +11,10 @@
 //   --smoke      a seconds-long run: tiny subsets, a narrow one-block model, one seed, two
 //                partition batches; explicit flags after or before it still apply
 //
-// Each program passes its own defaults (the scale that fits its time budget) and gets back the
-// settings, or the process exits with the usage line (status 2; 0 for --help).
+// Parsed by CLI11 (examples/common/command_line.h): --help lists them with their defaults; an
+// unknown flag or a bad value (a negative count, a width of 0, text for a number) is an error
+// naming it, and the process exits with status 2. Each program passes its own defaults (the scale
+// that fits its time budget) and a one-line description for --help.
 #pragma once
 
 #include <cstdint>
@@ -38,8 +40,9 @@ struct ExperimentFlags {
   std::string command_line;  // the program's arguments as given, for the results file
 };
 
-// Parses argv over `defaults`; on bad input prints the usage and exits.
-ExperimentFlags parse_experiment_flags(int argc, char** argv, ExperimentFlags defaults);
+// Parses argv over `defaults`; on bad input prints what was wrong and exits with status 2.
+ExperimentFlags parse_experiment_flags(int argc, char** argv, ExperimentFlags defaults,
+                                       const std::string& description = "A PAD-Net experiment.");
 
 // The smoke scale applied to `flags` (what --smoke sets where no explicit flag overrides it).
 ExperimentFlags smoke_scale(ExperimentFlags flags);
