@@ -151,8 +151,8 @@ int main(int argc, char** argv) {
   const double test_acc = classification_accuracy(*model, test_set);
   const double forward_mflop_per_image =
       static_cast<double>(eval_flops.count()) * 1e-6 / static_cast<double>(test_set->size());
-  plot::write_line_plot(s.out_dir + "/fmnist_mlp_loss.png", plot::curves_plot(log, "epoch", {"train_loss"}, "Fashion-MNIST MLP: training loss"));
-  plot::write_line_plot(s.out_dir + "/fmnist_mlp_accuracy.png", plot::curves_plot(log, "epoch", {"train_acc", "test_acc"}, "Fashion-MNIST MLP: accuracy"));
+  plot::write_line_chart(s.out_dir + "/fmnist_mlp_loss.png", plot::curves_chart(log, "epoch", {"train_loss"}, "Fashion-MNIST MLP: training loss"));
+  plot::write_line_chart(s.out_dir + "/fmnist_mlp_accuracy.png", plot::curves_chart(log, "epoch", {"train_acc", "test_acc"}, "Fashion-MNIST MLP: accuracy"));
   std::printf("test accuracy %.2f%%\n", 100 * test_acc);
   std::printf("training took %.1f s (%.1f GFLOP measured by the engine); a forward pass "
               "costs %.3f MFLOP per image\n",

@@ -22,6 +22,7 @@
 // docs/results by default). Exits 1 if a run's training loss did not go down, 77 if Fashion-MNIST
 // is not installed.
 #include <algorithm>
+#include <cctype>
 #include <cstdio>
 #include <map>
 #include <optional>
@@ -34,6 +35,7 @@
 #include "examples/common/experiment_flags.h"
 #include "examples/common/fashion_mnist.h"
 #include "examples/common/plot.h"
+#include "examples/common/result_figures.h"
 #include "examples/common/results_page.h"
 #include "examples/common/statistics.h"
 #include "nn/train/run_log.h"
@@ -98,6 +100,40 @@ std::string time_note(const std::string& backbone, const BackboneResults& r) {
                      1e3 * dy.seconds_per_sample_batch1, 1e3 * dy.seconds_per_sample_batch64);
 }
 
+// --------------------------------------------------------------------------- the figures
+//
+// From the CSV (one row per run), for each backbone: every seed's top-1 per method, each method
+// minus DY-Conv at the same seed, and the methods in (parameters, mean top-1) with their Pareto
+// front.
+
+std::vector<std::string> draw_figures(const train::CsvTable& csv, const std::string& out_dir) {
+  std::vector<std::string> written;
+  for (Backbone backbone : kBackbones) {
+    const std::string name = to_string(backbone);
+    train::CsvTable rows = csv;  // this backbone's rows
+    rows.rows.clear();
+    const std::vector<std::string> backbones = csv.texts("backbone");
+    for (size_t r = 0; r < csv.rows.size(); ++r)
+      if (backbones[r] == name) rows.rows.push_back(csv.rows[r]);
+    if (rows.rows.empty()) continue;
+    std::string stem = "padnet_dyconv_" + name;
+    std::transform(stem.begin(), stem.end(), stem.begin(), [](unsigned char c) { return std::tolower(c); });
+    const SeedResults accuracy = seed_results_from_csv(rows, {"method"}, "top1", 100.0);
+    const std::vector<std::string> seeds =
+        draw_seed_figures(accuracy, out_dir, stem, "Table 2, " + name, "top-1 %", "DY-Conv");
+    written.insert(written.end(), seeds.begin(), seeds.end());
+    const SeedResults params = seed_results_from_csv(rows, {"method"}, "params");
+    plot::ParetoChart pareto{.title = "Table 2, " + name + ": parameters and top-1 (front: no method better on both)",
+                             .x_label = "parameters (intrinsic, deployed)", .y_label = "top-1 % (mean over seeds)",
+                             .points = {}};
+    for (const std::string& method : accuracy.methods())
+      pareto.points.push_back({method, params.mean(method), accuracy.mean(method)});
+    written.push_back(out_dir + "/" + stem + "_pareto.png");
+    plot::write_pareto_chart(written.back(), pareto);
+  }
+  return written;
+}
+
 // --------------------------------------------------------------------------- the experiment
 
 int main(int argc, char** argv) {
@@ -108,6 +144,11 @@ int main(int argc, char** argv) {
   defaults.train_examples = 4000;
   const ExperimentFlags flags = parse_experiment_flags(argc, argv, defaults,
                                                            "PAD-Net Table 2 on Fashion-MNIST: static, CondConv, DY-Conv and PAD-Net in a ResNet and a MobileNetV2.");
+  const std::string csv_path = flags.out_dir + "/padnet_dyconv.csv";
+  if (flags.replot) {  // the figures again from an earlier run's CSV, no training
+    print_written(draw_figures(train::read_csv(csv_path), flags.out_dir));
+    return 0;
+  }
   const auto data = load_fashion_mnist_tensors(flags.data_dir, flags.train_examples, flags.test_examples);
   if (!data) return 77;  // not installed: skipped
   const LabelledImages& train = data->train;
@@ -118,7 +159,6 @@ int main(int argc, char** argv) {
               (long long)flags.epochs, (long long)flags.seeds, 100 * kDynamicRatio,
               (long long)flags.partition_rounds, (long long)flags.partition_batches);
 
-  const std::string csv_path = flags.out_dir + "/padnet_dyconv.csv";
   train::RunLog log(csv_path, {"backbone", "method", "seed", "top1", "params", "flops", "ms_batch1",
                                "ms_batch64", "epoch_seconds"});
   std::map<std::string, BackboneResults> results;
@@ -173,31 +213,7 @@ int main(int argc, char** argv) {
 
   // --------------------------------------------------------------------------- the figures
 
-  const std::string accuracy_png = flags.out_dir + "/padnet_dyconv_accuracy.png";
-  const std::string params_png = flags.out_dir + "/padnet_dyconv_params.png";
-  plot::BarChart accuracy{.title = "Table 2 (Fashion-MNIST): top-1, mean +- std", .y_label = "top-1 %",
-                          .categories = {}, .series = {}};
-  plot::BarChart params{.title = "Table 2 (Fashion-MNIST): parameters", .y_label = "parameters",
-                        .categories = {}, .series = {}};
-  for (Backbone backbone : kBackbones) {
-    accuracy.categories.push_back(to_string(backbone));
-    params.categories.push_back(to_string(backbone));
-  }
-  for (ConvMethod method : kMethods) {
-    const std::string name = to_string(method);
-    plot::BarSeries acc_series{.name = name, .values = {}, .errors = {}};
-    plot::BarSeries param_series{.name = name, .values = {}, .errors = {}};
-    for (Backbone backbone : kBackbones) {
-      const BackboneResults& r = results.at(to_string(backbone));
-      acc_series.values.push_back(100 * r.accuracy.stats(name).mean);
-      acc_series.errors.push_back(100 * r.accuracy.stats(name).std);
-      param_series.values.push_back(double(r.report.at(name).total.intrinsic()));
-    }
-    accuracy.series.push_back(acc_series);
-    params.series.push_back(param_series);
-  }
-  plot::write_bar_chart(accuracy_png, accuracy);
-  plot::write_bar_chart(params_png, params);
+  const std::vector<std::string> figures = draw_figures(train::read_csv(csv_path), flags.out_dir);
 
   // --------------------------------------------------------------------------- the results file
 
@@ -225,10 +241,12 @@ int main(int argc, char** argv) {
           "(indicative only). Runs repeat exactly for a given command (same seeds, same thread count).",
           train.size(), test.size(), flags.epochs, flags.width_multiplier, flags.resnet_blocks_per_stage,
           flags.seeds - 1, flags.seeds, 100 * kDynamicRatio, flags.partition_rounds, flags.partition_batches),
-      .table = table.str(), .figures = {{"top-1", "padnet_dyconv_accuracy.png"}, {"parameters", "padnet_dyconv_params.png"}}, .claims = claims, .notes = notes});
+      .table = table.str(), .figures = figures_in(figures), .claims = claims, .notes = notes});
   std::printf("\n");
   for (const Claim& claim : claims) std::printf("%s\n", claim_line(claim).c_str());
-  std::printf("results in %s, %s, %s and %s\n", md_path.c_str(), csv_path.c_str(), accuracy_png.c_str(), params_png.c_str());
+  std::vector<std::string> written = {md_path, csv_path};
+  written.insert(written.end(), figures.begin(), figures.end());
+  print_written(written);
 
   if (!all_went_down) {
     std::printf("FAILED: the training loss of a run did not go down\n");

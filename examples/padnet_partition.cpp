@@ -28,6 +28,7 @@
 #include "examples/common/experiment_flags.h"
 #include "examples/common/fashion_mnist.h"
 #include "examples/common/plot.h"
+#include "examples/common/result_figures.h"
 #include "examples/common/results_page.h"
 #include "examples/common/statistics.h"
 #include "nn/train/run_log.h"
@@ -43,12 +44,27 @@ constexpr double kDynamicRatio = 0.3;
 const std::vector<std::pair<std::string, PartitionMethod>> kPartitions = {
     {"Random", PartitionMethod::random}, {"MP", PartitionMethod::one_shot}, {"IMP", PartitionMethod::imp}};
 
+// --------------------------------------------------------------------------- the figures
+//
+// From the CSV (one row per run): every seed's top-1 per method, and each method minus the fully
+// dynamic network at the same seed (the claims are orderings against it and between partitions).
+
+std::vector<std::string> draw_figures(const train::CsvTable& csv, const std::string& out_dir) {
+  return draw_seed_figures(seed_results_from_csv(csv, {"method"}, "top1", 100.0), out_dir, "padnet_partition",
+                           "Figure 4 (kappa 30%)", "top-1 %", "Dynamic");
+}
+
 // --------------------------------------------------------------------------- the experiment
 
 int main(int argc, char** argv) {
   std::setvbuf(stdout, nullptr, _IOLBF, 0);
   const ExperimentFlags flags = parse_experiment_flags(argc, argv, ExperimentFlags{},
                                                            "PAD-Net Figure 4 on Fashion-MNIST: partition methods (Random, MP, IMP, fully dynamic, SNIP-P) at kappa 30%.");
+  const std::string csv_path = flags.out_dir + "/padnet_partition.csv";
+  if (flags.replot) {  // the figures again from an earlier run's CSV, no training
+    print_written(draw_figures(train::read_csv(csv_path), flags.out_dir));
+    return 0;
+  }
   const auto data = load_fashion_mnist_tensors(flags.data_dir, flags.train_examples, flags.test_examples);
   if (!data) return 77;  // not installed: skipped
   const LabelledImages& train = data->train;
@@ -58,7 +74,6 @@ int main(int argc, char** argv) {
               flags.width_multiplier, (long long)train.size(), (long long)test.size(),
               (long long)flags.epochs, (long long)flags.seeds, 100 * kDynamicRatio);
 
-  const std::string csv_path = flags.out_dir + "/padnet_partition.csv";
   train::RunLog log(csv_path, {"method", "seed", "top1", "params", "epoch_seconds"});
   SeedResults accuracy;
   std::map<std::string, int64_t> params;
@@ -123,14 +138,8 @@ int main(int argc, char** argv) {
     table.add({method, std::to_string(params.at(method)), fmt::format("{:.2f} +- {:.2f}", 100 * s.mean, 100 * s.std)});
   }
   std::printf("\n%s", table.str().c_str());
-  const std::string png_path = flags.out_dir + "/padnet_partition.png";
-  plot::BarSeries bars{.name = "top-1 %", .values = {}, .errors = {}};
-  for (const std::string& method : accuracy.methods()) {
-    bars.values.push_back(100 * accuracy.stats(method).mean);
-    bars.errors.push_back(100 * accuracy.stats(method).std);
-  }
-  plot::write_bar_chart(png_path, {.title = "Figure 4: partition methods (kappa 30%)", .y_label = "top-1 %",
-                                   .categories = accuracy.methods(), .series = {bars}});
+  const std::vector<std::string> figures = draw_figures(train::read_csv(csv_path), flags.out_dir);
+
 
   // --------------------------------------------------------------------------- the results file
   //
@@ -145,7 +154,7 @@ int main(int argc, char** argv) {
                            "{} batches before training; SNIP-P keeps PAD-Net's kernel parameter count.",
                            flags.resnet_blocks_per_stage, flags.width_multiplier, train.size(), test.size(),
                            flags.epochs, flags.seeds - 1, flags.partition_rounds, flags.partition_batches),
-      .table = table.str(), .figures = {{"partition methods", "padnet_partition.png"}},
+      .table = table.str(), .figures = figures_in(figures),
       .claims = {{"IMP above MP", accuracy.mean("IMP") > accuracy.mean("MP")},
                  {"MP above Random", accuracy.mean("MP") > accuracy.mean("Random")},
                  {"IMP above fully dynamic", accuracy.mean("IMP") > accuracy.mean("Dynamic")},
@@ -153,7 +162,9 @@ int main(int argc, char** argv) {
                   accuracy.mean("SNIP-P") < accuracy.mean("Dynamic")}},
       .notes = {fmt::format("The largest std over the settings is {:.2f} points; orderings between means closer "
                             "than that are not resolved by this run.", 100 * noise)}});
-  std::printf("results in %s, %s and %s\n", md_path.c_str(), csv_path.c_str(), png_path.c_str());
+  std::vector<std::string> written = {md_path, csv_path};
+  written.insert(written.end(), figures.begin(), figures.end());
+  print_written(written);
 
   if (!all_went_down) {
     std::printf("FAILED: the training loss of a run did not go down\n");

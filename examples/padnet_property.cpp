@@ -31,6 +31,7 @@
 #include "examples/common/fashion_mnist.h"
 #include "partition/dynamic_property.h"
 #include "examples/common/plot.h"
+#include "examples/common/result_figures.h"
 #include "examples/common/results_page.h"
 #include "examples/common/statistics.h"
 #include "nn/train/run_log.h"
@@ -55,12 +56,51 @@ struct MethodResults {
   }
 };
 
+// --------------------------------------------------------------------------- the figures
+//
+// From the CSV (one row per method, seed and layer): per layer, the mean over the seeds, one line
+// per method.
+
+std::vector<std::string> draw_figures(const train::CsvTable& csv, const std::string& out_dir) {
+  const std::vector<std::string> methods = csv.texts("method");
+  const std::vector<double> layers = csv.numbers("layer");
+  std::vector<std::string> written;
+  for (const auto& [column, title] : {std::pair<std::string, std::string>{"parameter_variance", "parameter variance"},
+                                      {"output_variance", "output variance"}}) {
+    const std::vector<double> values = csv.numbers(column);
+    std::map<std::string, std::map<double, std::vector<double>>> by_method;  // method -> layer -> seeds
+    std::vector<std::string> order;
+    for (size_t r = 0; r < values.size(); ++r) {
+      if (!by_method.count(methods[r])) order.push_back(methods[r]);
+      by_method[methods[r]][layers[r]].push_back(values[r]);
+    }
+    plot::LineChart chart{.title = "Figure 6: " + title + " per layer (mean over seeds)",
+                          .x_label = "convolution (factory order)", .y_label = title, .series = {}};
+    for (const std::string& method : order) {
+      plot::Series series{.name = method, .x = {}, .y = {}};
+      for (const auto& [layer, seeds] : by_method.at(method)) {
+        series.x.push_back(layer);
+        series.y.push_back(mean_std(seeds).mean);
+      }
+      chart.series.push_back(series);
+    }
+    written.push_back(out_dir + "/padnet_property_" + (column == "parameter_variance" ? "parameters" : "outputs") + ".png");
+    plot::write_line_chart(written.back(), chart);
+  }
+  return written;
+}
+
 // --------------------------------------------------------------------------- the experiment
 
 int main(int argc, char** argv) {
   std::setvbuf(stdout, nullptr, _IOLBF, 0);
   const ExperimentFlags flags = parse_experiment_flags(argc, argv, ExperimentFlags{},
                                                            "PAD-Net Figure 6 on Fashion-MNIST: per-layer parameter and output variance of static, DY-Conv and PAD-Net.");
+  const std::string csv_path = flags.out_dir + "/padnet_property.csv";
+  if (flags.replot) {  // the figures again from an earlier run's CSV, no training
+    print_written(draw_figures(train::read_csv(csv_path), flags.out_dir));
+    return 0;
+  }
   const auto data = load_fashion_mnist_tensors(flags.data_dir, flags.train_examples, flags.test_examples);
   if (!data) return 77;  // not installed: skipped
   const LabelledImages& train = data->train;
@@ -71,7 +111,6 @@ int main(int argc, char** argv) {
               flags.width_multiplier, (long long)train.size(), (long long)flags.epochs,
               (long long)flags.seeds, (long long)measured.shape()[0]);
 
-  const std::string csv_path = flags.out_dir + "/padnet_property.csv";
   train::RunLog log(csv_path, {"method", "seed", "layer", "parameter_variance", "output_variance"});
   std::map<std::string, MethodResults> results;
   std::vector<std::string> layer_names;
@@ -111,21 +150,8 @@ int main(int argc, char** argv) {
 
   // --------------------------------------------------------------------------- the figures
 
-  const std::string parameters_png = flags.out_dir + "/padnet_property_parameters.png";
-  const std::string outputs_png = flags.out_dir + "/padnet_property_outputs.png";
-  plot::LinePlot parameters{.title = "Figure 6: parameter variance per layer", .x_label = "convolution (factory order)",
-                            .y_label = "parameter variance", .series = {}};
-  plot::LinePlot outputs{.title = "Figure 6: output variance per layer", .x_label = "convolution (factory order)",
-                         .y_label = "output variance", .series = {}};
-  std::vector<double> index;
-  for (size_t i = 0; i < layer_names.size(); ++i) index.push_back(double(i));
-  for (ConvMethod method : kMethods) {
-    const MethodResults& r = results.at(to_string(method));
-    parameters.series.push_back({to_string(method), index, r.parameter_variance});
-    outputs.series.push_back({to_string(method), index, r.output_variance});
-  }
-  plot::write_line_plot(parameters_png, parameters);
-  plot::write_line_plot(outputs_png, outputs);
+  const std::vector<std::string> figures = draw_figures(train::read_csv(csv_path), flags.out_dir);
+
 
   // --------------------------------------------------------------------------- the results file
 
@@ -161,7 +187,7 @@ int main(int argc, char** argv) {
           flags.resnet_blocks_per_stage, flags.width_multiplier, train.size(), flags.epochs, flags.seeds - 1,
           measured.shape()[0], test.size(), 100 * st.accuracy.mean("Static"), 100 * dy.accuracy.mean("DY-Conv"),
           100 * pad.accuracy.mean("PAD-Net")),
-      .table = table.str(), .figures = {{"parameter variance", "padnet_property_parameters.png"}, {"output variance", "padnet_property_outputs.png"}},
+      .table = table.str(), .figures = figures_in(figures),
       .claims_heading = "Where this has the paper's shape and where not (layer means)",
       .claims = {{fmt::format("DY-Conv's parameter variance above PAD-Net's ({:.4g} vs {:.4g})", param_dy, param_pad),
                   param_dy > param_pad},
@@ -170,7 +196,9 @@ int main(int argc, char** argv) {
                  {fmt::format("PAD-Net's output variance above DY-Conv's ({:.4g} vs {:.4g})", out_pad, out_dy),
                   out_pad > out_dy}},
       .notes = {}});
-  std::printf("results in %s, %s, %s and %s\n", md_path.c_str(), csv_path.c_str(), parameters_png.c_str(), outputs_png.c_str());
+  std::vector<std::string> written = {md_path, csv_path};
+  written.insert(written.end(), figures.begin(), figures.end());
+  print_written(written);
 
   if (!all_went_down) {
     std::printf("FAILED: the training loss of a run did not go down\n");

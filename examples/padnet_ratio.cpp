@@ -18,6 +18,7 @@
 // (layer-wise dynamic ratio per kappa). Exits 1 if a run's loss did not go down, 77 without the
 // data set.
 #include <algorithm>
+#include <limits>
 #include <cstdio>
 #include <map>
 #include <optional>
@@ -30,6 +31,7 @@
 #include "examples/common/experiment_flags.h"
 #include "examples/common/fashion_mnist.h"
 #include "examples/common/plot.h"
+#include "examples/common/result_figures.h"
 #include "examples/common/results_page.h"
 #include "examples/common/statistics.h"
 #include "nn/train/run_log.h"
@@ -44,12 +46,58 @@ const std::vector<double> kDynamicRatios = {0.1, 0.3, 0.5, 0.7};
 // "PAD-Net 30%": the name of PAD-Net at one ratio in the results.
 std::string padnet_name(double kappa) { return fmt::format("PAD-Net {:.0f}%", 100 * kappa); }
 
+// --------------------------------------------------------------------------- the figures
+//
+// From the CSV (one row per run): top-1 against kappa as a curve (the mean over the seeds with its
+// 95% interval) with DY-Conv and the static network as reference lines; every setting's seeds;
+// and every setting minus DY-Conv at the same seed.
+
+std::vector<std::string> draw_figures(const train::CsvTable& csv, const std::string& out_dir) {
+  const std::vector<std::string> methods = csv.texts("method");
+  const std::vector<double> kappas = csv.numbers("kappa"), seeds = csv.numbers("seed"), top1 = csv.numbers("top1");
+  SeedResults results;
+  std::map<double, std::vector<double>> padnet;  // kappa -> top-1 % per seed
+  for (size_t r = 0; r < methods.size(); ++r) {
+    const bool is_padnet = methods[r] == "PAD-Net";
+    results.add(is_padnet ? padnet_name(kappas[r]) : methods[r], static_cast<int64_t>(seeds[r]), 100 * top1[r]);
+    if (is_padnet) padnet[kappas[r]].push_back(100 * top1[r]);
+  }
+  plot::Series mean{.name = "PAD-Net (IMP), mean", .x = {}, .y = {}};
+  plot::Series low{.name = "95% interval", .x = {}, .y = {}}, high{.name = "", .x = {}, .y = {}};
+  for (const auto& [kappa, values] : padnet) {
+    const MeanInterval ci = mean_ci95(values);
+    mean.x.push_back(100 * kappa), mean.y.push_back(ci.mean);
+    low.x.push_back(100 * kappa), low.y.push_back(ci.low());
+    high.x.push_back(100 * kappa), high.y.push_back(ci.high());
+  }
+  // The interval as one series: the low edge, a gap, the high edge.
+  low.x.push_back(std::numeric_limits<double>::quiet_NaN()), low.y.push_back(std::numeric_limits<double>::quiet_NaN());
+  low.x.insert(low.x.end(), high.x.begin(), high.x.end());
+  low.y.insert(low.y.end(), high.y.begin(), high.y.end());
+  const double x0 = mean.x.front(), x1 = mean.x.back();
+  const double dyconv = results.mean("DY-Conv"), static_net = results.mean("Static");
+  std::vector<std::string> written = {out_dir + "/padnet_ratio.png"};
+  plot::write_line_chart(written.back(), {.title = "Figure 3: top-1 against the dynamic ratio",
+                                          .x_label = "dynamic ratio kappa (%)", .y_label = "top-1 %",
+                                          .series = {mean, low, {"DY-Conv (fully dynamic), mean", {x0, x1}, {dyconv, dyconv}},
+                                                     {"Static, mean", {x0, x1}, {static_net, static_net}}}});
+  const std::vector<std::string> more =
+      draw_seed_figures(results, out_dir, "padnet_ratio_seeds", "Figure 3", "top-1 %", "DY-Conv");
+  written.insert(written.end(), more.begin(), more.end());
+  return written;
+}
+
 // --------------------------------------------------------------------------- the experiment
 
 int main(int argc, char** argv) {
   std::setvbuf(stdout, nullptr, _IOLBF, 0);
   const ExperimentFlags flags = parse_experiment_flags(argc, argv, ExperimentFlags{},
                                                            "PAD-Net Figure 3 on Fashion-MNIST: top-1 against the dynamic ratio kappa, and the layer-wise ratio.");
+  const std::string csv_path = flags.out_dir + "/padnet_ratio.csv";
+  if (flags.replot) {  // the figures again from an earlier run's CSV, no training
+    print_written(draw_figures(train::read_csv(csv_path), flags.out_dir));
+    return 0;
+  }
   const auto data = load_fashion_mnist_tensors(flags.data_dir, flags.train_examples, flags.test_examples);
   if (!data) return 77;  // not installed: skipped
   const LabelledImages& train = data->train;
@@ -60,7 +108,6 @@ int main(int argc, char** argv) {
               (long long)flags.epochs, (long long)flags.seeds);
 
   // One run of a method (and kappa, for PAD-Net), seed by seed.
-  const std::string csv_path = flags.out_dir + "/padnet_ratio.csv";
   train::RunLog log(csv_path, {"method", "kappa", "seed", "top1", "params", "flops", "epoch_seconds"});
   SeedResults accuracy;
   std::map<std::string, int64_t> params;
@@ -111,28 +158,18 @@ int main(int argc, char** argv) {
 
   // --------------------------------------------------------------------------- the figures
 
-  const double dyconv_mean = accuracy.mean("DY-Conv"), static_mean = accuracy.mean("Static");
-    const std::string png_path = flags.out_dir + "/padnet_ratio.png";
-  const std::string layers_path = flags.out_dir + "/padnet_ratio_layers.png";
-  plot::LineSeries means{.name = "PAD-Net (IMP)", .x = {}, .y = {}};
-  for (double kappa : kDynamicRatios) {
-    means.x.push_back(100 * kappa);
-    means.y.push_back(100 * accuracy.mean(padnet_name(kappa)));
-  }
-  const double x0 = 100 * kDynamicRatios.front(), x1 = 100 * kDynamicRatios.back();
-  plot::write_line_plot(png_path, {.title = "Figure 3: top-1 against the dynamic ratio",
-                                   .x_label = "dynamic ratio kappa (%)", .y_label = "top-1 %",
-                                   .series = {means,
-                                              {"DY-Conv (fully dynamic)", {x0, x1}, {100 * dyconv_mean, 100 * dyconv_mean}},
-                                              {"Static", {x0, x1}, {100 * static_mean, 100 * static_mean}}}});
-  plot::LinePlot layers{.title = "Layer-wise dynamic ratio after IMP (seed 0)", .x_label = "layer (factory order)",
-                        .y_label = "dynamic ratio", .series = {}};
+  // The layer-wise ratios are not in the CSV (seed 0's, one value per layer): this figure is drawn
+  // here only, its data in the CSV beside it.
+  std::vector<std::string> figures = draw_figures(train::read_csv(csv_path), flags.out_dir);
+  plot::LineChart layers{.title = "Layer-wise dynamic ratio after IMP (seed 0)", .x_label = "layer (factory order)",
+                         .y_label = "dynamic ratio", .series = {}};
   for (const auto& [kappa, ratios] : layer_ratios) {
-    plot::LineSeries s{.name = fmt::format("kappa {:.0f}%", 100 * kappa), .x = {}, .y = ratios};
+    plot::Series s{.name = fmt::format("kappa {:.0f}%", 100 * kappa), .x = {}, .y = ratios};
     for (size_t i = 0; i < ratios.size(); ++i) s.x.push_back(double(i));
     layers.series.push_back(s);
   }
-  plot::write_line_plot(layers_path, layers);
+  figures.push_back(flags.out_dir + "/padnet_ratio_layers.png");
+  plot::write_line_chart(figures.back(), layers);
 
   // --------------------------------------------------------------------------- the results file
 
@@ -152,14 +189,16 @@ int main(int argc, char** argv) {
                            "images, {} epochs, seeds 0..{}; IMP with E = {} on {} batches before training.",
                            flags.resnet_blocks_per_stage, flags.width_multiplier, train.size(), test.size(),
                            flags.epochs, flags.seeds - 1, flags.partition_rounds, flags.partition_batches),
-      .table = table.str(), .figures = {{"accuracy against kappa", "padnet_ratio.png"}, {"layer-wise ratio", "padnet_ratio_layers.png"}},
+      .table = table.str(), .figures = figures_in(figures),
       .claims = {{fmt::format("The best kappa is {:.0f}% (the paper: 30%)", 100 * best_kappa), best_kappa == 0.3},
                  {"A low ratio (10% or 30%) above fully dynamic DY-Conv",
                   accuracy.mean(padnet_name(0.1)) > dyconv || accuracy.mean(padnet_name(0.3)) > dyconv}},
       .notes = {fmt::format("The spread over the ratios (largest minus smallest mean) is {:.2f} points against a "
                             "per-setting std of up to {:.2f} points; differences below the std are not resolved by "
                             "this run.", 100 * (best - worst), 100 * noise)}});
-  std::printf("results in %s, %s, %s and %s\n", md_path.c_str(), csv_path.c_str(), png_path.c_str(), layers_path.c_str());
+  std::vector<std::string> written = {md_path, csv_path};
+  written.insert(written.end(), figures.begin(), figures.end());
+  print_written(written);
 
   if (!all_went_down) {
     std::printf("FAILED: the training loss of a run did not go down\n");

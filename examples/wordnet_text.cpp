@@ -423,8 +423,8 @@ int main(int argc, char** argv) try {
     }
     curves.add({double(epoch + 1), last_epoch_loss, validation.loss, validation.accuracy(),
                 optimizer.lr(0), seconds_since_start()});
-    plot::write_line_plot(loss_plot_path, plot::curves_plot(curves, "epoch", {"train_loss", "val_loss"}, "WordNet supersenses: cross-entropy"));
-    plot::write_line_plot(accuracy_plot_path, plot::curves_plot(curves, "epoch", {"val_accuracy"}, "WordNet supersenses: validation accuracy"));
+    plot::write_line_chart(loss_plot_path, plot::curves_chart(curves, "epoch", {"train_loss", "val_loss"}, "WordNet supersenses: cross-entropy"));
+    plot::write_line_chart(accuracy_plot_path, plot::curves_chart(curves, "epoch", {"val_accuracy"}, "WordNet supersenses: validation accuracy"));
     if (!s.quiet)
       std::printf("epoch %2lld  train loss %.4f  val loss %.4f  val accuracy %.2f%%%s  (%.0f s)\n",
                   (long long)epoch + 1, last_epoch_loss, validation.loss,

@@ -24,6 +24,8 @@ DG_PACKAGES=(
   libfmt-dev        # error messages and printing
   libstb-dev        # image loading (datasets; tests read figures back)
   libcli11-dev      # command lines of the examples (examples/common/command_line.h)
+  libplplot-dev     # figures of the examples (examples/common/plot.h)
+  plplot-driver-cairo  # PLplot's PNG device (pngcairo), with anti-aliased text and lines
   zlib1g-dev        # gzipped IDX files (datasets)
   dataset-fashion-mnist  # Fashion-MNIST IDX files (datasets, examples)
   wordnet-base           # WordNet 3.0 glosses (datasets, examples)

@@ -38,6 +38,8 @@ ExperimentFlags parse_experiment_flags(int argc, char** argv, ExperimentFlags de
   app.add_flag("--smoke", parsed.smoke,
                "a seconds-long run (tiny subsets, a narrow one-block model, one seed, two partition "
                "batches); flags given explicitly still apply");
+  app.add_flag("--replot", parsed.replot,
+               "no training: draw the figures again from the CSV a run left in --out");
   parse_command_line(app, argc, argv);
 
   // The smoke scale where --smoke is given, then whatever was given explicitly on top.
@@ -50,6 +52,7 @@ ExperimentFlags parse_experiment_flags(int argc, char** argv, ExperimentFlags de
   flags.out_dir = parsed.out_dir;
   flags.data_dir = parsed.data_dir;
   flags.quiet = parsed.quiet;
+  flags.replot = parsed.replot;
   flags.command_line = joined_arguments(argc, argv);
   return flags;
 }

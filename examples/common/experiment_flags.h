@@ -8,6 +8,7 @@
 //   --out DIR    where results (markdown, CSV, PNG) go
 //   --data DIR   where the data set is
 //   --quiet      no progress bars
+//   --replot     no training: draw the figures again from the CSV a run left in DIR
 //   --smoke      a seconds-long run: tiny subsets, a narrow one-block model, one seed, two
 //                partition batches; explicit flags after or before it still apply
 //
@@ -37,6 +38,7 @@ struct ExperimentFlags {
   std::string data_dir;
   bool quiet = false;
   bool smoke = false;
+  bool replot = false;       // draw the figures again from DIR/<program>.csv, without training
   std::string command_line;  // the program's arguments as given, for the results file
 };
 

@@ -1,316 +1,367 @@
-// The charts of plot.h: a shared frame (title, legend, axes with ticks and grid) and the line and
-// bar marks drawn inside it.
+// The figures of plot.h, drawn with PLplot's C API on its cairo PNG driver. PLplot keeps its state
+// in streams; each figure makes a fresh stream, draws, and ends it, under a lock (PLplot's stream
+// table is global). Coordinates: the plot area is a viewport in normalised page coordinates, with
+// room above for the title and the legend; categorical x axes put category i at x = i.
 #include "examples/common/plot.h"
 
-#include <fmt/format.h>
+#include <plplot.h>
 
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <filesystem>
 #include <limits>
+#include <mutex>
 
 #include "engine/error.h"
+#include "examples/common/statistics.h"
+#include "nn/train/run_log.h"
 
 namespace dg::plot {
 
 namespace {
 
-constexpr Rgb kInk{40, 40, 40};
-constexpr Rgb kGrid{225, 225, 225};
-constexpr int kTitleScale = 2;
-constexpr int kSwatch = 8;        // legend colour square
-constexpr int kPad = 8;           // space around the frame's parts
-constexpr int kTickLength = 4;
-constexpr int kTargetTicks = 5;
+constexpr int kInk = 1;      // colour-map-0 index of the axes and text
+constexpr int kGrid = 2;     // of the grid lines
+constexpr int kFirstSeries = 3;
+constexpr const char* kDot = "\u25cf";  // a filled circle, drawn in the font (anti-aliased)
 
-// An axis: the value range [low, high] shown, and the tick values in it.
-struct Axis {
-  double low = 0, high = 1;
-  std::vector<double> ticks;
-  int decimals = 0;  // for the tick labels
-};
-
-// The smallest 1, 2 or 5 times a power of ten that is at least `rough`.
-double nice_step(double rough) {
-  const double power = std::pow(10.0, std::floor(std::log10(rough)));
-  for (double multiple : {1.0, 2.0, 5.0})
-    if (multiple * power >= rough * (1 - 1e-9)) return multiple * power;
-  return 10 * power;
+std::mutex& plplot_lock() {
+  static std::mutex lock;
+  return lock;
 }
 
-// An axis covering [min, max], widened to whole tick steps. An empty range (one value) is widened
-// around it so the data sits in the middle. With `whole_steps` (data that are counts, such as
-// epochs) ticks fall on integers only.
-Axis make_axis(double min, double max, bool whole_steps = false) {
-  if (!(min <= max)) min = 0, max = 1;  // no finite data
-  if (min == max) {
-    const double half = min == 0 ? 1.0 : std::abs(min) * 0.1;
-    min -= half;
-    max += half;
-  }
-  double step = nice_step((max - min) / kTargetTicks);
-  if (whole_steps) step = std::max(step, 1.0);
-  Axis axis;
-  axis.low = std::floor(min / step + 1e-9) * step;
-  axis.high = std::ceil(max / step - 1e-9) * step;
-  for (double t = axis.low; t <= axis.high + step * 1e-6; t += step)
-    axis.ticks.push_back(std::abs(t) < step * 1e-9 ? 0.0 : t);
-  axis.decimals = std::max(0, static_cast<int>(-std::floor(std::log10(step) + 1e-9)));
-  return axis;
+void check_driver() {
+  // PLplot exits the process when asked for a device it does not have; ask first.
+  static const bool available = [] {
+    std::array<const char*, 128> menu_array{}, name_array{};
+    const char** menus = menu_array.data();
+    const char** names = name_array.data();
+    int count = 128;
+    plgDevs(&menus, &names, &count);
+    for (int i = 0; i < count; ++i)
+      if (std::string(names[i]) == "pngcairo") return true;
+    return false;
+  }();
+  check(available, "plot: PLplot has no 'pngcairo' device; install the Debian package plplot-driver-cairo");
 }
 
-std::string tick_label(double value, const Axis& axis) {
-  const double largest = std::max(std::abs(axis.low), std::abs(axis.high));
-  if (largest >= 1e6 || (largest > 0 && largest < 1e-3)) return fmt::format("{:.2g}", value);
-  return fmt::format("{:.{}f}", value, axis.decimals);
-}
+void set_color(int index, Rgb c) { plscol0(index, c.r, c.g, c.b); }
 
-// The outer layout every chart shares: title, legend rows under it, the plot area, the axis labels.
-class Frame {
+// A figure on its own PLplot stream: begun in the constructor, ended (the PNG written) in finish().
+class Figure {
  public:
-  Frame(int width, int height, const std::string& title, const std::vector<std::string>& legend,
-        const Axis& y_axis, const std::string& y_label, bool has_x_label)
-      : canvas_(width, height), y_axis_(y_axis) {
-    int y = kPad;
-    if (!title.empty()) {
-      const int title_width = Canvas::text_width(title, kTitleScale);
-      canvas_.draw_text((width - title_width) / 2, y, title, kInk, kTitleScale);
-      y += Canvas::text_height(kTitleScale) + kPad / 2;
-    }
-    y = draw_legend(y, legend);
-    top_ = y + kPad;
+  Figure(const std::string& png_path, int width, int height, size_t series) {
+    check(width >= 100 && height >= 100 && width <= 8000 && height <= 8000,
+          "plot: figure size {}x{} must be between 100x100 and 8000x8000", width, height);
+    check_driver();
+    const std::filesystem::path folder = std::filesystem::path(png_path).parent_path();
+    if (!folder.empty()) std::filesystem::create_directories(folder);
+    plmkstrm(&stream_);
+    plsdev("pngcairo");
+    plsfnam(png_path.c_str());
+    plspage(0, 0, width, height, 0, 0);
+    plscmap0n(static_cast<int>(kFirstSeries + std::max<size_t>(series, 1)));
+    plscolbg(255, 255, 255);
+    set_color(kInk, {0, 0, 0});
+    set_color(kGrid, {220, 220, 220});
+    for (size_t i = 0; i < series; ++i) set_color(static_cast<int>(kFirstSeries + i), series_color(i));
+    plinit();
+    pladv(0);
+    plschr(0, 0.85);
+  }
+  ~Figure() {
+    if (!finished_) plend1();
+  }
+  Figure(const Figure&) = delete;
+  Figure& operator=(const Figure&) = delete;
 
-    int widest_tick = 0;
-    for (double t : y_axis.ticks)
-      widest_tick = std::max(widest_tick, Canvas::text_width(tick_label(t, y_axis)));
-    left_ = kPad + (y_label.empty() ? 0 : Canvas::text_height() + kPad / 2) + widest_tick +
-            kTickLength + 2;
-    right_ = width - 2 * kPad;
-    bottom_ = height - kPad - kTickLength - Canvas::text_height() -
-              (has_x_label ? Canvas::text_height() + kPad / 2 : 0) - 2;
-    check(right_ - left_ >= 20 && bottom_ - top_ >= 20,
-          "plot: {}x{} is too small for the title, legend and labels", width, height);
-
-    if (!y_label.empty()) {
-      const int length = Canvas::text_width(y_label);
-      canvas_.draw_text_vertical(kPad, (top_ + bottom_ - length) / 2, y_label, kInk);
-    }
-    for (double t : y_axis.ticks) {
-      const int py = y_pixel(t);
-      canvas_.draw_line(left_, py, right_, py, kGrid);
-      canvas_.draw_line(left_ - kTickLength, py, left_, py, kInk);
-      const std::string label = tick_label(t, y_axis);
-      canvas_.draw_text(left_ - kTickLength - 2 - Canvas::text_width(label),
-                        py - Canvas::text_height() / 2 + 1, label, kInk);
-    }
+  // The plot area and its world coordinates; `x_numbers` false for a categorical x axis.
+  void frame(double x0, double x1, double y0, double y1, bool x_numbers, const std::string& title,
+             const std::string& x_label, const std::string& y_label, bool legend_row) {
+    plvpor(0.1, 0.96, x_numbers ? 0.11 : 0.16, legend_row ? 0.84 : 0.9);
+    plwind(x0, x1, y0, y1);
+    plcol0(kGrid);
+    plwidth(1);
+    plbox(x_numbers ? "g" : "", 0, 0, "g", 0, 0);
+    plcol0(kInk);
+    plbox(x_numbers ? "bcnst" : "bc", 0, 0, "bcnstv", 0, 0);
+    pllab(x_label.c_str(), y_label.c_str(), "");
+    plschr(0, 1.05);
+    plmtex("t", legend_row ? 3.4 : 1.6, 0.5, 0.5, title.c_str());
+    plschr(0, 0.85);
   }
 
-  // The frame lines, drawn last so the marks never cover them.
-  void draw_axes() {
-    canvas_.draw_line(left_, top_, left_, bottom_, kInk);
-    canvas_.draw_line(left_, bottom_, right_, bottom_, kInk);
-  }
-
-  // A label centred under the plot area at pixel column `x`, on the tick-label row.
-  void draw_x_tick_label(int x, const std::string& label) {
-    canvas_.draw_line(x, bottom_, x, bottom_ + kTickLength, kInk);
-    canvas_.draw_text(x - Canvas::text_width(label) / 2, bottom_ + kTickLength + 2, label, kInk);
-  }
-  void draw_x_label(const std::string& label) {
-    canvas_.draw_text((left_ + right_ - Canvas::text_width(label)) / 2,
-                      bottom_ + kTickLength + 2 + Canvas::text_height() + kPad / 2, label, kInk);
-  }
-
-  int y_pixel(double value) const {
-    const double fraction = (value - y_axis_.low) / (y_axis_.high - y_axis_.low);
-    return static_cast<int>(std::lround(bottom_ - fraction * (bottom_ - top_)));
-  }
-
-  Canvas& canvas() { return canvas_; }
-  int left() const { return left_; }
-  int right() const { return right_; }
-  int top() const { return top_; }
-  int bottom() const { return bottom_; }
-
- private:
-  // Legend entries (colour square and name) left to right, wrapping to new rows; returns the y
-  // below the last row.
-  int draw_legend(int y, const std::vector<std::string>& names) {
-    int x = kPad;
-    bool any = false;
+  // Names in their series' colours in one row above the plot area.
+  void legend(const std::vector<std::string>& names) {
+    size_t total = 0;
+    for (const auto& n : names) total += n.size() + 4;
+    double position = 0.0;
     for (size_t i = 0; i < names.size(); ++i) {
       if (names[i].empty()) continue;
-      const int entry_width = kSwatch + 4 + Canvas::text_width(names[i]) + 2 * kPad;
-      if (any && x + entry_width > canvas_.width() - kPad) {
-        x = kPad;
-        y += Canvas::text_height() + 4;
-      }
-      canvas_.fill_rect(x, y, x + kSwatch - 1, y + kSwatch - 2, series_color(i));
-      canvas_.draw_text(x + kSwatch + 4, y, names[i], kInk);
-      x += entry_width;
-      any = true;
+      plcol0(static_cast<int>(kFirstSeries + i));
+      const std::string entry = std::string(kDot) + " " + names[i];
+      plmtex("t", 1.2, position, 0.0, entry.c_str());
+      position += static_cast<double>(names[i].size() + 4) / static_cast<double>(std::max<size_t>(total, 1));
     }
-    return any ? y + Canvas::text_height() : y;
+    plcol0(kInk);
   }
 
-  Canvas canvas_;
-  Axis y_axis_;
-  int left_ = 0, right_ = 0, top_ = 0, bottom_ = 0;
+  void category_labels(const std::vector<std::string>& names) {
+    plcol0(kInk);
+    for (size_t i = 0; i < names.size(); ++i)
+      plmtex("b", 1.6, (static_cast<double>(i) + 0.5) / static_cast<double>(names.size()), 0.5, names[i].c_str());
+  }
+
+  void finish() {
+    plend1();
+    finished_ = true;
+  }
+
+ private:
+  PLINT stream_ = 0;
+  bool finished_ = false;
 };
 
-void update_range(double value, double& min, double& max) {
-  if (!std::isfinite(value)) return;
-  min = std::min(min, value);
-  max = std::max(max, value);
+// [low, high] widened by 8% of the span on each side (a span of zero gets a unit around it).
+std::pair<double, double> padded(double low, double high) {
+  if (!(low < high)) {
+    const double half = low == 0 ? 1.0 : std::abs(low) * 0.1;
+    return {low - half, high + half};
+  }
+  const double pad = 0.08 * (high - low);
+  return {low - pad, high + pad};
 }
 
-constexpr double kNone = std::numeric_limits<double>::infinity();
+struct Range {
+  double low = std::numeric_limits<double>::infinity();
+  double high = -std::numeric_limits<double>::infinity();
+  void add(double v) {
+    if (!std::isfinite(v)) return;
+    low = std::min(low, v);
+    high = std::max(high, v);
+  }
+  bool empty() const { return low > high; }
+};
+
+void draw_points(const std::vector<double>& x, const std::vector<double>& y) {
+  if (x.empty()) return;
+  plstring(static_cast<PLINT>(x.size()), x.data(), y.data(), kDot);
+}
+
+// Points, mean bars and 95% intervals of groups at x = 0, 1, ...; returns the y range used.
+void draw_groups(const std::vector<Group>& groups) {
+  for (size_t g = 0; g < groups.size(); ++g) {
+    const std::vector<double>& values = groups[g].values;
+    if (values.empty()) continue;
+    std::vector<double> x, y;
+    for (size_t i = 0; i < values.size(); ++i) {
+      if (!std::isfinite(values[i])) continue;
+      // Spread the seeds over [-0.18, 0.18] around the group, in seed order.
+      const double offset = values.size() == 1 ? 0.0 : -0.18 + 0.36 * static_cast<double>(i) / static_cast<double>(values.size() - 1);
+      x.push_back(static_cast<double>(g) + offset);
+      y.push_back(values[i]);
+    }
+    plcol0(static_cast<int>(kFirstSeries + g));
+    draw_points(x, y);
+    const experiment::MeanInterval ci = experiment::mean_ci95(values);
+    plcol0(kInk);
+    plwidth(2.5);
+    const double gx = static_cast<double>(g) + 0.3;
+    double bar_x[2] = {gx - 0.07, gx + 0.07}, bar_y[2] = {ci.mean, ci.mean};
+    plline(2, bar_x, bar_y);
+    if (ci.half_width > 0) {
+      double ex[1] = {gx}, lo[1] = {ci.low()}, hi[1] = {ci.high()};
+      plwidth(1.5);
+      plerry(1, ex, lo, hi);
+    }
+    plwidth(1);
+  }
+}
+
+Range groups_range(const std::vector<Group>& groups) {
+  Range r;
+  for (const Group& g : groups) {
+    for (double v : g.values) r.add(v);
+    if (!g.values.empty()) {
+      const experiment::MeanInterval ci = experiment::mean_ci95(g.values);
+      r.add(ci.low());
+      r.add(ci.high());
+    }
+  }
+  return r;
+}
+
+void write_groups_csv(const std::string& png_path, const std::vector<Group>& groups, const char* value_column) {
+  train::RunLog csv(csv_path_for(png_path), {"group", value_column, "mean", "ci95_low", "ci95_high"});
+  for (const Group& g : groups) {
+    if (g.values.empty()) continue;
+    const experiment::MeanInterval ci = experiment::mean_ci95(g.values);
+    for (double v : g.values) csv.add({g.name, v, ci.mean, ci.low(), ci.high()});
+  }
+}
+
+void draw_group_chart(const std::string& png_path, const std::string& title, const std::string& y_label,
+                      const std::vector<Group>& groups, int width, int height, bool zero_line) {
+  Range r = groups_range(groups);
+  if (zero_line) r.add(0.0);
+  if (r.empty()) r.add(0.0);
+  const auto [y0, y1] = padded(r.low, r.high);
+  std::vector<std::string> names;
+  for (const Group& g : groups) names.push_back(g.name);
+  std::lock_guard<std::mutex> hold(plplot_lock());
+  Figure figure(png_path, width, height, groups.size());
+  figure.frame(-0.5, static_cast<double>(groups.size()) - 0.5, y0, y1, false, title, "", y_label, false);
+  figure.category_labels(names);
+  if (zero_line) {
+    plcol0(kInk);
+    pllsty(2);
+    double x[2] = {-0.5, static_cast<double>(groups.size()) - 0.5}, y[2] = {0.0, 0.0};
+    plline(2, x, y);
+    pllsty(1);
+  }
+  draw_groups(groups);
+  figure.finish();
+}
 
 }  // namespace
 
 Rgb series_color(size_t index) {
-  // The "tableau 10" palette: distinct hues of similar weight, readable on white.
-  static constexpr std::array<Rgb, 10> kPalette = {{{31, 119, 180},
-                                                    {255, 127, 14},
-                                                    {44, 160, 44},
-                                                    {214, 39, 40},
-                                                    {148, 103, 189},
-                                                    {140, 86, 75},
-                                                    {227, 119, 194},
-                                                    {127, 127, 127},
-                                                    {188, 189, 34},
+  static constexpr std::array<Rgb, 10> kPalette = {{{31, 119, 180}, {255, 127, 14}, {44, 160, 44},
+                                                    {214, 39, 40}, {148, 103, 189}, {140, 86, 75},
+                                                    {227, 119, 194}, {127, 127, 127}, {188, 189, 34},
                                                     {23, 190, 207}}};
   return kPalette[index % kPalette.size()];
 }
 
-// --------------------------------------------------------------------------- line plots
-
-Canvas render_line_plot(const LinePlot& plot) {
-  double x_min = kNone, x_max = -kNone, y_min = kNone, y_max = -kNone;
-  bool x_all_integers = true;
-  std::vector<std::string> names;
-  for (const LineSeries& s : plot.series) {
-    check(s.x.size() == s.y.size(), "line plot '{}': series '{}' has {} x values and {} y values",
-          plot.title, s.name, s.x.size(), s.y.size());
-    for (size_t i = 0; i < s.x.size(); ++i) {
-      if (!std::isfinite(s.x[i]) || !std::isfinite(s.y[i])) continue;
-      update_range(s.x[i], x_min, x_max);
-      update_range(s.y[i], y_min, y_max);
-      x_all_integers = x_all_integers && s.x[i] == std::round(s.x[i]);
-    }
-    names.push_back(s.name);
-  }
-  const Axis x_axis = make_axis(x_min, x_max, x_all_integers);
-  Frame frame(plot.width, plot.height, plot.title, names, make_axis(y_min, y_max), plot.y_label,
-              !plot.x_label.empty());
-  Canvas& canvas = frame.canvas();
-  auto x_pixel = [&](double value) {
-    const double fraction = (value - x_axis.low) / (x_axis.high - x_axis.low);
-    return static_cast<int>(std::lround(frame.left() + fraction * (frame.right() - frame.left())));
-  };
-  for (double t : x_axis.ticks) {
-    const int px = x_pixel(t);
-    canvas.draw_line(px, frame.top(), px, frame.bottom(), kGrid);
-    frame.draw_x_tick_label(px, tick_label(t, x_axis));
-  }
-  if (!plot.x_label.empty()) frame.draw_x_label(plot.x_label);
-
-  for (size_t k = 0; k < plot.series.size(); ++k) {
-    const LineSeries& s = plot.series[k];
-    const Rgb color = series_color(k);
-    const bool markers = s.x.size() <= 40;  // few points: show where they are
-    bool have_previous = false;
-    int previous_x = 0, previous_y = 0;
-    for (size_t i = 0; i < s.x.size(); ++i) {
-      if (!std::isfinite(s.x[i]) || !std::isfinite(s.y[i])) {
-        have_previous = false;
-        continue;
-      }
-      const int px = x_pixel(s.x[i]), py = frame.y_pixel(s.y[i]);
-      if (have_previous) canvas.draw_line(previous_x, previous_y, px, py, color, 2);
-      if (markers) canvas.fill_rect(px - 2, py - 2, px + 2, py + 2, color);
-      previous_x = px, previous_y = py;
-      have_previous = true;
-    }
-  }
-  frame.draw_axes();
-  return canvas;
+std::string csv_path_for(const std::string& png_path) {
+  std::filesystem::path path(png_path);
+  return path.replace_extension().string() + "_data.csv";
 }
 
-void write_line_plot(const std::string& png_path, const LinePlot& plot) {
-  render_line_plot(plot).write_png(png_path);
-}
+// --------------------------------------------------------------------------- line charts
 
-// --------------------------------------------------------------------------- bar charts
-
-Canvas render_bar_chart(const BarChart& chart) {
-  const size_t categories = chart.categories.size();
-  double y_min = 0, y_max = 0;  // bars start at zero, so zero is always on the axis
+void write_line_chart(const std::string& png_path, const LineChart& chart) {
+  Range x_range, y_range;
   std::vector<std::string> names;
-  for (const BarSeries& s : chart.series) {
-    check(s.values.size() == categories,
-          "bar chart '{}': series '{}' has {} values for {} categories", chart.title, s.name,
-          s.values.size(), categories);
-    check(s.errors.empty() || s.errors.size() == categories,
-          "bar chart '{}': series '{}' has {} errors for {} categories", chart.title, s.name,
-          s.errors.size(), categories);
-    for (size_t c = 0; c < categories; ++c) {
-      const double error = s.errors.empty() ? 0.0 : s.errors[c];
-      check(!(error < 0), "bar chart '{}': series '{}' has a negative error {}", chart.title,
-            s.name, error);
-      update_range(s.values[c] - (std::isfinite(error) ? error : 0), y_min, y_max);
-      update_range(s.values[c] + (std::isfinite(error) ? error : 0), y_min, y_max);
-    }
+  for (const Series& s : chart.series) {
+    check(s.x.size() == s.y.size(), "line chart '{}': series '{}' has {} x values and {} y values", chart.title,
+          s.name, s.x.size(), s.y.size());
+    for (size_t i = 0; i < s.x.size(); ++i)
+      if (std::isfinite(s.x[i]) && std::isfinite(s.y[i])) x_range.add(s.x[i]), y_range.add(s.y[i]);
     names.push_back(s.name);
   }
-  Frame frame(chart.width, chart.height, chart.title, names, make_axis(y_min, y_max),
-              chart.y_label, false);
-  Canvas& canvas = frame.canvas();
-  if (categories == 0 || chart.series.empty()) {
-    frame.draw_axes();
-    return canvas;
-  }
-
-  const double group_width = static_cast<double>(frame.right() - frame.left()) / categories;
-  const double bar_width = 0.8 * group_width / chart.series.size();
-  const int zero = frame.y_pixel(0.0);
-  for (size_t c = 0; c < categories; ++c) {
-    const double group_left = frame.left() + c * group_width + 0.1 * group_width;
-    frame.draw_x_tick_label(static_cast<int>(frame.left() + (c + 0.5) * group_width),
-                            chart.categories[c]);
+  if (x_range.empty()) x_range.add(0.0), y_range.add(0.0);
+  const auto [y0, y1] = padded(y_range.low, y_range.high);
+  const double x_pad = x_range.low < x_range.high ? 0.02 * (x_range.high - x_range.low) : 1.0;
+  const bool any_name = std::any_of(names.begin(), names.end(), [](const auto& n) { return !n.empty(); });
+  {
+    std::lock_guard<std::mutex> hold(plplot_lock());
+    Figure figure(png_path, chart.width, chart.height, chart.series.size());
+    figure.frame(x_range.low - x_pad, x_range.high + x_pad, y0, y1, true, chart.title, chart.x_label,
+                 chart.y_label, any_name);
+    if (any_name) figure.legend(names);
     for (size_t k = 0; k < chart.series.size(); ++k) {
-      const BarSeries& s = chart.series[k];
-      if (!std::isfinite(s.values[c])) continue;
-      const int x0 = static_cast<int>(std::lround(group_left + k * bar_width));
-      const int x1 = std::max(x0, static_cast<int>(std::lround(group_left + (k + 1) * bar_width)) - 2);
-      canvas.fill_rect(x0, zero, x1, frame.y_pixel(s.values[c]), series_color(k));
-      const double error = s.errors.empty() ? 0.0 : s.errors[c];
-      if (error > 0 && std::isfinite(error)) {
-        const int middle = (x0 + x1) / 2, cap = std::max(2, (x1 - x0) / 4);
-        const int low = frame.y_pixel(s.values[c] - error), high = frame.y_pixel(s.values[c] + error);
-        canvas.draw_line(middle, low, middle, high, kInk);
-        canvas.draw_line(middle - cap, low, middle + cap, low, kInk);
-        canvas.draw_line(middle - cap, high, middle + cap, high, kInk);
+      const Series& s = chart.series[k];
+      plcol0(static_cast<int>(kFirstSeries + k));
+      plwidth(2);
+      std::vector<double> x, y;  // one unbroken run at a time
+      auto flush = [&] {
+        if (x.size() > 1) plline(static_cast<PLINT>(x.size()), x.data(), y.data());
+        if (s.x.size() <= 40) draw_points(x, y);  // few points: show where they are
+        x.clear(), y.clear();
+      };
+      for (size_t i = 0; i < s.x.size(); ++i) {
+        if (!std::isfinite(s.x[i]) || !std::isfinite(s.y[i])) {
+          flush();
+          continue;
+        }
+        x.push_back(s.x[i]), y.push_back(s.y[i]);
       }
+      flush();
+      plwidth(1);
     }
+    figure.finish();
   }
-  frame.draw_axes();
-  return canvas;
+  train::RunLog csv(csv_path_for(png_path), {"series", "x", "y"});
+  for (const Series& s : chart.series)
+    for (size_t i = 0; i < s.x.size(); ++i) csv.add({s.name, s.x[i], s.y[i]});
 }
 
-void write_bar_chart(const std::string& png_path, const BarChart& chart) {
-  render_bar_chart(chart).write_png(png_path);
-}
-
-LinePlot curves_plot(const train::RunLog& log, const std::string& x_column,
-                     const std::vector<std::string>& y_columns, const std::string& title) {
-  LinePlot plot;
-  plot.title = title;
-  plot.x_label = x_column;
-  if (y_columns.size() == 1) plot.y_label = y_columns[0];
+LineChart curves_chart(const train::RunLog& log, const std::string& x_column,
+                       const std::vector<std::string>& y_columns, const std::string& title) {
+  LineChart chart{.title = title, .x_label = x_column, .y_label = y_columns.size() == 1 ? y_columns[0] : "",
+                  .series = {}};
   const std::vector<double> x = log.column(x_column);
-  for (const std::string& name : y_columns) plot.series.push_back({name, x, log.column(name)});
-  return plot;
+  for (const std::string& name : y_columns) chart.series.push_back({name, x, log.column(name)});
+  return chart;
+}
+
+// --------------------------------------------------------------------------- per-seed values
+
+void write_seed_chart(const std::string& png_path, const SeedChart& chart) {
+  draw_group_chart(png_path, chart.title, chart.y_label, chart.groups, chart.width, chart.height, false);
+  write_groups_csv(png_path, chart.groups, "value");
+}
+
+void write_paired_chart(const std::string& png_path, const PairedChart& chart) {
+  draw_group_chart(png_path, chart.title, chart.y_label + " minus " + chart.reference, chart.differences,
+                   chart.width, chart.height, true);
+  write_groups_csv(png_path, chart.differences, "difference");
+}
+
+// --------------------------------------------------------------------------- Pareto fronts
+
+std::vector<size_t> pareto_front(const std::vector<ParetoPoint>& points) {
+  std::vector<size_t> front;
+  for (size_t i = 0; i < points.size(); ++i) {
+    bool beaten = false;
+    for (size_t j = 0; j < points.size() && !beaten; ++j) {
+      const bool no_worse = points[j].cost <= points[i].cost && points[j].value >= points[i].value;
+      const bool better = points[j].cost < points[i].cost || points[j].value > points[i].value;
+      beaten = j != i && no_worse && better;
+    }
+    if (!beaten) front.push_back(i);
+  }
+  std::sort(front.begin(), front.end(), [&](size_t a, size_t b) {
+    return points[a].cost < points[b].cost || (points[a].cost == points[b].cost && points[a].value > points[b].value);
+  });
+  return front;
+}
+
+void write_pareto_chart(const std::string& png_path, const ParetoChart& chart) {
+  Range x_range, y_range;
+  for (const ParetoPoint& p : chart.points) x_range.add(p.cost), y_range.add(p.value);
+  if (x_range.empty()) x_range.add(0.0), y_range.add(0.0);
+  auto [x0, x1] = padded(x_range.low, x_range.high);
+  x1 += 0.12 * (x1 - x0);  // room for the last point's name
+  const auto [y0, y1] = padded(y_range.low, y_range.high);
+  const std::vector<size_t> front = pareto_front(chart.points);
+  {
+    std::lock_guard<std::mutex> hold(plplot_lock());
+    Figure figure(png_path, chart.width, chart.height, chart.points.size());
+    figure.frame(x0, x1, y0, y1, true, chart.title, chart.x_label, chart.y_label, false);
+    std::vector<double> fx, fy;
+    for (size_t i : front) fx.push_back(chart.points[i].cost), fy.push_back(chart.points[i].value);
+    plcol0(kInk);
+    plwidth(1.5);
+    if (fx.size() > 1) plline(static_cast<PLINT>(fx.size()), fx.data(), fy.data());
+    plwidth(1);
+    for (size_t i = 0; i < chart.points.size(); ++i) {
+      const ParetoPoint& p = chart.points[i];
+      double x[1] = {p.cost}, y[1] = {p.value};
+      plcol0(static_cast<int>(kFirstSeries + i));
+      plstring(1, x, y, kDot);
+      plcol0(kInk);
+      plptex(p.cost + 0.012 * (x1 - x0), p.value, 1.0, 0.0, 0.0, p.name.c_str());
+    }
+    figure.finish();
+  }
+  train::RunLog csv(csv_path_for(png_path), {"name", "cost", "value", "on_front"});
+  for (size_t i = 0; i < chart.points.size(); ++i) {
+    const bool on_front = std::find(front.begin(), front.end(), i) != front.end();
+    csv.add({chart.points[i].name, chart.points[i].cost, chart.points[i].value, on_front ? 1 : 0});
+  }
 }
 
 }  // namespace dg::plot

@@ -25,6 +25,15 @@ std::string MarkdownTable::str() const {
   return out;
 }
 
+std::vector<Figure> figures_in(const std::vector<std::string>& png_paths) {
+  std::vector<Figure> figures;
+  for (const std::string& path : png_paths) {
+    const std::filesystem::path p(path);
+    figures.push_back({p.stem().string(), p.filename().string()});
+  }
+  return figures;
+}
+
 std::string claim_line(const Claim& claim) {
   return fmt::format("- {}: {} the paper{}.", claim.text, claim.holds ? "matches" : "does NOT match",
                      claim.resolved ? "" : ", but within the noise (not resolved)");

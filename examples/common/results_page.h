@@ -33,6 +33,10 @@ struct Figure {
   std::string file;  // relative to the markdown file
 };
 
+// Figures by path, linked by their file name (the page sits in the same folder), the file's stem as
+// the alternative text.
+std::vector<Figure> figures_in(const std::vector<std::string>& png_paths);
+
 struct ResultsPage {
   std::string title;         // e.g. "PAD-Net Figure 4 on Fashion-MNIST"
   std::string program;       // e.g. "padnet_partition": the source is examples/<program>.cpp
