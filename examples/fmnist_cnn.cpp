@@ -29,6 +29,7 @@
 #include "examples/common/evaluate.h"
 #include "examples/common/fashion_mnist.h"
 #include "examples/common/plot.h"
+#include "examples/common/result_figures.h"
 #include "engine/autograd.h"
 #include "engine/flops.h"
 #include "engine/ops/functional.h"
@@ -199,9 +200,7 @@ int main(int argc, char** argv) {
   std::printf("training took %.1f s (%.1f GFLOP measured by the engine); a forward pass "
               "costs %.3f MFLOP per image\n",
               train_seconds, train_gflop, forward_mflop_per_image);
-  std::printf("curves in %s, plots in %s and %s\n", log.path().c_str(),
-              (s.out_dir + "/fmnist_cnn_loss.png").c_str(),
-              (s.out_dir + "/fmnist_cnn_accuracy.png").c_str());
+  experiment::print_written({log.path(), s.out_dir + "/fmnist_cnn_loss.png", s.out_dir + "/fmnist_cnn_accuracy.png"});
 
   // The check the test suite relies on: the loss of the last steps is well below that of the first.
   return train::report_loss_trend(train::loss_trend(step_losses), 0.8) ? 0 : 1;

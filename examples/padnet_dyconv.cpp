@@ -38,6 +38,7 @@
 #include "examples/common/result_figures.h"
 #include "examples/common/results_page.h"
 #include "examples/common/statistics.h"
+#include "nn/train/progress.h"
 #include "nn/train/run_log.h"
 
 using namespace dg;
@@ -161,6 +162,7 @@ int main(int argc, char** argv) {
 
   train::RunLog log(csv_path, {"backbone", "method", "seed", "top1", "params", "flops", "ms_batch1",
                                "ms_batch64", "epoch_seconds"});
+  train::SweepProgress sweep("padnet_dyconv", flags.seeds * int64_t(kBackbones.size() * kMethods.size()), flags.quiet);
   std::map<std::string, BackboneResults> results;
   bool all_went_down = true;
   for (Backbone backbone : kBackbones) {
@@ -181,6 +183,7 @@ int main(int argc, char** argv) {
         log.add({backbone_name, name, seed, run.accuracy, run.report.total.intrinsic(), run.report.flops_per_sample,
                  1e3 * run.report.seconds_per_sample_batch1, 1e3 * run.report.seconds_per_sample_batch64,
                  epoch_seconds});
+        sweep.run_done(backbone_name + " " + name + " seed " + std::to_string(seed));
         std::printf("%-11s %-8s seed %lld  loss %.3f -> %.3f  top-1 %5.2f%%  %8lld params  %9lld FLOPs  "
                     "%.1f s/epoch%s\n",
                     backbone_name.c_str(), name.c_str(), (long long)seed,

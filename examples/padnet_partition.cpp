@@ -31,6 +31,7 @@
 #include "examples/common/result_figures.h"
 #include "examples/common/results_page.h"
 #include "examples/common/statistics.h"
+#include "nn/train/progress.h"
 #include "nn/train/run_log.h"
 
 using namespace dg;
@@ -75,6 +76,7 @@ int main(int argc, char** argv) {
               (long long)flags.epochs, (long long)flags.seeds, 100 * kDynamicRatio);
 
   train::RunLog log(csv_path, {"method", "seed", "top1", "params", "epoch_seconds"});
+  train::SweepProgress sweep("padnet_partition", flags.seeds * 5, flags.quiet);
   SeedResults accuracy;
   std::map<std::string, int64_t> params;
   bool all_went_down = true;
@@ -85,6 +87,7 @@ int main(int argc, char** argv) {
       params[method] = intrinsic;
       const double epoch_seconds = mean_std(training.epoch_seconds).mean;
       log.add({method, seed, top1, intrinsic, epoch_seconds});
+      sweep.run_done(method + " seed " + std::to_string(seed));
       std::printf("%-8s seed %lld  loss %.3f -> %.3f  top-1 %5.2f%%  %lld params  %.1f s/epoch\n",
                   method.c_str(), (long long)seed, training.step_losses.front(),
                   training.epoch_losses.back(), 100 * top1, (long long)intrinsic, epoch_seconds);

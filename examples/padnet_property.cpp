@@ -34,6 +34,7 @@
 #include "examples/common/result_figures.h"
 #include "examples/common/results_page.h"
 #include "examples/common/statistics.h"
+#include "nn/train/progress.h"
 #include "nn/train/run_log.h"
 
 using namespace dg;
@@ -112,6 +113,7 @@ int main(int argc, char** argv) {
               (long long)flags.seeds, (long long)measured.shape()[0]);
 
   train::RunLog log(csv_path, {"method", "seed", "layer", "parameter_variance", "output_variance"});
+  train::SweepProgress sweep("padnet_property", flags.seeds * int64_t(kMethods.size()), flags.quiet);
   std::map<std::string, MethodResults> results;
   std::vector<std::string> layer_names;
   bool all_went_down = true;
@@ -145,6 +147,7 @@ int main(int argc, char** argv) {
       std::printf("%-8s seed %lld  loss %.3f -> %.3f  top-1 %5.2f%%  %zu layers measured\n", name.c_str(),
                   (long long)seed, training.step_losses.front(), training.epoch_losses.back(), 100 * top1,
                   layers.size());
+      sweep.run_done(name + " seed " + std::to_string(seed));
     }
   }
 

@@ -34,6 +34,7 @@
 #include "examples/common/result_figures.h"
 #include "examples/common/results_page.h"
 #include "examples/common/statistics.h"
+#include "nn/train/progress.h"
 #include "nn/train/run_log.h"
 
 using namespace dg;
@@ -109,6 +110,7 @@ int main(int argc, char** argv) {
 
   // One run of a method (and kappa, for PAD-Net), seed by seed.
   train::RunLog log(csv_path, {"method", "kappa", "seed", "top1", "params", "flops", "epoch_seconds"});
+  train::SweepProgress sweep("padnet_ratio", flags.seeds * int64_t(kDynamicRatios.size() + 2), flags.quiet);
   SeedResults accuracy;
   std::map<std::string, int64_t> params;
   std::map<double, std::vector<double>> layer_ratios;  // seed 0's, per kappa
@@ -125,6 +127,7 @@ int main(int argc, char** argv) {
       params[name] = run.report.total.intrinsic();
       const double epoch_seconds = mean_std(run.training.epoch_seconds).mean;
       log.add({to_string(method), kappa, seed, run.accuracy, params[name], run.report.flops_per_sample, epoch_seconds});
+      sweep.run_done(name + " seed " + std::to_string(seed));
       std::printf("%-8s kappa %3.0f%%  seed %lld  loss %.3f -> %.3f  top-1 %5.2f%%  %lld params  %.1f s/epoch\n",
                   to_string(method).c_str(), 100 * kappa, (long long)seed, run.training.step_losses.front(),
                   run.training.epoch_losses.back(), 100 * run.accuracy, (long long)params[name], epoch_seconds);

@@ -29,6 +29,7 @@
 #include "examples/common/result_figures.h"
 #include "examples/common/results_page.h"
 #include "examples/common/statistics.h"
+#include "nn/train/progress.h"
 #include "nn/train/run_log.h"
 
 using namespace dg;
@@ -92,6 +93,7 @@ int main(int argc, char** argv) {
               (long long)flags.epochs, (long long)flags.seeds, 100 * kDynamicRatio);
 
   train::RunLog log(csv_path, {"option", "seed", "top1", "lambda_s", "lambda_d", "epoch_seconds"});
+  train::SweepProgress sweep("padnet_scale", flags.seeds * int64_t(kOptions.size()), flags.quiet);
   SeedResults accuracy;
   std::map<std::string, std::pair<double, double>> lambdas;  // seed 0's
   bool all_went_down = true;
@@ -108,6 +110,7 @@ int main(int argc, char** argv) {
       accuracy.add(option.name, seed, run.accuracy);
       const double epoch_seconds = mean_std(run.training.epoch_seconds).mean;
       log.add({option.name, seed, run.accuracy, lambda_s, lambda_d, epoch_seconds});
+      sweep.run_done(option.name + " seed " + std::to_string(seed));
       std::printf("%-24s seed %lld  loss %.3f -> %.3f  top-1 %5.2f%%  lambda_s %.3f  lambda_d %.3f  %.1f s/epoch\n",
                   option.name.c_str(), (long long)seed, run.training.step_losses.front(),
                   run.training.epoch_losses.back(), 100 * run.accuracy, lambda_s, lambda_d, epoch_seconds);

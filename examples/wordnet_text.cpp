@@ -42,6 +42,7 @@
 #include "datasets/wordnet.h"
 #include "examples/common/command_line.h"
 #include "examples/common/plot.h"
+#include "examples/common/result_figures.h"
 #include "engine/autograd.h"
 #include "engine/ops/functional.h"
 #include "engine/ops/ops.h"
@@ -460,9 +461,8 @@ int main(int argc, char** argv) try {
   std::printf("majority-class baseline (always %s): test accuracy %.2f%%, macro-F1 %.4f\n",
               splits.train.class_names.at(static_cast<size_t>(majority_id)).c_str(),
               100 * data::accuracy(majority, test_labels), data::macro_f1(majority, test_labels));
-  std::printf("training took %.0f s (wall), everything %.0f s; curves in %s, %s and %s\n",
-              train_seconds, seconds_since_start(), curves_path.c_str(), loss_plot_path.c_str(),
-              accuracy_plot_path.c_str());
+  std::printf("training took %.0f s (wall), everything %.0f s\n", train_seconds, seconds_since_start());
+  dg::experiment::print_written({checkpoint_path, vocab_path, curves_path, loss_plot_path, accuracy_plot_path});
 
   // The checks the test suite relies on: padding changed nothing, and training lowered the loss.
   if (!(padding_error < 1e-4)) {

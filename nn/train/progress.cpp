@@ -49,15 +49,16 @@ std::string format_progress_line(const ProgressLine& line) {
 }
 
 ProgressBar::ProgressBar(std::string label, int64_t total_steps, bool quiet)
-    : ProgressBar(std::move(label), total_steps, stderr, !quiet && isatty(STDERR_FILENO) == 1) {}
+    : ProgressBar(std::move(label), total_steps, quiet ? nullptr : stderr, isatty(STDERR_FILENO) == 1) {}
 
 ProgressBar::ProgressBar(std::string label, int64_t total_steps, std::FILE* stream, bool is_terminal)
-    : stream_(is_terminal ? stream : nullptr),
+    : stream_(stream),
+      terminal_(is_terminal),
       label_(std::move(label)),
       total_(total_steps),
       start_(Clock::now()),
       last_draw_(start_) {
-  if (stream_) draw();
+  if (stream_ && terminal_) draw();
 }
 
 ProgressBar::~ProgressBar() { finish(); }
@@ -68,7 +69,7 @@ void ProgressBar::step(double loss) {
     loss_average_ = kLossMomentum * loss_average_ + (1 - kLossMomentum) * loss;
     ++losses_seen_;
   }
-  if (!stream_ || finished_) return;
+  if (!stream_ || !terminal_ || finished_) return;
   const auto now = Clock::now();
   if (std::chrono::duration<double>(now - last_draw_).count() >= kMinSecondsBetweenDraws ||
       steps_ == total_)
@@ -84,7 +85,7 @@ void ProgressBar::finish() {
   if (finished_) return;
   finished_ = true;
   if (!stream_) return;
-  if (drawn_steps_ != steps_) draw();  // the last step may have drawn the final state already
+  if (!terminal_ || drawn_steps_ != steps_) draw();  // the last step may have drawn it already
   std::fputc('\n', stream_);
   std::fflush(stream_);
 }
@@ -104,8 +105,24 @@ void ProgressBar::draw() {
   const std::string line = format_progress_line(
       {.label = label_, .step = steps_, .total = total_, .elapsed_seconds = elapsed_seconds(),
        .loss = smoothed_loss(), .note = note_});
-  // "\x1b[K" clears what a longer previous line left to the right.
-  std::fprintf(stream_, "\r%s\x1b[K", line.c_str());
+  // "\x1b[K" clears what a longer previous line left to the right; off a terminal the line is
+  // written once, plainly.
+  if (terminal_) std::fprintf(stream_, "\r%s\x1b[K", line.c_str());
+  else std::fprintf(stream_, "%s", line.c_str());
+  std::fflush(stream_);
+}
+
+SweepProgress::SweepProgress(std::string label, int64_t total_runs, bool quiet, std::FILE* stream)
+    : stream_(quiet ? nullptr : stream), label_(std::move(label)), total_(total_runs),
+      start_(std::chrono::steady_clock::now()) {}
+
+void SweepProgress::run_done(const std::string& what) {
+  ++done_;
+  if (!stream_) return;
+  const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+  const std::string line = format_progress_line(
+      {.label = label_, .step = done_, .total = total_, .elapsed_seconds = elapsed, .note = what});
+  std::fprintf(stream_, "%s\n", line.c_str());
   std::fflush(stream_);
 }
 

@@ -1,8 +1,9 @@
 // A progress bar on stderr for long work (an epoch, an evaluation pass): the label, a bar,
 // step/total, steps per second, a smoothed loss, the estimated time left and an optional note,
-// redrawn in place with '\r' at most ten times a second. It prints nothing at all when constructed
-// quiet or when its stream is not a terminal (a log file or a pipe would fill with redraws), so a
-// program can always make one and let the environment decide.
+// redrawn in place with '\r' at most ten times a second on a terminal. When its stream is not a
+// terminal (a log file, a pipe, CI) it prints the final line once, when the bar finishes: one line
+// per epoch instead of a file full of redraws. Constructed quiet, it prints nothing. So a program
+// can always make one and let the environment decide.
 //
 //   ProgressBar bar("epoch 3", loader.num_batches());
 //   for (const Batch& batch : loader.epoch(3)) bar.step(train_step(batch));
@@ -39,9 +40,10 @@ std::string format_duration(double seconds);
 
 class ProgressBar {
  public:
-  // Draws on stderr unless `quiet` or stderr is not a terminal.
+  // Writes to stderr unless `quiet`: redrawn in place on a terminal, one final line otherwise.
   ProgressBar(std::string label, int64_t total_steps, bool quiet = false);
-  // Draws on `stream` when `is_terminal` (the caller decides; tests pass a temporary file).
+  // Writes to `stream` (nullptr: quiet), redrawing in place when `is_terminal` (the caller decides;
+  // tests pass a temporary file).
   ProgressBar(std::string label, int64_t total_steps, std::FILE* stream, bool is_terminal);
   ~ProgressBar();
   ProgressBar(const ProgressBar&) = delete;
@@ -67,6 +69,7 @@ class ProgressBar {
   double elapsed_seconds() const;
 
   std::FILE* stream_;  // nullptr when quiet
+  bool terminal_;      // redraw in place; otherwise one line at finish()
   std::string label_;
   std::string note_;
   int64_t total_;
@@ -77,6 +80,24 @@ class ProgressBar {
   bool finished_ = false;
   Clock::time_point start_;
   Clock::time_point last_draw_;
+};
+
+// The progress of a sweep of runs (an experiment program's settings x seeds), one line per
+// finished run on stdout, terminal or not: "sweep 3/24 [###.................] 0.02 it/s  ETA 12:40
+// ResNet PAD-Net seed 0". The rate and ETA come from the runs so far.
+class SweepProgress {
+ public:
+  SweepProgress(std::string label, int64_t total_runs, bool quiet = false, std::FILE* stream = stdout);
+  // One run finished; `what` names it on the line.
+  void run_done(const std::string& what);
+  int64_t runs_done() const { return done_; }
+
+ private:
+  std::FILE* stream_;
+  std::string label_;
+  int64_t total_;
+  int64_t done_ = 0;
+  std::chrono::steady_clock::time_point start_;
 };
 
 }  // namespace dg::train

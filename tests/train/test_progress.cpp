@@ -63,19 +63,53 @@ TEST_CASE("ProgressBar: the smoothed loss is a bias-corrected moving average", "
   CHECK(bar.steps_done() == 3);
 }
 
-TEST_CASE("ProgressBar: nothing is written when quiet or not on a terminal", "[train][progress]") {
+TEST_CASE("ProgressBar: off a terminal, one final line; quiet, nothing", "[train][progress]") {
   std::FILE* stream = std::tmpfile();
   REQUIRE(stream != nullptr);
   {
-    ProgressBar bar("silent", 5, stream, /*is_terminal=*/false);
+    ProgressBar bar("epoch 2/5", 5, stream, /*is_terminal=*/false);
+    CHECK_FALSE(bar.quiet());
+    for (int i = 0; i < 5; ++i) bar.step(1.0);
+    bar.set_note("lr 0.1");
+  }  // the destructor finishes
+  const std::string text = contents(stream);
+  CHECK(std::count(text.begin(), text.end(), '\n') == 1);  // one line, no redraws
+  CHECK(text.find('\r') == std::string::npos);
+  CHECK(text.find("\x1b") == std::string::npos);
+  CHECK(text.rfind("epoch 2/5 [####################] 5/5", 0) == 0);
+  CHECK(text.find("it/s") != std::string::npos);
+  CHECK(text.find("loss 1.0000") != std::string::npos);
+  CHECK(text.find("lr 0.1") != std::string::npos);
+  std::fclose(stream);
+
+  std::FILE* silent = std::tmpfile();
+  {
+    ProgressBar bar("silent", 5, /*stream=*/nullptr, /*is_terminal=*/false);
     CHECK(bar.quiet());
     for (int i = 0; i < 5; ++i) bar.step(1.0);
-    bar.set_note("note");
-  }  // the destructor finishes
-  CHECK(contents(stream).empty());
-  std::fclose(stream);
-  // A quiet bar never touches stderr either (nothing to observe but that it is quiet).
+  }
+  CHECK(contents(silent).empty());
+  std::fclose(silent);
   CHECK(ProgressBar("quiet", 5, /*quiet=*/true).quiet());
+}
+
+TEST_CASE("SweepProgress: one line per finished run with count, rate and what ran", "[train][progress]") {
+  std::FILE* stream = std::tmpfile();
+  REQUIRE(stream != nullptr);
+  SweepProgress sweep("sweep", 3, /*quiet=*/false, stream);
+  sweep.run_done("IMP seed 0");
+  sweep.run_done("MP seed 0");
+  const std::string text = contents(stream);
+  CHECK(std::count(text.begin(), text.end(), '\n') == 2);
+  CHECK(text.find("sweep [######..............] 1/3") != std::string::npos);
+  CHECK(text.find("2/3") != std::string::npos);
+  CHECK(text.find("ETA") != std::string::npos);
+  CHECK(text.find("MP seed 0") != std::string::npos);
+  CHECK(sweep.runs_done() == 2);
+  std::fclose(stream);
+  SweepProgress quiet("sweep", 3, /*quiet=*/true, nullptr);
+  quiet.run_done("x");
+  CHECK(quiet.runs_done() == 1);
 }
 
 TEST_CASE("ProgressBar: on a terminal it redraws in place and ends the line", "[train][progress]") {
