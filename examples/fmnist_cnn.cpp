@@ -25,15 +25,15 @@
 
 #include "datasets/dataloader.h"
 #include "datasets/idx.h"
+#include "engine/autograd.h"
+#include "engine/flops.h"
+#include "engine/ops/functional.h"
+#include "engine/ops/ops.h"
 #include "examples/common/command_line.h"
 #include "examples/common/evaluate.h"
 #include "examples/common/fashion_mnist.h"
 #include "examples/common/plot.h"
 #include "examples/common/result_figures.h"
-#include "engine/autograd.h"
-#include "engine/flops.h"
-#include "engine/ops/functional.h"
-#include "engine/ops/ops.h"
 #include "nn/basic.h"
 #include "nn/conv.h"
 #include "nn/linear.h"
@@ -65,12 +65,19 @@ Settings parse_args(int argc, char** argv) {
   Settings s;
   bool smoke = false;
   CLI::App app{"Trains a convolutional network on Fashion-MNIST (the main example)."};
-  app.add_option("--epochs", s.epochs, "training epochs")->check(CLI::Range(int64_t{1}, int64_t{100000}))->capture_default_str();
-  app.add_option("--seed", s.seed, "seed of the initial weights, dropout and batch order")->check(experiment::non_negative())->capture_default_str();
+  app.add_option("--epochs", s.epochs, "training epochs")
+      ->check(CLI::Range(int64_t{1}, int64_t{100000}))
+      ->capture_default_str();
+  app.add_option("--seed", s.seed, "seed of the initial weights, dropout and batch order")
+      ->check(experiment::non_negative())
+      ->capture_default_str();
   app.add_option("--out", s.out_dir, "where the CSV and the plots go")->capture_default_str();
-  app.add_option("--data", s.data_dir, "where Fashion-MNIST is (default: the Debian package's folder)");
+  app.add_option("--data", s.data_dir,
+                 "where Fashion-MNIST is (default: the Debian package's folder)");
   app.add_flag("--quiet", s.quiet, "no progress bars");
-  app.add_flag("--smoke", smoke, "a seconds-long run on 1024 training and 500 test images (2 epochs unless --epochs)");
+  app.add_flag(
+      "--smoke", smoke,
+      "a seconds-long run on 1024 training and 500 test images (2 epochs unless --epochs)");
   experiment::parse_command_line(app, argc, argv);
   if (smoke) {
     s.train_subset = 1024;
@@ -91,17 +98,18 @@ Settings parse_args(int argc, char** argv) {
 class FashionCnn : public nn::UnaryModule {
  public:
   explicit FashionCnn(Generator& gen)
-      : conv1(register_module("conv1", std::make_shared<nn::Conv2d>(
-                                           1, 32, 3, Conv2dOptions{.padding = {1, 1}}, false,
-                                           nn::ParamOptions{.generator = &gen}))),
+      : conv1(register_module(
+            "conv1", std::make_shared<nn::Conv2d>(1, 32, 3, Conv2dOptions{.padding = {1, 1}}, false,
+                                                  nn::ParamOptions{.generator = &gen}))),
         bn1(register_module("bn1", std::make_shared<nn::BatchNorm2d>(32))),
-        conv2(register_module("conv2", std::make_shared<nn::Conv2d>(
-                                           32, 64, 3, Conv2dOptions{.padding = {1, 1}}, false,
-                                           nn::ParamOptions{.generator = &gen}))),
+        conv2(register_module(
+            "conv2", std::make_shared<nn::Conv2d>(32, 64, 3, Conv2dOptions{.padding = {1, 1}},
+                                                  false, nn::ParamOptions{.generator = &gen}))),
         bn2(register_module("bn2", std::make_shared<nn::BatchNorm2d>(64))),
         drop1(register_module("drop1", std::make_shared<nn::Dropout>(0.25, &gen))),
-        fc1(register_module("fc1", std::make_shared<nn::Linear>(
-                                       64 * 7 * 7, 128, true, nn::ParamOptions{.generator = &gen}))),
+        fc1(register_module("fc1",
+                            std::make_shared<nn::Linear>(64 * 7 * 7, 128, true,
+                                                         nn::ParamOptions{.generator = &gen}))),
         drop2(register_module("drop2", std::make_shared<nn::Dropout>(0.25, &gen))),
         fc2(register_module("fc2", std::make_shared<nn::Linear>(
                                        128, 10, true, nn::ParamOptions{.generator = &gen}))) {}
@@ -110,10 +118,10 @@ class FashionCnn : public nn::UnaryModule {
   Tensor forward(const Tensor& x) override {
     const Pool2dOptions halve{.kernel = {2, 2}};
     Tensor h = max_pool2d(relu((*bn1)((*conv1)(x))), halve);  // [N, 32, 14, 14]
-    h = max_pool2d(relu((*bn2)((*conv2)(h))), halve);          // [N, 64, 7, 7]
-    h = flatten(h, 1);                                           // [N, 3136]
-    h = relu((*fc1)((*drop1)(h)));                               // [N, 128]
-    return (*fc2)((*drop2)(h));                                  // [N, 10]
+    h = max_pool2d(relu((*bn2)((*conv2)(h))), halve);         // [N, 64, 7, 7]
+    h = flatten(h, 1);                                        // [N, 3136]
+    h = relu((*fc1)((*drop1)(h)));                            // [N, 128]
+    return (*fc2)((*drop2)(h));                               // [N, 10]
   }
   std::string type_name() const override { return "FashionCnn"; }
 
@@ -145,13 +153,14 @@ int main(int argc, char** argv) {
   // The learning rate follows half a cosine from its start down to zero over the whole run.
   nn::LrScheduler scheduler(optimizer, nn::warmup_cosine(0, s.epochs * loader.num_batches()));
   train::RunLog log(s.out_dir + "/fmnist_cnn.csv",
-                 {"epoch", "train_loss", "train_acc", "test_acc", "seconds"});
+                    {"epoch", "train_loss", "train_acc", "test_acc", "seconds"});
 
-  std::printf("CNN (%lld parameters) on Fashion-MNIST: %lld training and %lld test images, %lld "
-              "epochs of %lld batches of %lld, Adam lr %g with cosine decay, seed %llu\n",
-              (long long)model->num_parameters(), (long long)train_set->size(),
-              (long long)test_set->size(), (long long)s.epochs, (long long)loader.num_batches(),
-              (long long)s.batch_size, s.learning_rate, (unsigned long long)s.seed);
+  std::printf(
+      "CNN (%lld parameters) on Fashion-MNIST: %lld training and %lld test images, %lld "
+      "epochs of %lld batches of %lld, Adam lr %g with cosine decay, seed %llu\n",
+      (long long)model->num_parameters(), (long long)train_set->size(), (long long)test_set->size(),
+      (long long)s.epochs, (long long)loader.num_batches(), (long long)s.batch_size,
+      s.learning_rate, (unsigned long long)s.seed);
 
   std::vector<double> step_losses;
   double train_seconds = 0;
@@ -160,7 +169,7 @@ int main(int argc, char** argv) {
     const auto start = std::chrono::steady_clock::now();
     const FlopScope epoch_flops;
     train::ProgressBar bar("epoch " + std::to_string(epoch) + "/" + std::to_string(s.epochs),
-                        loader.num_batches(), s.quiet);
+                           loader.num_batches(), s.quiet);
     double loss_sum = 0, correct = 0;
     for (const data::Batch& batch : loader.epoch(epoch)) {
       Tensor logits = (*model)(batch.input);
@@ -178,7 +187,8 @@ int main(int argc, char** argv) {
     }
     bar.finish();
     train_flops += epoch_flops.count();
-    train_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    train_seconds +=
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 
     const double n = static_cast<double>(train_set->size());
     const double test_acc = classification_accuracy(*model, test_set);
@@ -194,13 +204,19 @@ int main(int argc, char** argv) {
   const double test_acc = classification_accuracy(*model, test_set);
   const double forward_mflop_per_image =
       static_cast<double>(eval_flops.count()) * 1e-6 / static_cast<double>(test_set->size());
-  plot::write_line_chart(s.out_dir + "/fmnist_cnn_loss.png", plot::curves_chart(log, "epoch", {"train_loss"}, "Fashion-MNIST CNN: training loss"));
-  plot::write_line_chart(s.out_dir + "/fmnist_cnn_accuracy.png", plot::curves_chart(log, "epoch", {"train_acc", "test_acc"}, "Fashion-MNIST CNN: accuracy"));
+  plot::write_line_chart(
+      s.out_dir + "/fmnist_cnn_loss.png",
+      plot::curves_chart(log, "epoch", {"train_loss"}, "Fashion-MNIST CNN: training loss"));
+  plot::write_line_chart(
+      s.out_dir + "/fmnist_cnn_accuracy.png",
+      plot::curves_chart(log, "epoch", {"train_acc", "test_acc"}, "Fashion-MNIST CNN: accuracy"));
   std::printf("test accuracy %.2f%%\n", 100 * test_acc);
-  std::printf("training took %.1f s (%.1f GFLOP measured by the engine); a forward pass "
-              "costs %.3f MFLOP per image\n",
-              train_seconds, train_gflop, forward_mflop_per_image);
-  experiment::print_written({log.path(), s.out_dir + "/fmnist_cnn_loss.png", s.out_dir + "/fmnist_cnn_accuracy.png"});
+  std::printf(
+      "training took %.1f s (%.1f GFLOP measured by the engine); a forward pass "
+      "costs %.3f MFLOP per image\n",
+      train_seconds, train_gflop, forward_mflop_per_image);
+  experiment::print_written(
+      {log.path(), s.out_dir + "/fmnist_cnn_loss.png", s.out_dir + "/fmnist_cnn_accuracy.png"});
 
   // The check the test suite relies on: the loss of the last steps is well below that of the first.
   return train::report_loss_trend(train::loss_trend(step_losses), 0.8) ? 0 : 1;

@@ -23,15 +23,15 @@
 
 #include "datasets/dataloader.h"
 #include "datasets/idx.h"
+#include "engine/autograd.h"
+#include "engine/flops.h"
+#include "engine/ops/functional.h"
+#include "engine/ops/ops.h"
 #include "examples/common/command_line.h"
 #include "examples/common/evaluate.h"
 #include "examples/common/fashion_mnist.h"
 #include "examples/common/plot.h"
 #include "examples/common/result_figures.h"
-#include "engine/autograd.h"
-#include "engine/flops.h"
-#include "engine/ops/functional.h"
-#include "engine/ops/ops.h"
 #include "nn/basic.h"
 #include "nn/linear.h"
 #include "nn/optim.h"
@@ -60,12 +60,19 @@ Settings parse_args(int argc, char** argv) {
   Settings s;
   bool smoke = false;
   CLI::App app{"Trains a 784-256-128-10 MLP on Fashion-MNIST."};
-  app.add_option("--epochs", s.epochs, "training epochs")->check(CLI::Range(int64_t{1}, int64_t{100000}))->capture_default_str();
-  app.add_option("--seed", s.seed, "seed of the initial weights, dropout and batch order")->check(experiment::non_negative())->capture_default_str();
+  app.add_option("--epochs", s.epochs, "training epochs")
+      ->check(CLI::Range(int64_t{1}, int64_t{100000}))
+      ->capture_default_str();
+  app.add_option("--seed", s.seed, "seed of the initial weights, dropout and batch order")
+      ->check(experiment::non_negative())
+      ->capture_default_str();
   app.add_option("--out", s.out_dir, "where the CSV and the plots go")->capture_default_str();
-  app.add_option("--data", s.data_dir, "where Fashion-MNIST is (default: the Debian package's folder)");
+  app.add_option("--data", s.data_dir,
+                 "where Fashion-MNIST is (default: the Debian package's folder)");
   app.add_flag("--quiet", s.quiet, "no progress bars");
-  app.add_flag("--smoke", smoke, "a seconds-long run on 2000 training and 500 test images (2 epochs unless --epochs)");
+  app.add_flag(
+      "--smoke", smoke,
+      "a seconds-long run on 2000 training and 500 test images (2 epochs unless --epochs)");
   experiment::parse_command_line(app, argc, argv);
   if (smoke) {
     s.train_subset = 2000;
@@ -104,13 +111,14 @@ int main(int argc, char** argv) {
   nn::Adam optimizer(model->parameters(), {.lr = s.learning_rate});
   data::DataLoader loader(train_set, {.batch_size = s.batch_size, .shuffle = true, .seed = s.seed});
   train::RunLog log(s.out_dir + "/fmnist_mlp.csv",
-                 {"epoch", "train_loss", "train_acc", "test_acc", "seconds"});
+                    {"epoch", "train_loss", "train_acc", "test_acc", "seconds"});
 
-  std::printf("MLP 784-256-128-10 (%lld parameters) on Fashion-MNIST: %lld training and %lld test "
-              "images, %lld epochs of %lld batches of %lld, Adam lr %g, seed %llu\n",
-              (long long)model->num_parameters(), (long long)train_set->size(),
-              (long long)test_set->size(), (long long)s.epochs, (long long)loader.num_batches(),
-              (long long)s.batch_size, s.learning_rate, (unsigned long long)s.seed);
+  std::printf(
+      "MLP 784-256-128-10 (%lld parameters) on Fashion-MNIST: %lld training and %lld test "
+      "images, %lld epochs of %lld batches of %lld, Adam lr %g, seed %llu\n",
+      (long long)model->num_parameters(), (long long)train_set->size(), (long long)test_set->size(),
+      (long long)s.epochs, (long long)loader.num_batches(), (long long)s.batch_size,
+      s.learning_rate, (unsigned long long)s.seed);
 
   std::vector<double> step_losses;
   double train_seconds = 0;
@@ -119,7 +127,7 @@ int main(int argc, char** argv) {
     const auto start = std::chrono::steady_clock::now();
     const FlopScope epoch_flops;
     train::ProgressBar bar("epoch " + std::to_string(epoch) + "/" + std::to_string(s.epochs),
-                        loader.num_batches(), s.quiet);
+                           loader.num_batches(), s.quiet);
     double loss_sum = 0, correct = 0;
     for (const data::Batch& batch : loader.epoch(epoch)) {
       Tensor logits = (*model)(batch.input);
@@ -136,7 +144,8 @@ int main(int argc, char** argv) {
     }
     bar.finish();
     train_flops += epoch_flops.count();
-    train_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    train_seconds +=
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 
     const double n = static_cast<double>(train_set->size());
     const double test_acc = classification_accuracy(*model, test_set);
@@ -152,13 +161,19 @@ int main(int argc, char** argv) {
   const double test_acc = classification_accuracy(*model, test_set);
   const double forward_mflop_per_image =
       static_cast<double>(eval_flops.count()) * 1e-6 / static_cast<double>(test_set->size());
-  plot::write_line_chart(s.out_dir + "/fmnist_mlp_loss.png", plot::curves_chart(log, "epoch", {"train_loss"}, "Fashion-MNIST MLP: training loss"));
-  plot::write_line_chart(s.out_dir + "/fmnist_mlp_accuracy.png", plot::curves_chart(log, "epoch", {"train_acc", "test_acc"}, "Fashion-MNIST MLP: accuracy"));
+  plot::write_line_chart(
+      s.out_dir + "/fmnist_mlp_loss.png",
+      plot::curves_chart(log, "epoch", {"train_loss"}, "Fashion-MNIST MLP: training loss"));
+  plot::write_line_chart(
+      s.out_dir + "/fmnist_mlp_accuracy.png",
+      plot::curves_chart(log, "epoch", {"train_acc", "test_acc"}, "Fashion-MNIST MLP: accuracy"));
   std::printf("test accuracy %.2f%%\n", 100 * test_acc);
-  std::printf("training took %.1f s (%.1f GFLOP measured by the engine); a forward pass "
-              "costs %.3f MFLOP per image\n",
-              train_seconds, train_gflop, forward_mflop_per_image);
-  experiment::print_written({log.path(), s.out_dir + "/fmnist_mlp_loss.png", s.out_dir + "/fmnist_mlp_accuracy.png"});
+  std::printf(
+      "training took %.1f s (%.1f GFLOP measured by the engine); a forward pass "
+      "costs %.3f MFLOP per image\n",
+      train_seconds, train_gflop, forward_mflop_per_image);
+  experiment::print_written(
+      {log.path(), s.out_dir + "/fmnist_mlp_loss.png", s.out_dir + "/fmnist_mlp_accuracy.png"});
 
   // The check the test suite relies on: the loss of the last steps is well below that of the first.
   return train::report_loss_trend(train::loss_trend(step_losses), 0.8) ? 0 : 1;

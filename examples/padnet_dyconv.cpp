@@ -7,11 +7,12 @@
 // Scaled down from the paper (ResNet-10/18/50 and MobileNetV2 x0.5-x1.0 on ImageNet, 100/300
 // epochs, 5 seeds) to SmallResNet (ResNet-14 layout) and SmallMobileNetV2 of
 // dynamic/model_builders.h at width 0.5, trained for 3 epochs on the first 4000 training images and
-// tested on the first 2000 test images, 3 seeds (about 20 minutes on two cores). The recipe is the paper's otherwise: SGD with
-// momentum 0.9, lr 0.1 (ResNet) / 0.05 (MobileNetV2) with a linear warmup over the first 10% of
-// the steps and one cosine cycle to zero, weight decay 1e-4 / 4e-5, DY-Conv's temperature annealed
-// from 30 to 1 over the first 15% of the steps, the mode partition before training on 10 batches
-// (IMP with E = 5 rounds). The procedure is examples/common/experiment.h's run_recipe.
+// tested on the first 2000 test images, 3 seeds (about 20 minutes on two cores). The recipe is the
+// paper's otherwise: SGD with momentum 0.9, lr 0.1 (ResNet) / 0.05 (MobileNetV2) with a linear
+// warmup over the first 10% of the steps and one cosine cycle to zero, weight decay 1e-4 / 4e-5,
+// DY-Conv's temperature annealed from 30 to 1 over the first 15% of the steps, the mode partition
+// before training on 10 batches (IMP with E = 5 rounds). The procedure is
+// examples/common/experiment.h's run_recipe.
 //
 //   padnet_dyconv [--seeds N] [--epochs N] [--train N] [--test N] [--width W] [--out DIR]
 //                 [--data DIR] [--quiet] [--smoke]
@@ -21,6 +22,8 @@
 // DIR/padnet_dyconv_accuracy.png, DIR/padnet_dyconv_params.png (grouped bar charts; DIR is
 // docs/results by default). Exits 1 if a run's training loss did not go down, 77 if Fashion-MNIST
 // is not installed.
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cctype>
 #include <cstdio>
@@ -28,8 +31,6 @@
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <fmt/format.h>
 
 #include "examples/common/experiment.h"
 #include "examples/common/experiment_flags.h"
@@ -51,7 +52,8 @@ const std::vector<ConvMethod> kMethods = {ConvMethod::static_conv, ConvMethod::c
                                           ConvMethod::dyconv, ConvMethod::padnet};
 constexpr double kDynamicRatio = 0.3;  // kappa, the paper's default for DY-Conv
 
-// --------------------------------------------------------------------------- one backbone's results
+// --------------------------------------------------------------------------- one backbone's
+// results
 
 // What one backbone's column of the table collects: top-1 per method and seed, and each method's
 // deployed model report (parameters and FLOPs do not depend on the seed; the last seed's).
@@ -73,32 +75,36 @@ std::vector<Claim> table2_claims(const std::string& backbone, const BackboneResu
   const int64_t pad_params = pad_report.total.intrinsic(), dy_params = dy_report.total.intrinsic();
   const int64_t cc_params = r.report.at("CondConv").total.intrinsic();
   const double gap = pad.mean - dy.mean, noise = std::max(pad.std, dy.std);
-  return {
-      {fmt::format("{}: PAD-Net has the fewest parameters of the dynamic models ({} vs DY-Conv {}, CondConv {})",
-                   backbone, pad_params, dy_params, cc_params),
-       pad_params < dy_params && pad_params < cc_params},
-      {fmt::format("{}: DY-Conv above static ({:.2f} vs {:.2f})", backbone, 100 * dy.mean, 100 * st.mean),
-       dy.mean > st.mean},
-      {fmt::format("{}: CondConv above static ({:.2f} vs {:.2f})", backbone, 100 * cc.mean, 100 * st.mean),
-       cc.mean > st.mean},
-      {fmt::format("{}: PAD-Net above DY-Conv ({:.2f} vs {:.2f}, difference {:+.2f} points, the larger std {:.2f})",
-                   backbone, 100 * pad.mean, 100 * dy.mean, 100 * gap, 100 * noise),
-       gap > 0, std::abs(gap) > noise},
-      {fmt::format("{}: PAD-Net's measured FLOPs per sample at most DY-Conv's ({} vs {})", backbone,
-                   pad_report.flops_per_sample, dy_report.flops_per_sample),
-       pad_report.flops_per_sample <= dy_report.flops_per_sample}};
+  return {{fmt::format("{}: PAD-Net has the fewest parameters of the dynamic models ({} vs DY-Conv "
+                       "{}, CondConv {})",
+                       backbone, pad_params, dy_params, cc_params),
+           pad_params < dy_params && pad_params < cc_params},
+          {fmt::format("{}: DY-Conv above static ({:.2f} vs {:.2f})", backbone, 100 * dy.mean,
+                       100 * st.mean),
+           dy.mean > st.mean},
+          {fmt::format("{}: CondConv above static ({:.2f} vs {:.2f})", backbone, 100 * cc.mean,
+                       100 * st.mean),
+           cc.mean > st.mean},
+          {fmt::format("{}: PAD-Net above DY-Conv ({:.2f} vs {:.2f}, difference {:+.2f} points, "
+                       "the larger std {:.2f})",
+                       backbone, 100 * pad.mean, 100 * dy.mean, 100 * gap, 100 * noise),
+           gap > 0, std::abs(gap) > noise},
+          {fmt::format("{}: PAD-Net's measured FLOPs per sample at most DY-Conv's ({} vs {})",
+                       backbone, pad_report.flops_per_sample, dy_report.flops_per_sample),
+           pad_report.flops_per_sample <= dy_report.flops_per_sample}};
 }
 
 // The times are reported, not claimed (the paper reports none).
 std::string time_note(const std::string& backbone, const BackboneResults& r) {
   const ModelReport& pad = r.report.at("PAD-Net");
   const ModelReport& dy = r.report.at("DY-Conv");
-  return fmt::format("{}: time per sample of the compacted PAD-Net {:.3f} ms (batch 1) / {:.3f} ms (batch 64) "
-                     "against DY-Conv's {:.3f} / {:.3f} ms (medians over 0.2 s of forwards, each model timed at "
-                     "a different moment on a shared machine: bench_dynamic_layers compares the layers in "
-                     "alternation, docs/performance.md).",
-                     backbone, 1e3 * pad.seconds_per_sample_batch1, 1e3 * pad.seconds_per_sample_batch64,
-                     1e3 * dy.seconds_per_sample_batch1, 1e3 * dy.seconds_per_sample_batch64);
+  return fmt::format(
+      "{}: time per sample of the compacted PAD-Net {:.3f} ms (batch 1) / {:.3f} ms (batch 64) "
+      "against DY-Conv's {:.3f} / {:.3f} ms (medians over 0.2 s of forwards, each model timed at "
+      "a different moment on a shared machine: bench_dynamic_layers compares the layers in "
+      "alternation, docs/performance.md).",
+      backbone, 1e3 * pad.seconds_per_sample_batch1, 1e3 * pad.seconds_per_sample_batch64,
+      1e3 * dy.seconds_per_sample_batch1, 1e3 * dy.seconds_per_sample_batch64);
 }
 
 // --------------------------------------------------------------------------- the figures
@@ -118,15 +124,18 @@ std::vector<std::string> draw_figures(const train::CsvTable& csv, const std::str
       if (backbones[r] == name) rows.rows.push_back(csv.rows[r]);
     if (rows.rows.empty()) continue;
     std::string stem = "padnet_dyconv_" + name;
-    std::transform(stem.begin(), stem.end(), stem.begin(), [](unsigned char c) { return std::tolower(c); });
+    std::transform(stem.begin(), stem.end(), stem.begin(),
+                   [](unsigned char c) { return std::tolower(c); });
     const SeedResults accuracy = seed_results_from_csv(rows, {"method"}, "top1", 100.0);
     const std::vector<std::string> seeds =
         draw_seed_figures(accuracy, out_dir, stem, "Table 2, " + name, "top-1 %", "DY-Conv");
     written.insert(written.end(), seeds.begin(), seeds.end());
     const SeedResults params = seed_results_from_csv(rows, {"method"}, "params");
-    plot::ParetoChart pareto{.title = "Table 2, " + name + ": parameters and top-1 (front: no method better on both)",
-                             .x_label = "parameters (intrinsic, deployed)", .y_label = "top-1 % (mean over seeds)",
-                             .points = {}};
+    plot::ParetoChart pareto{
+        .title = "Table 2, " + name + ": parameters and top-1 (front: no method better on both)",
+        .x_label = "parameters (intrinsic, deployed)",
+        .y_label = "top-1 % (mean over seeds)",
+        .points = {}};
     for (const std::string& method : accuracy.methods())
       pareto.points.push_back({method, params.mean(method), accuracy.mean(method)});
     written.push_back(out_dir + "/" + stem + "_pareto.png");
@@ -143,26 +152,31 @@ int main(int argc, char** argv) {
   // take about 20 minutes on two loaded cores.
   ExperimentFlags defaults;
   defaults.train_examples = 4000;
-  const ExperimentFlags flags = parse_experiment_flags(argc, argv, defaults,
-                                                           "PAD-Net Table 2 on Fashion-MNIST: static, CondConv, DY-Conv and PAD-Net in a ResNet and a MobileNetV2.");
+  const ExperimentFlags flags =
+      parse_experiment_flags(argc, argv, defaults,
+                             "PAD-Net Table 2 on Fashion-MNIST: static, CondConv, DY-Conv and "
+                             "PAD-Net in a ResNet and a MobileNetV2.");
   const std::string csv_path = flags.out_dir + "/padnet_dyconv.csv";
   if (flags.replot) {  // the figures again from an earlier run's CSV, no training
     print_written(draw_figures(train::read_csv(csv_path), flags.out_dir));
     return 0;
   }
-  const auto data = load_fashion_mnist_tensors(flags.data_dir, flags.train_examples, flags.test_examples);
+  const auto data =
+      load_fashion_mnist_tensors(flags.data_dir, flags.train_examples, flags.test_examples);
   if (!data) return 77;  // not installed: skipped
   const LabelledImages& train = data->train;
   const LabelledImages& test = data->test;
-  std::printf("Table 2 on Fashion-MNIST: %lld training / %lld test images, width %g, %lld epochs, "
-              "%lld seeds, kappa %.0f%% by IMP (E = %lld, %lld batches)\n",
-              (long long)train.size(), (long long)test.size(), flags.width_multiplier,
-              (long long)flags.epochs, (long long)flags.seeds, 100 * kDynamicRatio,
-              (long long)flags.partition_rounds, (long long)flags.partition_batches);
+  std::printf(
+      "Table 2 on Fashion-MNIST: %lld training / %lld test images, width %g, %lld epochs, "
+      "%lld seeds, kappa %.0f%% by IMP (E = %lld, %lld batches)\n",
+      (long long)train.size(), (long long)test.size(), flags.width_multiplier,
+      (long long)flags.epochs, (long long)flags.seeds, 100 * kDynamicRatio,
+      (long long)flags.partition_rounds, (long long)flags.partition_batches);
 
   train::RunLog log(csv_path, {"backbone", "method", "seed", "top1", "params", "flops", "ms_batch1",
                                "ms_batch64", "epoch_seconds"});
-  train::SweepProgress sweep("padnet_dyconv", flags.seeds * int64_t(kBackbones.size() * kMethods.size()), flags.quiet);
+  train::SweepProgress sweep(
+      "padnet_dyconv", flags.seeds * int64_t(kBackbones.size() * kMethods.size()), flags.quiet);
   std::map<std::string, BackboneResults> results;
   bool all_went_down = true;
   for (Backbone backbone : kBackbones) {
@@ -172,33 +186,38 @@ int main(int argc, char** argv) {
       const std::string name = to_string(method);
       for (int64_t seed = 0; seed < flags.seeds; ++seed) {
         const RunOutcome run = run_recipe(
-            flags_recipe(flags, backbone, method), flags_plan(flags, PartitionMethod::imp, kDynamicRatio),
-            train, test, flags_train_options(flags, backbone, seed, backbone_name + " " + name + " seed " + std::to_string(seed)),
+            flags_recipe(flags, backbone, method),
+            flags_plan(flags, PartitionMethod::imp, kDynamicRatio), train, test,
+            flags_train_options(flags, backbone, seed,
+                                backbone_name + " " + name + " seed " + std::to_string(seed)),
             static_cast<uint64_t>(seed), flags.smoke ? 1 : 5);
         all_went_down = all_went_down && run.training.loss_went_down();
         const double epoch_seconds = mean_std(run.training.epoch_seconds).mean;
         r.accuracy.add(name, seed, run.accuracy);
         r.report[name] = run.report;
         r.epoch_seconds[name] += epoch_seconds / static_cast<double>(flags.seeds);
-        log.add({backbone_name, name, seed, run.accuracy, run.report.total.intrinsic(), run.report.flops_per_sample,
-                 1e3 * run.report.seconds_per_sample_batch1, 1e3 * run.report.seconds_per_sample_batch64,
-                 epoch_seconds});
+        log.add({backbone_name, name, seed, run.accuracy, run.report.total.intrinsic(),
+                 run.report.flops_per_sample, 1e3 * run.report.seconds_per_sample_batch1,
+                 1e3 * run.report.seconds_per_sample_batch64, epoch_seconds});
         sweep.run_done(backbone_name + " " + name + " seed " + std::to_string(seed));
-        std::printf("%-11s %-8s seed %lld  loss %.3f -> %.3f  top-1 %5.2f%%  %8lld params  %9lld FLOPs  "
-                    "%.1f s/epoch%s\n",
-                    backbone_name.c_str(), name.c_str(), (long long)seed,
-                    run.training.step_losses.front(), run.training.epoch_losses.back(), 100 * run.accuracy,
-                    (long long)run.report.total.intrinsic(), (long long)run.report.flops_per_sample, epoch_seconds,
-                    run.training.loss_went_down() ? "" : "  (loss did not go down)");
+        std::printf(
+            "%-11s %-8s seed %lld  loss %.3f -> %.3f  top-1 %5.2f%%  %8lld params  %9lld FLOPs  "
+            "%.1f s/epoch%s\n",
+            backbone_name.c_str(), name.c_str(), (long long)seed, run.training.step_losses.front(),
+            run.training.epoch_losses.back(), 100 * run.accuracy,
+            (long long)run.report.total.intrinsic(), (long long)run.report.flops_per_sample,
+            epoch_seconds, run.training.loss_went_down() ? "" : "  (loss did not go down)");
       }
     }
   }
 
   // --------------------------------------------------------------------------- the table
 
-  MarkdownTable table{.header = {"Backbone", "Model", "Params (intrinsic)", "FLOPs / sample", "Top-1 % (mean +- std)",
-                                 "ms / sample (batch 1)", "ms / sample (batch 64)", "s / epoch"},
-                      .right_aligned = {false, false, true, true, true, true, true, true}, .rows = {}};
+  MarkdownTable table{.header = {"Backbone", "Model", "Params (intrinsic)", "FLOPs / sample",
+                                 "Top-1 % (mean +- std)", "ms / sample (batch 1)",
+                                 "ms / sample (batch 64)", "s / epoch"},
+                      .right_aligned = {false, false, true, true, true, true, true, true},
+                      .rows = {}};
   for (Backbone backbone : kBackbones) {
     const BackboneResults& r = results.at(to_string(backbone));
     for (ConvMethod method : kMethods) {
@@ -206,7 +225,8 @@ int main(int argc, char** argv) {
       const ModelReport& report = r.report.at(name);
       const MeanStd acc = r.accuracy.stats(name);
       table.add({to_string(backbone), name, std::to_string(report.total.intrinsic()),
-                 std::to_string(report.flops_per_sample), fmt::format("{:.2f} +- {:.2f}", 100 * acc.mean, 100 * acc.std),
+                 std::to_string(report.flops_per_sample),
+                 fmt::format("{:.2f} +- {:.2f}", 100 * acc.mean, 100 * acc.std),
                  fmt::format("{:.3f}", 1e3 * report.seconds_per_sample_batch1),
                  fmt::format("{:.3f}", 1e3 * report.seconds_per_sample_batch64),
                  fmt::format("{:.1f}", r.epoch_seconds.at(name))});
@@ -223,28 +243,41 @@ int main(int argc, char** argv) {
   std::vector<Claim> claims;
   std::vector<std::string> notes;
   for (Backbone backbone : kBackbones) {
-    const std::vector<Claim> c = table2_claims(to_string(backbone), results.at(to_string(backbone)));
+    const std::vector<Claim> c =
+        table2_claims(to_string(backbone), results.at(to_string(backbone)));
     claims.insert(claims.end(), c.begin(), c.end());
     notes.push_back(time_note(to_string(backbone), results.at(to_string(backbone))));
   }
-  notes.push_back(fmt::format("The paper's FLOPs come from a formula; ours are executed operations, which for the "
-                              "dynamic models include the attention and the per-sample kernel mixing. Differences "
-                              "smaller than one standard deviation over {} seeds are not resolved by this run.",
-                              flags.seeds));
+  notes.push_back(fmt::format(
+      "The paper's FLOPs come from a formula; ours are executed operations, which for the "
+      "dynamic models include the attention and the per-sample kernel mixing. Differences "
+      "smaller than one standard deviation over {} seeds are not resolved by this run.",
+      flags.seeds));
   const std::string md_path = flags.out_dir + "/padnet_dyconv.md";
-  write_results_page(md_path, {
-      .title = "PAD-Net Table 2 on Fashion-MNIST", .program = "padnet_dyconv",
-      .command_line = flags.command_line,
-      .scale = fmt::format(
-          "Scale: {} training images (the first of the split), {} test images, {} epochs, width multiplier {}, "
-          "ResNet blocks per stage {}; seeds 0..{} ({} runs per row; the paper: ImageNet, 100/300 epochs, 5 runs). "
-          "PAD-Net: kappa = {:.0f}%, IMP with E = {} rounds on {} batches of 64 before training, scale factors "
-          "lambda_s + lambda_d = 2; parameters and FLOPs of the compacted model. FLOPs: the engine's count of one "
-          "batch-1 forward; times: median of batch-1 and batch-64 forwards over 0.2 s each on a shared machine "
-          "(indicative only). Runs repeat exactly for a given command (same seeds, same thread count).",
-          train.size(), test.size(), flags.epochs, flags.width_multiplier, flags.resnet_blocks_per_stage,
-          flags.seeds - 1, flags.seeds, 100 * kDynamicRatio, flags.partition_rounds, flags.partition_batches),
-      .table = table.str(), .figures = figures_in(figures), .claims = claims, .notes = notes});
+  write_results_page(
+      md_path,
+      {.title = "PAD-Net Table 2 on Fashion-MNIST",
+       .program = "padnet_dyconv",
+       .command_line = flags.command_line,
+       .scale = fmt::format("Scale: {} training images (the first of the split), {} test images, "
+                            "{} epochs, width multiplier {}, "
+                            "ResNet blocks per stage {}; seeds 0..{} ({} runs per row; the paper: "
+                            "ImageNet, 100/300 epochs, 5 runs). "
+                            "PAD-Net: kappa = {:.0f}%, IMP with E = {} rounds on {} batches of 64 "
+                            "before training, scale factors "
+                            "lambda_s + lambda_d = 2; parameters and FLOPs of the compacted model. "
+                            "FLOPs: the engine's count of one "
+                            "batch-1 forward; times: median of batch-1 and batch-64 forwards over "
+                            "0.2 s each on a shared machine "
+                            "(indicative only). Runs repeat exactly for a given command (same "
+                            "seeds, same thread count).",
+                            train.size(), test.size(), flags.epochs, flags.width_multiplier,
+                            flags.resnet_blocks_per_stage, flags.seeds - 1, flags.seeds,
+                            100 * kDynamicRatio, flags.partition_rounds, flags.partition_batches),
+       .table = table.str(),
+       .figures = figures_in(figures),
+       .claims = claims,
+       .notes = notes});
   std::printf("\n");
   for (const Claim& claim : claims) std::printf("%s\n", claim_line(claim).c_str());
   std::vector<std::string> written = {md_path, csv_path};

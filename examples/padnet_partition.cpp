@@ -7,22 +7,22 @@
 //
 // Scaled down from the paper (ResNet-50 on ImageNet) to SmallResNet (ResNet-14 layout) at width
 // 0.5 on the first 6000 training and 2000 test images, 3 epochs, 3 seeds, with the recipe of
-// examples/common/experiment.h (the paper's, scaled). Every partition is computed before training on
-// 10 batches.
+// examples/common/experiment.h (the paper's, scaled). Every partition is computed before training
+// on 10 batches.
 //
 //   padnet_partition [--seeds N] [--epochs N] [--train N] [--test N] [--width W] [--out DIR]
 //                    [--data DIR] [--quiet] [--smoke]
 //
 // Writes DIR/padnet_partition.md, DIR/padnet_partition.csv and DIR/padnet_partition.png (bars
 // with error bars). Exits 1 if a run's loss did not go down, 77 without the data set.
+#include <fmt/format.h>
+
 #include <algorithm>
-#include <map>
 #include <cstdio>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <fmt/format.h>
 
 #include "examples/common/experiment.h"
 #include "examples/common/experiment_flags.h"
@@ -43,7 +43,9 @@ using partition::ScaleFactors;
 constexpr double kDynamicRatio = 0.3;
 // The partitions of PAD-Net, by the name the paper's figure gives them.
 const std::vector<std::pair<std::string, PartitionMethod>> kPartitions = {
-    {"Random", PartitionMethod::random}, {"MP", PartitionMethod::one_shot}, {"IMP", PartitionMethod::imp}};
+    {"Random", PartitionMethod::random},
+    {"MP", PartitionMethod::one_shot},
+    {"IMP", PartitionMethod::imp}};
 
 // --------------------------------------------------------------------------- the figures
 //
@@ -51,29 +53,33 @@ const std::vector<std::pair<std::string, PartitionMethod>> kPartitions = {
 // dynamic network at the same seed (the claims are orderings against it and between partitions).
 
 std::vector<std::string> draw_figures(const train::CsvTable& csv, const std::string& out_dir) {
-  return draw_seed_figures(seed_results_from_csv(csv, {"method"}, "top1", 100.0), out_dir, "padnet_partition",
-                           "Figure 4 (kappa 30%)", "top-1 %", "Dynamic");
+  return draw_seed_figures(seed_results_from_csv(csv, {"method"}, "top1", 100.0), out_dir,
+                           "padnet_partition", "Figure 4 (kappa 30%)", "top-1 %", "Dynamic");
 }
 
 // --------------------------------------------------------------------------- the experiment
 
 int main(int argc, char** argv) {
   std::setvbuf(stdout, nullptr, _IOLBF, 0);
-  const ExperimentFlags flags = parse_experiment_flags(argc, argv, ExperimentFlags{},
-                                                           "PAD-Net Figure 4 on Fashion-MNIST: partition methods (Random, MP, IMP, fully dynamic, SNIP-P) at kappa 30%.");
+  const ExperimentFlags flags =
+      parse_experiment_flags(argc, argv, ExperimentFlags{},
+                             "PAD-Net Figure 4 on Fashion-MNIST: partition methods (Random, MP, "
+                             "IMP, fully dynamic, SNIP-P) at kappa 30%.");
   const std::string csv_path = flags.out_dir + "/padnet_partition.csv";
   if (flags.replot) {  // the figures again from an earlier run's CSV, no training
     print_written(draw_figures(train::read_csv(csv_path), flags.out_dir));
     return 0;
   }
-  const auto data = load_fashion_mnist_tensors(flags.data_dir, flags.train_examples, flags.test_examples);
+  const auto data =
+      load_fashion_mnist_tensors(flags.data_dir, flags.train_examples, flags.test_examples);
   if (!data) return 77;  // not installed: skipped
   const LabelledImages& train = data->train;
   const LabelledImages& test = data->test;
-  std::printf("Figure 4 on Fashion-MNIST: ResNet width %g, %lld training / %lld test images, %lld "
-              "epochs, %lld seeds, kappa %.0f%%\n",
-              flags.width_multiplier, (long long)train.size(), (long long)test.size(),
-              (long long)flags.epochs, (long long)flags.seeds, 100 * kDynamicRatio);
+  std::printf(
+      "Figure 4 on Fashion-MNIST: ResNet width %g, %lld training / %lld test images, %lld "
+      "epochs, %lld seeds, kappa %.0f%%\n",
+      flags.width_multiplier, (long long)train.size(), (long long)test.size(),
+      (long long)flags.epochs, (long long)flags.seeds, 100 * kDynamicRatio);
 
   train::RunLog log(csv_path, {"method", "seed", "top1", "params", "epoch_seconds"});
   train::SweepProgress sweep("padnet_partition", flags.seeds * 5, flags.quiet);
@@ -81,7 +87,8 @@ int main(int argc, char** argv) {
   std::map<std::string, int64_t> params;
   bool all_went_down = true;
   for (int64_t seed = 0; seed < flags.seeds; ++seed) {
-    auto record = [&](const std::string& method, double top1, int64_t intrinsic, const TrainingRecord& training) {
+    auto record = [&](const std::string& method, double top1, int64_t intrinsic,
+                      const TrainingRecord& training) {
       all_went_down = all_went_down && training.loss_went_down();
       accuracy.add(method, seed, top1);
       params[method] = intrinsic;
@@ -93,23 +100,27 @@ int main(int argc, char** argv) {
                   training.epoch_losses.back(), 100 * top1, (long long)intrinsic, epoch_seconds);
     };
     auto options = [&](const std::string& method) {
-      return flags_train_options(flags, Backbone::resnet, seed, method + " seed " + std::to_string(seed));
+      return flags_train_options(flags, Backbone::resnet, seed,
+                                 method + " seed " + std::to_string(seed));
     };
 
-    // --------------------------------------------------------------------- Random, MP, IMP, Dynamic
+    // --------------------------------------------------------------------- Random, MP, IMP,
+    // Dynamic
 
     const ModelRecipe padnet = flags_recipe(flags, Backbone::resnet, ConvMethod::padnet);
     int64_t padnet_kernel_parameters = 0;
     for (const auto& [name, method] : kPartitions) {
-      const RunOutcome run = run_recipe(padnet, flags_plan(flags, method, kDynamicRatio), train, test,
-                                        options(name), static_cast<uint64_t>(seed), 0);
+      const RunOutcome run = run_recipe(padnet, flags_plan(flags, method, kDynamicRatio), train,
+                                        test, options(name), static_cast<uint64_t>(seed), 0);
       if (method == PartitionMethod::imp)
         padnet_kernel_parameters = partition::partitioned_kernel_parameters(*run.model);
       record(name, run.accuracy, run.report.total.intrinsic(), run.training);
     }
-    const RunOutcome dynamic_run = run_recipe(flags_recipe(flags, Backbone::resnet, ConvMethod::dyconv), {},
-                                              train, test, options("Dynamic"), static_cast<uint64_t>(seed), 0);
-    record("Dynamic", dynamic_run.accuracy, dynamic_run.report.total.intrinsic(), dynamic_run.training);
+    const RunOutcome dynamic_run =
+        run_recipe(flags_recipe(flags, Backbone::resnet, ConvMethod::dyconv), {}, train, test,
+                   options("Dynamic"), static_cast<uint64_t>(seed), 0);
+    record("Dynamic", dynamic_run.accuracy, dynamic_run.report.total.intrinsic(),
+           dynamic_run.training);
 
     // --------------------------------------------------------------------- SNIP at PAD-Net's count
     //
@@ -133,38 +144,45 @@ int main(int argc, char** argv) {
   // --------------------------------------------------------------------------- table and figure
 
   MarkdownTable table{.header = {"Partition", "Params (intrinsic)", "Top-1 % (mean +- std)"},
-                      .right_aligned = {false, true, true}, .rows = {}};
+                      .right_aligned = {false, true, true},
+                      .rows = {}};
   double noise = 0.0;
   for (const std::string& method : accuracy.methods()) {
     const MeanStd s = accuracy.stats(method);
     noise = std::max(noise, s.std);
-    table.add({method, std::to_string(params.at(method)), fmt::format("{:.2f} +- {:.2f}", 100 * s.mean, 100 * s.std)});
+    table.add({method, std::to_string(params.at(method)),
+               fmt::format("{:.2f} +- {:.2f}", 100 * s.mean, 100 * s.std)});
   }
   std::printf("\n%s", table.str().c_str());
   const std::vector<std::string> figures = draw_figures(train::read_csv(csv_path), flags.out_dir);
-
 
   // --------------------------------------------------------------------------- the results file
   //
   // The paper's order: IMP > MP > Random, IMP above Dynamic; and (Table 5) pruning below Dynamic.
 
   const std::string md_path = flags.out_dir + "/padnet_partition.md";
-  write_results_page(md_path, {
-      .title = "PAD-Net Figure 4 on Fashion-MNIST", .program = "padnet_partition",
-      .command_line = flags.command_line,
-      .scale = fmt::format("Scale: ResNet (SmallResNet, {} blocks per stage, width {}), {} training / {} test "
-                           "images, {} epochs, seeds 0..{}; kappa 30%; MP = one round, IMP = {} rounds, scored on "
-                           "{} batches before training; SNIP-P keeps PAD-Net's kernel parameter count.",
-                           flags.resnet_blocks_per_stage, flags.width_multiplier, train.size(), test.size(),
-                           flags.epochs, flags.seeds - 1, flags.partition_rounds, flags.partition_batches),
-      .table = table.str(), .figures = figures_in(figures),
-      .claims = {{"IMP above MP", accuracy.mean("IMP") > accuracy.mean("MP")},
-                 {"MP above Random", accuracy.mean("MP") > accuracy.mean("Random")},
-                 {"IMP above fully dynamic", accuracy.mean("IMP") > accuracy.mean("Dynamic")},
-                 {"SNIP-pruned below fully dynamic (Table 5's finding for MoE)",
-                  accuracy.mean("SNIP-P") < accuracy.mean("Dynamic")}},
-      .notes = {fmt::format("The largest std over the settings is {:.2f} points; orderings between means closer "
-                            "than that are not resolved by this run.", 100 * noise)}});
+  write_results_page(
+      md_path,
+      {.title = "PAD-Net Figure 4 on Fashion-MNIST",
+       .program = "padnet_partition",
+       .command_line = flags.command_line,
+       .scale = fmt::format(
+           "Scale: ResNet (SmallResNet, {} blocks per stage, width {}), {} training / {} test "
+           "images, {} epochs, seeds 0..{}; kappa 30%; MP = one round, IMP = {} rounds, scored on "
+           "{} batches before training; SNIP-P keeps PAD-Net's kernel parameter count.",
+           flags.resnet_blocks_per_stage, flags.width_multiplier, train.size(), test.size(),
+           flags.epochs, flags.seeds - 1, flags.partition_rounds, flags.partition_batches),
+       .table = table.str(),
+       .figures = figures_in(figures),
+       .claims = {{"IMP above MP", accuracy.mean("IMP") > accuracy.mean("MP")},
+                  {"MP above Random", accuracy.mean("MP") > accuracy.mean("Random")},
+                  {"IMP above fully dynamic", accuracy.mean("IMP") > accuracy.mean("Dynamic")},
+                  {"SNIP-pruned below fully dynamic (Table 5's finding for MoE)",
+                   accuracy.mean("SNIP-P") < accuracy.mean("Dynamic")}},
+       .notes = {fmt::format(
+           "The largest std over the settings is {:.2f} points; orderings between means closer "
+           "than that are not resolved by this run.",
+           100 * noise)}});
   std::vector<std::string> written = {md_path, csv_path};
   written.insert(written.end(), figures.begin(), figures.end());
   print_written(written);

@@ -7,8 +7,8 @@
 //
 // Scaled down from the paper (ResNet-50 on ImageNet, 100 epochs) to SmallResNet (ResNet-14
 // layout) at width 0.5 on the first 6000 training and 2000 test images of Fashion-MNIST, 3 epochs,
-// 3 seeds, with the training recipe of examples/common/experiment.h (the paper's, scaled: SGD momentum
-// 0.9, lr 0.1, warmup then cosine, temperature annealing, IMP with E = 5 on 10 batches).
+// 3 seeds, with the training recipe of examples/common/experiment.h (the paper's, scaled: SGD
+// momentum 0.9, lr 0.1, warmup then cosine, temperature annealing, IMP with E = 5 on 10 batches).
 //
 //   padnet_ratio [--seeds N] [--epochs N] [--train N] [--test N] [--width W] [--out DIR]
 //                [--data DIR] [--quiet] [--smoke]
@@ -17,15 +17,15 @@
 // row per run), DIR/padnet_ratio.png (accuracy against kappa) and DIR/padnet_ratio_layers.png
 // (layer-wise dynamic ratio per kappa). Exits 1 if a run's loss did not go down, 77 without the
 // data set.
+#include <fmt/format.h>
+
 #include <algorithm>
-#include <limits>
 #include <cstdio>
+#include <limits>
 #include <map>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <fmt/format.h>
 
 #include "examples/common/experiment.h"
 #include "examples/common/experiment_flags.h"
@@ -55,12 +55,14 @@ std::string padnet_name(double kappa) { return fmt::format("PAD-Net {:.0f}%", 10
 
 std::vector<std::string> draw_figures(const train::CsvTable& csv, const std::string& out_dir) {
   const std::vector<std::string> methods = csv.texts("method");
-  const std::vector<double> kappas = csv.numbers("kappa"), seeds = csv.numbers("seed"), top1 = csv.numbers("top1");
+  const std::vector<double> kappas = csv.numbers("kappa"), seeds = csv.numbers("seed"),
+                            top1 = csv.numbers("top1");
   SeedResults results;
   std::map<double, std::vector<double>> padnet;  // kappa -> top-1 % per seed
   for (size_t r = 0; r < methods.size(); ++r) {
     const bool is_padnet = methods[r] == "PAD-Net";
-    results.add(is_padnet ? padnet_name(kappas[r]) : methods[r], static_cast<int64_t>(seeds[r]), 100 * top1[r]);
+    results.add(is_padnet ? padnet_name(kappas[r]) : methods[r], static_cast<int64_t>(seeds[r]),
+                100 * top1[r]);
     if (is_padnet) padnet[kappas[r]].push_back(100 * top1[r]);
   }
   plot::Series mean{.name = "PAD-Net (IMP), mean", .x = {}, .y = {}};
@@ -72,16 +74,21 @@ std::vector<std::string> draw_figures(const train::CsvTable& csv, const std::str
     high.x.push_back(100 * kappa), high.y.push_back(ci.high());
   }
   // The interval as one series: the low edge, a gap, the high edge.
-  low.x.push_back(std::numeric_limits<double>::quiet_NaN()), low.y.push_back(std::numeric_limits<double>::quiet_NaN());
+  low.x.push_back(std::numeric_limits<double>::quiet_NaN()),
+      low.y.push_back(std::numeric_limits<double>::quiet_NaN());
   low.x.insert(low.x.end(), high.x.begin(), high.x.end());
   low.y.insert(low.y.end(), high.y.begin(), high.y.end());
   const double x0 = mean.x.front(), x1 = mean.x.back();
   const double dyconv = results.mean("DY-Conv"), static_net = results.mean("Static");
   std::vector<std::string> written = {out_dir + "/padnet_ratio.png"};
-  plot::write_line_chart(written.back(), {.title = "Figure 3: top-1 against the dynamic ratio",
-                                          .x_label = "dynamic ratio kappa (%)", .y_label = "top-1 %",
-                                          .series = {mean, low, {"DY-Conv (fully dynamic), mean", {x0, x1}, {dyconv, dyconv}},
-                                                     {"Static, mean", {x0, x1}, {static_net, static_net}}}});
+  plot::write_line_chart(written.back(),
+                         {.title = "Figure 3: top-1 against the dynamic ratio",
+                          .x_label = "dynamic ratio kappa (%)",
+                          .y_label = "top-1 %",
+                          .series = {mean,
+                                     low,
+                                     {"DY-Conv (fully dynamic), mean", {x0, x1}, {dyconv, dyconv}},
+                                     {"Static, mean", {x0, x1}, {static_net, static_net}}}});
   const std::vector<std::string> more =
       draw_seed_figures(results, out_dir, "padnet_ratio_seeds", "Figure 3", "top-1 %", "DY-Conv");
   written.insert(written.end(), more.begin(), more.end());
@@ -92,25 +99,31 @@ std::vector<std::string> draw_figures(const train::CsvTable& csv, const std::str
 
 int main(int argc, char** argv) {
   std::setvbuf(stdout, nullptr, _IOLBF, 0);
-  const ExperimentFlags flags = parse_experiment_flags(argc, argv, ExperimentFlags{},
-                                                           "PAD-Net Figure 3 on Fashion-MNIST: top-1 against the dynamic ratio kappa, and the layer-wise ratio.");
+  const ExperimentFlags flags =
+      parse_experiment_flags(argc, argv, ExperimentFlags{},
+                             "PAD-Net Figure 3 on Fashion-MNIST: top-1 against the dynamic ratio "
+                             "kappa, and the layer-wise ratio.");
   const std::string csv_path = flags.out_dir + "/padnet_ratio.csv";
   if (flags.replot) {  // the figures again from an earlier run's CSV, no training
     print_written(draw_figures(train::read_csv(csv_path), flags.out_dir));
     return 0;
   }
-  const auto data = load_fashion_mnist_tensors(flags.data_dir, flags.train_examples, flags.test_examples);
+  const auto data =
+      load_fashion_mnist_tensors(flags.data_dir, flags.train_examples, flags.test_examples);
   if (!data) return 77;  // not installed: skipped
   const LabelledImages& train = data->train;
   const LabelledImages& test = data->test;
-  std::printf("Figure 3 on Fashion-MNIST: ResNet width %g, %lld training / %lld test images, %lld "
-              "epochs, %lld seeds\n",
-              flags.width_multiplier, (long long)train.size(), (long long)test.size(),
-              (long long)flags.epochs, (long long)flags.seeds);
+  std::printf(
+      "Figure 3 on Fashion-MNIST: ResNet width %g, %lld training / %lld test images, %lld "
+      "epochs, %lld seeds\n",
+      flags.width_multiplier, (long long)train.size(), (long long)test.size(),
+      (long long)flags.epochs, (long long)flags.seeds);
 
   // One run of a method (and kappa, for PAD-Net), seed by seed.
-  train::RunLog log(csv_path, {"method", "kappa", "seed", "top1", "params", "flops", "epoch_seconds"});
-  train::SweepProgress sweep("padnet_ratio", flags.seeds * int64_t(kDynamicRatios.size() + 2), flags.quiet);
+  train::RunLog log(csv_path,
+                    {"method", "kappa", "seed", "top1", "params", "flops", "epoch_seconds"});
+  train::SweepProgress sweep("padnet_ratio", flags.seeds * int64_t(kDynamicRatios.size() + 2),
+                             flags.quiet);
   SeedResults accuracy;
   std::map<std::string, int64_t> params;
   std::map<double, std::vector<double>> layer_ratios;  // seed 0's, per kappa
@@ -122,15 +135,20 @@ int main(int argc, char** argv) {
                                         flags_train_options(flags, Backbone::resnet, seed, name),
                                         static_cast<uint64_t>(seed), 0);
       all_went_down = all_went_down && run.training.loss_went_down();
-      if (method == ConvMethod::padnet && seed == 0) layer_ratios[kappa] = run.rounds.back().layer_ratios;
+      if (method == ConvMethod::padnet && seed == 0)
+        layer_ratios[kappa] = run.rounds.back().layer_ratios;
       accuracy.add(name, seed, run.accuracy);
       params[name] = run.report.total.intrinsic();
       const double epoch_seconds = mean_std(run.training.epoch_seconds).mean;
-      log.add({to_string(method), kappa, seed, run.accuracy, params[name], run.report.flops_per_sample, epoch_seconds});
+      log.add({to_string(method), kappa, seed, run.accuracy, params[name],
+               run.report.flops_per_sample, epoch_seconds});
       sweep.run_done(name + " seed " + std::to_string(seed));
-      std::printf("%-8s kappa %3.0f%%  seed %lld  loss %.3f -> %.3f  top-1 %5.2f%%  %lld params  %.1f s/epoch\n",
-                  to_string(method).c_str(), 100 * kappa, (long long)seed, run.training.step_losses.front(),
-                  run.training.epoch_losses.back(), 100 * run.accuracy, (long long)params[name], epoch_seconds);
+      std::printf(
+          "%-8s kappa %3.0f%%  seed %lld  loss %.3f -> %.3f  top-1 %5.2f%%  %lld params  %.1f "
+          "s/epoch\n",
+          to_string(method).c_str(), 100 * kappa, (long long)seed, run.training.step_losses.front(),
+          run.training.epoch_losses.back(), 100 * run.accuracy, (long long)params[name],
+          epoch_seconds);
     }
   };
 
@@ -146,13 +164,17 @@ int main(int argc, char** argv) {
   // ratios.
 
   double overall = 0.0;
-  for (double kappa : kDynamicRatios) overall += accuracy.mean(padnet_name(kappa)) / static_cast<double>(kDynamicRatios.size());
-  MarkdownTable table{.header = {"Model", "kappa", "Params (intrinsic)", "Top-1 % (mean +- std)", "normalised (x - mean) / mean"},
-                      .right_aligned = {false, true, true, true, true}, .rows = {}};
+  for (double kappa : kDynamicRatios)
+    overall += accuracy.mean(padnet_name(kappa)) / static_cast<double>(kDynamicRatios.size());
+  MarkdownTable table{.header = {"Model", "kappa", "Params (intrinsic)", "Top-1 % (mean +- std)",
+                                 "normalised (x - mean) / mean"},
+                      .right_aligned = {false, true, true, true, true},
+                      .rows = {}};
   auto add_row = [&](const std::string& model, const std::string& name, double kappa) {
     const MeanStd s = accuracy.stats(name);
     table.add({model, fmt::format("{:.0f}%", 100 * kappa), std::to_string(params.at(name)),
-               fmt::format("{:.2f} +- {:.2f}", 100 * s.mean, 100 * s.std), fmt::format("{:+.4f}", (s.mean - overall) / overall)});
+               fmt::format("{:.2f} +- {:.2f}", 100 * s.mean, 100 * s.std),
+               fmt::format("{:+.4f}", (s.mean - overall) / overall)});
   };
   for (double kappa : kDynamicRatios) add_row("PAD-Net", padnet_name(kappa), kappa);
   add_row("DY-Conv", "DY-Conv", 1.0);
@@ -164,8 +186,10 @@ int main(int argc, char** argv) {
   // The layer-wise ratios are not in the CSV (seed 0's, one value per layer): this figure is drawn
   // here only, its data in the CSV beside it.
   std::vector<std::string> figures = draw_figures(train::read_csv(csv_path), flags.out_dir);
-  plot::LineChart layers{.title = "Layer-wise dynamic ratio after IMP (seed 0)", .x_label = "layer (factory order)",
-                         .y_label = "dynamic ratio", .series = {}};
+  plot::LineChart layers{.title = "Layer-wise dynamic ratio after IMP (seed 0)",
+                         .x_label = "layer (factory order)",
+                         .y_label = "dynamic ratio",
+                         .series = {}};
   for (const auto& [kappa, ratios] : layer_ratios) {
     plot::Series s{.name = fmt::format("kappa {:.0f}%", 100 * kappa), .x = {}, .y = ratios};
     for (size_t i = 0; i < ratios.size(); ++i) s.x.push_back(double(i));
@@ -185,20 +209,28 @@ int main(int argc, char** argv) {
   }
   const double dyconv = accuracy.mean("DY-Conv");
   const std::string md_path = flags.out_dir + "/padnet_ratio.md";
-  write_results_page(md_path, {
-      .title = "PAD-Net Figure 3 on Fashion-MNIST", .program = "padnet_ratio",
-      .command_line = flags.command_line,
-      .scale = fmt::format("Scale: ResNet (SmallResNet, {} blocks per stage, width {}), {} training / {} test "
-                           "images, {} epochs, seeds 0..{}; IMP with E = {} on {} batches before training.",
-                           flags.resnet_blocks_per_stage, flags.width_multiplier, train.size(), test.size(),
-                           flags.epochs, flags.seeds - 1, flags.partition_rounds, flags.partition_batches),
-      .table = table.str(), .figures = figures_in(figures),
-      .claims = {{fmt::format("The best kappa is {:.0f}% (the paper: 30%)", 100 * best_kappa), best_kappa == 0.3},
-                 {"A low ratio (10% or 30%) above fully dynamic DY-Conv",
-                  accuracy.mean(padnet_name(0.1)) > dyconv || accuracy.mean(padnet_name(0.3)) > dyconv}},
-      .notes = {fmt::format("The spread over the ratios (largest minus smallest mean) is {:.2f} points against a "
-                            "per-setting std of up to {:.2f} points; differences below the std are not resolved by "
-                            "this run.", 100 * (best - worst), 100 * noise)}});
+  write_results_page(
+      md_path,
+      {.title = "PAD-Net Figure 3 on Fashion-MNIST",
+       .program = "padnet_ratio",
+       .command_line = flags.command_line,
+       .scale = fmt::format(
+           "Scale: ResNet (SmallResNet, {} blocks per stage, width {}), {} training / {} test "
+           "images, {} epochs, seeds 0..{}; IMP with E = {} on {} batches before training.",
+           flags.resnet_blocks_per_stage, flags.width_multiplier, train.size(), test.size(),
+           flags.epochs, flags.seeds - 1, flags.partition_rounds, flags.partition_batches),
+       .table = table.str(),
+       .figures = figures_in(figures),
+       .claims = {{fmt::format("The best kappa is {:.0f}% (the paper: 30%)", 100 * best_kappa),
+                   best_kappa == 0.3},
+                  {"A low ratio (10% or 30%) above fully dynamic DY-Conv",
+                   accuracy.mean(padnet_name(0.1)) > dyconv ||
+                       accuracy.mean(padnet_name(0.3)) > dyconv}},
+       .notes = {fmt::format(
+           "The spread over the ratios (largest minus smallest mean) is {:.2f} points against a "
+           "per-setting std of up to {:.2f} points; differences below the std are not resolved by "
+           "this run.",
+           100 * (best - worst), 100 * noise)}});
   std::vector<std::string> written = {md_path, csv_path};
   written.insert(written.end(), figures.begin(), figures.end());
   print_written(written);

@@ -13,14 +13,14 @@
 // Writes DIR/padnet_scale.md, DIR/padnet_scale.csv and DIR/padnet_scale.png (bars with error
 // bars), and prints each option's trained lambda_s and lambda_d (averaged over the layers). Exits 1
 // if a run's loss did not go down, 77 without the data set.
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <map>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <fmt/format.h>
 
 #include "examples/common/experiment.h"
 #include "examples/common/experiment_flags.h"
@@ -44,11 +44,12 @@ struct Option {
   std::string label;  // short, for the figure's axis
   ScaleFactors factors;
 };
-const std::vector<Option> kOptions = {{"-", "none", ScaleFactors::none},
-                                      {"lambda_s", "l_s", ScaleFactors::static_only},
-                                      {"lambda_d", "l_d", ScaleFactors::dynamic_only},
-                                      {"lambda_s, lambda_d", "l_s, l_d", ScaleFactors::both_free},
-                                      {"lambda_s + lambda_d = 2", "l_s + l_d = 2", ScaleFactors::both_constrained}};
+const std::vector<Option> kOptions = {
+    {"-", "none", ScaleFactors::none},
+    {"lambda_s", "l_s", ScaleFactors::static_only},
+    {"lambda_d", "l_d", ScaleFactors::dynamic_only},
+    {"lambda_s, lambda_d", "l_s, l_d", ScaleFactors::both_free},
+    {"lambda_s + lambda_d = 2", "l_s + l_d = 2", ScaleFactors::both_constrained}};
 
 // The mean over the model's partially dynamic layers of lambda_s and lambda_d.
 std::pair<double, double> mean_scale_factors(nn::Module& model) {
@@ -68,29 +69,33 @@ std::pair<double, double> mean_scale_factors(nn::Module& model) {
 // constrained pair) at the same seed.
 
 std::vector<std::string> draw_figures(const train::CsvTable& csv, const std::string& out_dir) {
-  return draw_seed_figures(seed_results_from_csv(csv, {"option"}, "top1", 100.0), out_dir, "padnet_scale",
-                           "Table 4 (vision)", "top-1 %", "lambda_s + lambda_d = 2");
+  return draw_seed_figures(seed_results_from_csv(csv, {"option"}, "top1", 100.0), out_dir,
+                           "padnet_scale", "Table 4 (vision)", "top-1 %",
+                           "lambda_s + lambda_d = 2");
 }
 
 // --------------------------------------------------------------------------- the experiment
 
 int main(int argc, char** argv) {
   std::setvbuf(stdout, nullptr, _IOLBF, 0);
-  const ExperimentFlags flags = parse_experiment_flags(argc, argv, ExperimentFlags{},
-                                                           "PAD-Net Table 4 (vision) on Fashion-MNIST: the five scale-factor options.");
+  const ExperimentFlags flags = parse_experiment_flags(
+      argc, argv, ExperimentFlags{},
+      "PAD-Net Table 4 (vision) on Fashion-MNIST: the five scale-factor options.");
   const std::string csv_path = flags.out_dir + "/padnet_scale.csv";
   if (flags.replot) {  // the figures again from an earlier run's CSV, no training
     print_written(draw_figures(train::read_csv(csv_path), flags.out_dir));
     return 0;
   }
-  const auto data = load_fashion_mnist_tensors(flags.data_dir, flags.train_examples, flags.test_examples);
+  const auto data =
+      load_fashion_mnist_tensors(flags.data_dir, flags.train_examples, flags.test_examples);
   if (!data) return 77;  // not installed: skipped
   const LabelledImages& train = data->train;
   const LabelledImages& test = data->test;
-  std::printf("Table 4 (vision) on Fashion-MNIST: ResNet width %g, %lld training / %lld test images, "
-              "%lld epochs, %lld seeds, kappa %.0f%%\n",
-              flags.width_multiplier, (long long)train.size(), (long long)test.size(),
-              (long long)flags.epochs, (long long)flags.seeds, 100 * kDynamicRatio);
+  std::printf(
+      "Table 4 (vision) on Fashion-MNIST: ResNet width %g, %lld training / %lld test images, "
+      "%lld epochs, %lld seeds, kappa %.0f%%\n",
+      flags.width_multiplier, (long long)train.size(), (long long)test.size(),
+      (long long)flags.epochs, (long long)flags.seeds, 100 * kDynamicRatio);
 
   train::RunLog log(csv_path, {"option", "seed", "top1", "lambda_s", "lambda_d", "epoch_seconds"});
   train::SweepProgress sweep("padnet_scale", flags.seeds * int64_t(kOptions.size()), flags.quiet);
@@ -99,11 +104,13 @@ int main(int argc, char** argv) {
   bool all_went_down = true;
   for (const Option& option : kOptions) {
     for (int64_t seed = 0; seed < flags.seeds; ++seed) {
-      const RunOutcome run = run_recipe(
-          flags_recipe(flags, Backbone::resnet, ConvMethod::padnet, {.scale_factors = option.factors}),
-          flags_plan(flags, PartitionMethod::imp, kDynamicRatio), train, test,
-          flags_train_options(flags, Backbone::resnet, seed, option.name + " seed " + std::to_string(seed)),
-          static_cast<uint64_t>(seed), 0);
+      const RunOutcome run =
+          run_recipe(flags_recipe(flags, Backbone::resnet, ConvMethod::padnet,
+                                  {.scale_factors = option.factors}),
+                     flags_plan(flags, PartitionMethod::imp, kDynamicRatio), train, test,
+                     flags_train_options(flags, Backbone::resnet, seed,
+                                         option.name + " seed " + std::to_string(seed)),
+                     static_cast<uint64_t>(seed), 0);
       all_went_down = all_went_down && run.training.loss_went_down();
       const auto [lambda_s, lambda_d] = mean_scale_factors(*run.model);
       if (seed == 0) lambdas[option.name] = {lambda_s, lambda_d};
@@ -111,26 +118,30 @@ int main(int argc, char** argv) {
       const double epoch_seconds = mean_std(run.training.epoch_seconds).mean;
       log.add({option.name, seed, run.accuracy, lambda_s, lambda_d, epoch_seconds});
       sweep.run_done(option.name + " seed " + std::to_string(seed));
-      std::printf("%-24s seed %lld  loss %.3f -> %.3f  top-1 %5.2f%%  lambda_s %.3f  lambda_d %.3f  %.1f s/epoch\n",
-                  option.name.c_str(), (long long)seed, run.training.step_losses.front(),
-                  run.training.epoch_losses.back(), 100 * run.accuracy, lambda_s, lambda_d, epoch_seconds);
+      std::printf(
+          "%-24s seed %lld  loss %.3f -> %.3f  top-1 %5.2f%%  lambda_s %.3f  lambda_d %.3f  %.1f "
+          "s/epoch\n",
+          option.name.c_str(), (long long)seed, run.training.step_losses.front(),
+          run.training.epoch_losses.back(), 100 * run.accuracy, lambda_s, lambda_d, epoch_seconds);
     }
   }
 
   // --------------------------------------------------------------------------- table and figure
 
-  MarkdownTable table{.header = {"Option", "Top-1 % (mean +- std)", "mean lambda_s", "mean lambda_d (seed 0)"},
-                      .right_aligned = {false, true, true, true}, .rows = {}};
+  MarkdownTable table{
+      .header = {"Option", "Top-1 % (mean +- std)", "mean lambda_s", "mean lambda_d (seed 0)"},
+      .right_aligned = {false, true, true, true},
+      .rows = {}};
   double noise = 0.0;
   for (const Option& option : kOptions) {
     const MeanStd s = accuracy.stats(option.name);
     noise = std::max(noise, s.std);
     table.add({option.name, fmt::format("{:.2f} +- {:.2f}", 100 * s.mean, 100 * s.std),
-               fmt::format("{:.3f}", lambdas.at(option.name).first), fmt::format("{:.3f}", lambdas.at(option.name).second)});
+               fmt::format("{:.3f}", lambdas.at(option.name).first),
+               fmt::format("{:.3f}", lambdas.at(option.name).second)});
   }
   std::printf("\n%s", table.str().c_str());
   const std::vector<std::string> figures = draw_figures(train::read_csv(csv_path), flags.out_dir);
-
 
   // --------------------------------------------------------------------------- the results file
   //
@@ -140,23 +151,33 @@ int main(int argc, char** argv) {
   const double constrained = accuracy.mean("lambda_s + lambda_d = 2");
   double best_other = 0.0;
   for (const Option& option : kOptions)
-    if (option.factors != ScaleFactors::both_constrained) best_other = std::max(best_other, accuracy.mean(option.name));
+    if (option.factors != ScaleFactors::both_constrained)
+      best_other = std::max(best_other, accuracy.mean(option.name));
   const std::string md_path = flags.out_dir + "/padnet_scale.md";
-  write_results_page(md_path, {
-      .title = "PAD-Net Table 4 (vision half) on Fashion-MNIST", .program = "padnet_scale",
-      .command_line = flags.command_line,
-      .scale = fmt::format("Scale: ResNet (SmallResNet, {} blocks per stage, width {}), {} training / {} test "
-                           "images, {} epochs, seeds 0..{}; PAD-Net kappa 30% by IMP (E = {}, {} batches) before "
-                           "training.",
-                           flags.resnet_blocks_per_stage, flags.width_multiplier, train.size(), test.size(),
-                           flags.epochs, flags.seeds - 1, flags.partition_rounds, flags.partition_batches),
-      .table = table.str(), .figures = figures_in(figures),
-      .claims = {{"lambda_s alone above no factors", accuracy.mean("lambda_s") > accuracy.mean("-")},
-                 {"lambda_d alone above no factors", accuracy.mean("lambda_d") > accuracy.mean("-")},
-                 {"the constrained pair above the free pair", constrained > accuracy.mean("lambda_s, lambda_d")},
-                 {"the constrained pair the best of the five", constrained >= best_other}},
-      .notes = {fmt::format("The largest std over the options is {:.2f} points; orderings between means closer "
-                            "than that are not resolved by this run.", 100 * noise)}});
+  write_results_page(
+      md_path,
+      {.title = "PAD-Net Table 4 (vision half) on Fashion-MNIST",
+       .program = "padnet_scale",
+       .command_line = flags.command_line,
+       .scale = fmt::format(
+           "Scale: ResNet (SmallResNet, {} blocks per stage, width {}), {} training / {} test "
+           "images, {} epochs, seeds 0..{}; PAD-Net kappa 30% by IMP (E = {}, {} batches) before "
+           "training.",
+           flags.resnet_blocks_per_stage, flags.width_multiplier, train.size(), test.size(),
+           flags.epochs, flags.seeds - 1, flags.partition_rounds, flags.partition_batches),
+       .table = table.str(),
+       .figures = figures_in(figures),
+       .claims = {{"lambda_s alone above no factors",
+                   accuracy.mean("lambda_s") > accuracy.mean("-")},
+                  {"lambda_d alone above no factors",
+                   accuracy.mean("lambda_d") > accuracy.mean("-")},
+                  {"the constrained pair above the free pair",
+                   constrained > accuracy.mean("lambda_s, lambda_d")},
+                  {"the constrained pair the best of the five", constrained >= best_other}},
+       .notes = {fmt::format(
+           "The largest std over the options is {:.2f} points; orderings between means closer "
+           "than that are not resolved by this run.",
+           100 * noise)}});
   std::vector<std::string> written = {md_path, csv_path};
   written.insert(written.end(), figures.begin(), figures.end());
   print_written(written);

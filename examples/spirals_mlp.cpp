@@ -5,8 +5,9 @@
 // The training: full-batch gradient descent with momentum on the cross-entropy loss. Everything is
 // written with plain engine ops (matmul, add, relu, logsumexp, gather, mean), autograd computes the
 // gradients, and the optimizer is a few in-place updates under NoGradGuard: no layers or
-// optimizers from nn/, so you can see every step. The data set and the initial weights come from one seeded Generator, so every
-// run with the same --seed starts from bit-identical data and weights, on any machine.
+// optimizers from nn/, so you can see every step. The data set and the initial weights come from
+// one seeded Generator, so every run with the same --seed starts from bit-identical data and
+// weights, on any machine.
 //
 //   spirals_mlp [--steps N] [--seed S] [--smoke]
 //
@@ -21,10 +22,10 @@
 #include <vector>
 
 #include "engine/autograd.h"
-#include "examples/common/command_line.h"
 #include "engine/flops.h"
 #include "engine/ops/ops.h"
 #include "engine/random.h"
+#include "examples/common/command_line.h"
 #include "nn/train/loss_trend.h"
 
 using namespace dg;
@@ -49,9 +50,13 @@ Settings parse_args(int argc, char** argv) {
   bool smoke = false;
   CLI::App app{"Trains a small MLP on three interleaved spirals with nothing but engine ops."};
   app.add_option("--steps", s.steps, "full-batch gradient steps")
-      ->check(CLI::Range(int64_t{1}, int64_t{10000000}))->capture_default_str();
-  app.add_option("--seed", s.seed, "seed of the data and the initial weights")->check(dg::experiment::non_negative())->capture_default_str();
-  app.add_flag("--smoke", smoke, "a second-long run: 40 points per class, 16 hidden units, 60 steps unless --steps");
+      ->check(CLI::Range(int64_t{1}, int64_t{10000000}))
+      ->capture_default_str();
+  app.add_option("--seed", s.seed, "seed of the data and the initial weights")
+      ->check(dg::experiment::non_negative())
+      ->capture_default_str();
+  app.add_flag("--smoke", smoke,
+               "a second-long run: 40 points per class, 16 hidden units, 60 steps unless --steps");
   dg::experiment::parse_command_line(app, argc, argv);
   if (smoke) {
     s.points_per_class = 40;
@@ -179,11 +184,12 @@ int main(int argc, char** argv) {
   Mlp mlp = make_mlp({2, s.hidden, s.hidden, kClasses}, gen);
   SgdMomentum optimizer(mlp.parameters(), s.learning_rate, s.momentum);
 
-  std::printf("MLP 2-%lld-%lld-%lld on %lld-class spirals: %lld training and %lld held-out points, "
-              "%lld steps, seed %llu\n",
-              (long long)s.hidden, (long long)s.hidden, (long long)kClasses, (long long)kClasses,
-              (long long)train.x.size(0), (long long)held_out.x.size(0), (long long)s.steps,
-              (unsigned long long)s.seed);
+  std::printf(
+      "MLP 2-%lld-%lld-%lld on %lld-class spirals: %lld training and %lld held-out points, "
+      "%lld steps, seed %llu\n",
+      (long long)s.hidden, (long long)s.hidden, (long long)kClasses, (long long)kClasses,
+      (long long)train.x.size(0), (long long)held_out.x.size(0), (long long)s.steps,
+      (unsigned long long)s.seed);
 
   std::vector<double> step_losses;
   const auto start = std::chrono::steady_clock::now();
@@ -211,7 +217,8 @@ int main(int argc, char** argv) {
   std::printf("train accuracy %.1f%%, held-out accuracy %.1f%%\n",
               100 * accuracy(train_logits, train.labels),
               100 * accuracy(forward(mlp, held_out.x), held_out.labels));
-  std::printf("training took %.2f s, %.3f GFLOP measured by the engine's counter\n", seconds, gflop);
+  std::printf("training took %.2f s, %.3f GFLOP measured by the engine's counter\n", seconds,
+              gflop);
 
   // The check the test suite relies on: training must have lowered the loss substantially.
   return dg::train::report_loss_trend(dg::train::loss_trend(step_losses), 0.9) ? 0 : 1;

@@ -40,13 +40,13 @@
 #include "datasets/metrics.h"
 #include "datasets/tokenizer.h"
 #include "datasets/wordnet.h"
-#include "examples/common/command_line.h"
-#include "examples/common/plot.h"
-#include "examples/common/result_figures.h"
 #include "engine/autograd.h"
 #include "engine/ops/functional.h"
 #include "engine/ops/ops.h"
 #include "engine/random.h"
+#include "examples/common/command_line.h"
+#include "examples/common/plot.h"
+#include "examples/common/result_figures.h"
 #include "nn/basic.h"
 #include "nn/checkpoint.h"
 #include "nn/clip.h"
@@ -95,7 +95,9 @@ Settings parse_args(int argc, char** argv) {
   CLI::App app{"Classifies WordNet noun glosses by supersense with a small transformer."};
   app.add_option("--epochs", epochs, "training epochs (default 5, 4 with --smoke)")
       ->check(CLI::Range(int64_t{1}, int64_t{100000}));
-  app.add_option("--seed", s.seed, "seed of the initial weights, dropout and batch order")->check(dg::experiment::non_negative())->capture_default_str();
+  app.add_option("--seed", s.seed, "seed of the initial weights, dropout and batch order")
+      ->check(dg::experiment::non_negative())
+      ->capture_default_str();
   app.add_option("--out", out_dir, "where the checkpoint, vocabulary, CSV and plots go (default "
                                    "out/wordnet_text, out/wordnet_text_smoke with --smoke)");
   app.add_flag("--quiet", s.quiet, "no progress bars or per-epoch lines");
@@ -424,8 +426,12 @@ int main(int argc, char** argv) try {
     }
     curves.add({double(epoch + 1), last_epoch_loss, validation.loss, validation.accuracy(),
                 optimizer.lr(0), seconds_since_start()});
-    plot::write_line_chart(loss_plot_path, plot::curves_chart(curves, "epoch", {"train_loss", "val_loss"}, "WordNet supersenses: cross-entropy"));
-    plot::write_line_chart(accuracy_plot_path, plot::curves_chart(curves, "epoch", {"val_accuracy"}, "WordNet supersenses: validation accuracy"));
+    plot::write_line_chart(loss_plot_path,
+                           plot::curves_chart(curves, "epoch", {"train_loss", "val_loss"},
+                                              "WordNet supersenses: cross-entropy"));
+    plot::write_line_chart(accuracy_plot_path,
+                           plot::curves_chart(curves, "epoch", {"val_accuracy"},
+                                              "WordNet supersenses: validation accuracy"));
     if (!s.quiet)
       std::printf("epoch %2lld  train loss %.4f  val loss %.4f  val accuracy %.2f%%%s  (%.0f s)\n",
                   (long long)epoch + 1, last_epoch_loss, validation.loss,
@@ -461,8 +467,10 @@ int main(int argc, char** argv) try {
   std::printf("majority-class baseline (always %s): test accuracy %.2f%%, macro-F1 %.4f\n",
               splits.train.class_names.at(static_cast<size_t>(majority_id)).c_str(),
               100 * data::accuracy(majority, test_labels), data::macro_f1(majority, test_labels));
-  std::printf("training took %.0f s (wall), everything %.0f s\n", train_seconds, seconds_since_start());
-  dg::experiment::print_written({checkpoint_path, vocab_path, curves_path, loss_plot_path, accuracy_plot_path});
+  std::printf("training took %.0f s (wall), everything %.0f s\n", train_seconds,
+              seconds_since_start());
+  dg::experiment::print_written(
+      {checkpoint_path, vocab_path, curves_path, loss_plot_path, accuracy_plot_path});
 
   // The checks the test suite relies on: padding changed nothing, and training lowered the loss.
   if (!(padding_error < 1e-4)) {

@@ -33,11 +33,13 @@ CLI::Validator number_check(const char* name, bool (*accept)(double), const char
 }  // namespace
 
 CLI::Validator positive() {
-  return number_check("POSITIVE", [](double v) { return v > 0; }, "a number above 0");
+  return number_check(
+      "POSITIVE", [](double v) { return v > 0; }, "a number above 0");
 }
 
 CLI::Validator non_negative() {
-  return number_check("NONNEGATIVE", [](double v) { return v >= 0; }, "a number at least 0");
+  return number_check(
+      "NONNEGATIVE", [](double v) { return v >= 0; }, "a number at least 0");
 }
 
 bool given(const CLI::App& app, const std::string& flag) { return app.count(flag) > 0; }

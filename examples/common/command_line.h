@@ -12,7 +12,6 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
-
 #include <string>
 
 namespace dg::experiment {
@@ -23,8 +22,9 @@ void parse_command_line(CLI::App& app, int argc, char** argv);
 
 // Validators with plain messages ("--width: must be a number above 0, got 0"): CLI11's own
 // PositiveNumber and NonNegativeNumber print the whole range of a double.
-CLI::Validator positive();      // a number > 0
-CLI::Validator non_negative();  // a number >= 0 (for counts and seeds: "-1" is not read as 2^64 - 1)
+CLI::Validator positive();  // a number > 0
+CLI::Validator
+non_negative();  // a number >= 0 (for counts and seeds: "-1" is not read as 2^64 - 1)
 
 // Whether `flag` (e.g. "--epochs") was given on the command line just parsed.
 bool given(const CLI::App& app, const std::string& flag);

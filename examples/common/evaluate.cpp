@@ -10,8 +10,9 @@ namespace dg::experiment {
 
 double classification_accuracy(nn::UnaryModule& model, std::shared_ptr<const data::Dataset> dataset,
                                int64_t batch_size) {
-  check(dataset && dataset->size() > 0 && batch_size > 0, "classification_accuracy: {} examples, batch size {}",
-        dataset ? dataset->size() : 0, batch_size);
+  check(dataset && dataset->size() > 0 && batch_size > 0,
+        "classification_accuracy: {} examples, batch size {}", dataset ? dataset->size() : 0,
+        batch_size);
   NoGradGuard no_grad;
   const bool was_training = model.is_training();
   model.eval();

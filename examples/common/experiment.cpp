@@ -14,19 +14,19 @@
 #include "engine/ops/functional.h"
 #include "engine/ops/ops.h"
 #include "engine/random.h"
+#include "examples/common/evaluate.h"
 #include "nn/lr_schedule.h"
 #include "nn/optim.h"
 #include "nn/train/loss_trend.h"
 #include "nn/train/progress.h"
-#include "examples/common/evaluate.h"
 
 namespace dg::experiment {
 
 // ---------------------------------------------------------------- data
 
 LabelledImages slice_examples(const LabelledImages& data, int64_t start, int64_t count) {
-  check(start >= 0 && count >= 0 && start <= data.size(), "slice_examples: start {} and count {} outside {} examples",
-        start, count, data.size());
+  check(start >= 0 && count >= 0 && start <= data.size(),
+        "slice_examples: start {} and count {} outside {} examples", start, count, data.size());
   const int64_t length = std::min(count, data.size() - start);
   return {narrow(data.images, 0, start, length), narrow(data.labels, 0, start, length)};
 }
@@ -55,10 +55,14 @@ std::string to_string(Backbone backbone) {
 
 std::string to_string(ConvMethod method) {
   switch (method) {
-    case ConvMethod::static_conv: return "Static";
-    case ConvMethod::condconv: return "CondConv";
-    case ConvMethod::dyconv: return "DY-Conv";
-    case ConvMethod::padnet: return "PAD-Net";
+    case ConvMethod::static_conv:
+      return "Static";
+    case ConvMethod::condconv:
+      return "CondConv";
+    case ConvMethod::dyconv:
+      return "DY-Conv";
+    case ConvMethod::padnet:
+      return "PAD-Net";
   }
   return "?";
 }
@@ -86,10 +90,14 @@ ModelBuilder backbone_builder(const ModelRecipe& recipe, uint64_t seed) {
 nn::ConvFactory recipe_conv_factory(const ModelRecipe& recipe, Generator* generator) {
   const nn::ParamOptions param{.generator = generator};
   switch (recipe.method) {
-    case ConvMethod::static_conv: return dynamic::make_conv_factory(dynamic::ConvKind::static_conv, param);
-    case ConvMethod::condconv: return dynamic::make_conv_factory(dynamic::ConvKind::condconv, param);
-    case ConvMethod::dyconv: return dynamic::make_conv_factory(dynamic::ConvKind::dyconv, param);
-    case ConvMethod::padnet: return partition::partially_dynamic_conv2d_factory({}, recipe.partial, param);
+    case ConvMethod::static_conv:
+      return dynamic::make_conv_factory(dynamic::ConvKind::static_conv, param);
+    case ConvMethod::condconv:
+      return dynamic::make_conv_factory(dynamic::ConvKind::condconv, param);
+    case ConvMethod::dyconv:
+      return dynamic::make_conv_factory(dynamic::ConvKind::dyconv, param);
+    case ConvMethod::padnet:
+      return partition::partially_dynamic_conv2d_factory({}, recipe.partial, param);
   }
   throw Error("recipe_conv_factory: unknown method");
 }
@@ -108,23 +116,28 @@ std::shared_ptr<nn::UnaryModule> build_model(const ModelRecipe& recipe, uint64_t
 
 std::string to_string(PartitionMethod method) {
   switch (method) {
-    case PartitionMethod::imp: return "IMP";
-    case PartitionMethod::one_shot: return "MP";
-    case PartitionMethod::random: return "Random";
-    case PartitionMethod::fully_dynamic: return "Dynamic";
+    case PartitionMethod::imp:
+      return "IMP";
+    case PartitionMethod::one_shot:
+      return "MP";
+    case PartitionMethod::random:
+      return "Random";
+    case PartitionMethod::fully_dynamic:
+      return "Dynamic";
   }
   return "?";
 }
 
 BatchLoss classification_batch_loss(nn::UnaryModule& model, const LabelledImages& data,
                                     int64_t batch_size, uint64_t seed) {
-  check(batch_size > 0 && data.size() > 0, "classification_batch_loss: batch size {} over {} examples",
-        batch_size, data.size());
+  check(batch_size > 0 && data.size() > 0,
+        "classification_batch_loss: batch size {} over {} examples", batch_size, data.size());
   Generator generator(seed);
   const Tensor permutation = randperm(data.size(), generator);
   return [&model, &data, batch_size, permutation](int64_t b) {
     const int64_t batches = (data.size() + batch_size - 1) / batch_size;
-    const LabelledImages batch = gather_examples(data, batch_indices(permutation, b % batches, batch_size));
+    const LabelledImages batch =
+        gather_examples(data, batch_indices(permutation, b % batches, batch_size));
     return cross_entropy(model(batch.images), batch.labels);
   };
 }
@@ -132,8 +145,11 @@ BatchLoss classification_batch_loss(nn::UnaryModule& model, const LabelledImages
 std::vector<PartitionRound> apply_partition(nn::UnaryModule& model, const LabelledImages& data,
                                             const PartitionPlan& plan, uint64_t seed) {
   switch (plan.method) {
-    case PartitionMethod::fully_dynamic: return {};
-    case PartitionMethod::random: partition::random_partition(model, plan.dynamic_ratio, seed); return {};
+    case PartitionMethod::fully_dynamic:
+      return {};
+    case PartitionMethod::random:
+      partition::random_partition(model, plan.dynamic_ratio, seed);
+      return {};
     case PartitionMethod::imp:
     case PartitionMethod::one_shot: {
       const bool was_training = model.is_training();
@@ -162,7 +178,9 @@ TrainOptions paper_train_options(Backbone backbone) {
   return options;
 }
 
-bool TrainingRecord::loss_went_down() const { return train::loss_trend(step_losses).went_down(0.9); }
+bool TrainingRecord::loss_went_down() const {
+  return train::loss_trend(step_losses).went_down(0.9);
+}
 
 TrainingRecord train_classifier(nn::UnaryModule& model, const LabelledImages& train,
                                 const TrainOptions& options) {
@@ -175,9 +193,11 @@ TrainingRecord train_classifier(nn::UnaryModule& model, const LabelledImages& tr
                                          .momentum = options.momentum,
                                          .weight_decay = options.weight_decay});
   nn::LrScheduler scheduler(
-      optimizer, nn::warmup_cosine(static_cast<int64_t>(options.warmup_fraction * total_steps), total_steps));
+      optimizer,
+      nn::warmup_cosine(static_cast<int64_t>(options.warmup_fraction * total_steps), total_steps));
   const dynamic::TemperatureSchedule temperature(
-      std::max<int64_t>(1, static_cast<int64_t>(std::lround(options.annealing_fraction * total_steps))),
+      std::max<int64_t>(
+          1, static_cast<int64_t>(std::lround(options.annealing_fraction * total_steps))),
       options.initial_temperature);
 
   TrainingRecord record;
@@ -188,12 +208,13 @@ TrainingRecord train_classifier(nn::UnaryModule& model, const LabelledImages& tr
     const auto start = std::chrono::steady_clock::now();
     const Tensor permutation = randperm(train.size(), order);
     train::ProgressBar bar(options.label + " epoch " + std::to_string(epoch + 1) + "/" +
-                            std::to_string(options.epochs),
-                        batches, options.quiet);
+                               std::to_string(options.epochs),
+                           batches, options.quiet);
     double loss_sum = 0.0;
     for (int64_t b = 0; b < batches; ++b, ++step) {
       dynamic::set_dynamic_conv_temperature(model, temperature.at(step));
-      const LabelledImages batch = gather_examples(train, batch_indices(permutation, b, options.batch_size));
+      const LabelledImages batch =
+          gather_examples(train, batch_indices(permutation, b, options.batch_size));
       Tensor loss = cross_entropy(model(batch.images), batch.labels);
       optimizer.zero_grad();
       loss.backward();
@@ -216,8 +237,8 @@ TrainingRecord train_classifier(nn::UnaryModule& model, const LabelledImages& tr
 
 double top1_accuracy(nn::UnaryModule& model, const LabelledImages& data, int64_t batch_size) {
   check(data.size() > 0, "top1_accuracy: no examples");
-  return classification_accuracy(model, std::make_shared<data::TensorDataset>(data.images, data.labels),
-                                 batch_size);
+  return classification_accuracy(
+      model, std::make_shared<data::TensorDataset>(data.images, data.labels), batch_size);
 }
 
 // ---------------------------------------------------------------- one run
@@ -227,15 +248,18 @@ RunOutcome run_recipe(const ModelRecipe& recipe, const PartitionPlan& plan,
                       const TrainOptions& options, uint64_t seed, int64_t timing_runs) {
   RunOutcome outcome;
   outcome.model = build_model(recipe, seed);
-  if (recipe.method == ConvMethod::padnet) outcome.rounds = apply_partition(*outcome.model, train, plan, seed);
+  if (recipe.method == ConvMethod::padnet)
+    outcome.rounds = apply_partition(*outcome.model, train, plan, seed);
   outcome.training = train_classifier(*outcome.model, train, options);
   outcome.accuracy = top1_accuracy(*outcome.model, test);
 
   std::shared_ptr<nn::UnaryModule> deployed = outcome.model;
-  if (recipe.method == ConvMethod::padnet) deployed = partition::compact_model(*outcome.model, backbone_builder(recipe, seed));
+  if (recipe.method == ConvMethod::padnet)
+    deployed = partition::compact_model(*outcome.model, backbone_builder(recipe, seed));
   const std::vector<int64_t> shape = train.images.shape().vec();
-  const partition::ReportOptions report{.sample_shape = Shape(std::vector<int64_t>(shape.begin() + 1, shape.end())),
-                             .timing_runs = timing_runs};
+  const partition::ReportOptions report{
+      .sample_shape = Shape(std::vector<int64_t>(shape.begin() + 1, shape.end())),
+      .timing_runs = timing_runs};
   // A freshly built model's first forwards at a new batch size are several times slower (buffers
   // not yet cached), for more forwards than a median of 5 hides: one measurement is made and
   // discarded first.

@@ -104,16 +104,17 @@ std::vector<PartitionRound> apply_partition(nn::UnaryModule& model, const Labell
 struct TrainOptions {
   int64_t epochs = 3;
   int64_t batch_size = 64;
-  double learning_rate = 0.1;     // the maximum, reached after the warmup
+  double learning_rate = 0.1;  // the maximum, reached after the warmup
   double momentum = 0.9;
   double weight_decay = 1e-4;
-  double warmup_fraction = 0.1;   // of all steps (the paper: 10 of 100 epochs)
+  double warmup_fraction = 0.1;      // of all steps (the paper: 10 of 100 epochs)
   double annealing_fraction = 0.15;  // DY-Conv temperature 30 -> 1 (the paper: 15 of 100 epochs)
   double initial_temperature = 30.0;
   uint64_t seed = 0;  // batch order
   bool quiet = false;
   std::string label;  // shown on the progress bar
-  std::function<void()> after_step;  // if set, called after every optimiser step (SnipPruning::apply)
+  std::function<void()>
+      after_step;  // if set, called after every optimiser step (SnipPruning::apply)
 };
 
 // The paper's per-backbone settings: ResNet lr 0.1, weight decay 1e-4; MobileNetV2 lr 0.05, 4e-5.

@@ -23,21 +23,31 @@ ExperimentFlags parse_experiment_flags(int argc, char** argv, ExperimentFlags de
   ExperimentFlags parsed = defaults;
   CLI::App app{description};
   app.add_option("--seeds", parsed.seeds, "runs per setting (seeds 0 .. N-1)")
-      ->check(CLI::Range(int64_t{1}, int64_t{1000}))->capture_default_str();
+      ->check(CLI::Range(int64_t{1}, int64_t{1000}))
+      ->capture_default_str();
   app.add_option("--epochs", parsed.epochs, "training epochs per run")
-      ->check(CLI::Range(int64_t{1}, int64_t{100000}))->capture_default_str();
-  app.add_option("--train", parsed.train_examples, "training examples (the first N of the split; 0 = all)")
-      ->check(non_negative())->capture_default_str();
-  app.add_option("--test", parsed.test_examples, "test examples (the first N of the split; 0 = all)")
-      ->check(non_negative())->capture_default_str();
+      ->check(CLI::Range(int64_t{1}, int64_t{100000}))
+      ->capture_default_str();
+  app.add_option("--train", parsed.train_examples,
+                 "training examples (the first N of the split; 0 = all)")
+      ->check(non_negative())
+      ->capture_default_str();
+  app.add_option("--test", parsed.test_examples,
+                 "test examples (the first N of the split; 0 = all)")
+      ->check(non_negative())
+      ->capture_default_str();
   app.add_option("--width", parsed.width_multiplier, "the backbones' width multiplier")
-      ->check(positive())->capture_default_str();
-  app.add_option("--out", parsed.out_dir, "where the results (markdown, CSV, PNG) go")->capture_default_str();
-  app.add_option("--data", parsed.data_dir, "where Fashion-MNIST is (default: the Debian package's folder)");
+      ->check(positive())
+      ->capture_default_str();
+  app.add_option("--out", parsed.out_dir, "where the results (markdown, CSV, PNG) go")
+      ->capture_default_str();
+  app.add_option("--data", parsed.data_dir,
+                 "where Fashion-MNIST is (default: the Debian package's folder)");
   app.add_flag("--quiet", parsed.quiet, "no progress bars");
-  app.add_flag("--smoke", parsed.smoke,
-               "a seconds-long run (tiny subsets, a narrow one-block model, one seed, two partition "
-               "batches); flags given explicitly still apply");
+  app.add_flag(
+      "--smoke", parsed.smoke,
+      "a seconds-long run (tiny subsets, a narrow one-block model, one seed, two partition "
+      "batches); flags given explicitly still apply");
   app.add_flag("--replot", parsed.replot,
                "no training: draw the figures again from the CSV a run left in --out");
   parse_command_line(app, argc, argv);
@@ -59,12 +69,18 @@ ExperimentFlags parse_experiment_flags(int argc, char** argv, ExperimentFlags de
 
 ModelRecipe flags_recipe(const ExperimentFlags& flags, Backbone backbone, ConvMethod method,
                          PartiallyDynamicOptions partial) {
-  return {.backbone = backbone, .method = method, .width_multiplier = flags.width_multiplier,
-          .resnet_blocks_per_stage = flags.resnet_blocks_per_stage, .partial = partial};
+  return {.backbone = backbone,
+          .method = method,
+          .width_multiplier = flags.width_multiplier,
+          .resnet_blocks_per_stage = flags.resnet_blocks_per_stage,
+          .partial = partial};
 }
 
-PartitionPlan flags_plan(const ExperimentFlags& flags, PartitionMethod method, double dynamic_ratio) {
-  return {.method = method, .dynamic_ratio = dynamic_ratio, .rounds = flags.partition_rounds,
+PartitionPlan flags_plan(const ExperimentFlags& flags, PartitionMethod method,
+                         double dynamic_ratio) {
+  return {.method = method,
+          .dynamic_ratio = dynamic_ratio,
+          .rounds = flags.partition_rounds,
           .num_batches = flags.partition_batches};
 }
 

@@ -55,7 +55,8 @@ ExperimentFlags smoke_scale(ExperimentFlags flags);
 ModelRecipe flags_recipe(const ExperimentFlags& flags, Backbone backbone, ConvMethod method,
                          PartiallyDynamicOptions partial = {});
 // The flags' partition rounds and batches at `dynamic_ratio`.
-PartitionPlan flags_plan(const ExperimentFlags& flags, PartitionMethod method, double dynamic_ratio);
+PartitionPlan flags_plan(const ExperimentFlags& flags, PartitionMethod method,
+                         double dynamic_ratio);
 // The paper's training options for `backbone` at the flags' epochs and quietness, batch order from
 // `seed`, `label` on the progress bar.
 TrainOptions flags_train_options(const ExperimentFlags& flags, Backbone backbone, int64_t seed,

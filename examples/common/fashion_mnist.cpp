@@ -34,12 +34,16 @@ std::optional<FashionMnistSplits> load_fashion_mnist(const std::string& dir, int
   const std::optional<std::string> path = data_dir(dir);
   if (!path) return std::nullopt;
   auto load = [&](data::Split split, int64_t n) {
-    return first_n(std::make_shared<data::TensorDataset>(data::FashionMnist::load(split, /*normalize=*/true, *path)), n);
+    return first_n(std::make_shared<data::TensorDataset>(
+                       data::FashionMnist::load(split, /*normalize=*/true, *path)),
+                   n);
   };
-  return FashionMnistSplits{load(data::Split::train, train_examples), load(data::Split::test, test_examples)};
+  return FashionMnistSplits{load(data::Split::train, train_examples),
+                            load(data::Split::test, test_examples)};
 }
 
-std::optional<LabelledSplits> load_fashion_mnist_tensors(const std::string& dir, int64_t train_examples,
+std::optional<LabelledSplits> load_fashion_mnist_tensors(const std::string& dir,
+                                                         int64_t train_examples,
                                                          int64_t test_examples) {
   const std::optional<std::string> path = data_dir(dir);
   if (!path) return std::nullopt;
@@ -48,7 +52,8 @@ std::optional<LabelledSplits> load_fashion_mnist_tensors(const std::string& dir,
     const LabelledImages images{all.inputs(), all.targets()};
     return n > 0 ? slice_examples(images, 0, n) : images;
   };
-  return LabelledSplits{load(data::Split::train, train_examples), load(data::Split::test, test_examples)};
+  return LabelledSplits{load(data::Split::train, train_examples),
+                        load(data::Split::test, test_examples)};
 }
 
 }  // namespace dg::experiment

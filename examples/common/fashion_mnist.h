@@ -29,7 +29,8 @@ struct LabelledSplits {
   LabelledImages train, test;
 };
 // As plain tensors for experiment.h's training loop.
-std::optional<LabelledSplits> load_fashion_mnist_tensors(const std::string& dir, int64_t train_examples,
+std::optional<LabelledSplits> load_fashion_mnist_tensors(const std::string& dir,
+                                                         int64_t train_examples,
                                                          int64_t test_examples);
 
 }  // namespace dg::experiment

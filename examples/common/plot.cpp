@@ -21,8 +21,8 @@ namespace dg::plot {
 
 namespace {
 
-constexpr int kInk = 1;      // colour-map-0 index of the axes and text
-constexpr int kGrid = 2;     // of the grid lines
+constexpr int kInk = 1;   // colour-map-0 index of the axes and text
+constexpr int kGrid = 2;  // of the grid lines
 constexpr int kFirstSeries = 3;
 constexpr const char* kDot = "\u25cf";  // a filled circle, drawn in the font (anti-aliased)
 
@@ -43,7 +43,8 @@ void check_driver() {
       if (std::string(names[i]) == "pngcairo") return true;
     return false;
   }();
-  check(available, "plot: PLplot has no 'pngcairo' device; install the Debian package plplot-driver-cairo");
+  check(available,
+        "plot: PLplot has no 'pngcairo' device; install the Debian package plplot-driver-cairo");
 }
 
 void set_color(int index, Rgb c) { plscol0(index, c.r, c.g, c.b); }
@@ -65,7 +66,8 @@ class Figure {
     plscolbg(255, 255, 255);
     set_color(kInk, {0, 0, 0});
     set_color(kGrid, {220, 220, 220});
-    for (size_t i = 0; i < series; ++i) set_color(static_cast<int>(kFirstSeries + i), series_color(i));
+    for (size_t i = 0; i < series; ++i)
+      set_color(static_cast<int>(kFirstSeries + i), series_color(i));
     plinit();
     pladv(0);
     plschr(0, 0.85);
@@ -102,7 +104,8 @@ class Figure {
       plcol0(static_cast<int>(kFirstSeries + i));
       const std::string entry = std::string(kDot) + " " + names[i];
       plmtex("t", 1.2, position, 0.0, entry.c_str());
-      position += static_cast<double>(names[i].size() + 4) / static_cast<double>(std::max<size_t>(total, 1));
+      position += static_cast<double>(names[i].size() + 4) /
+                  static_cast<double>(std::max<size_t>(total, 1));
     }
     plcol0(kInk);
   }
@@ -110,7 +113,8 @@ class Figure {
   void category_labels(const std::vector<std::string>& names) {
     plcol0(kInk);
     for (size_t i = 0; i < names.size(); ++i)
-      plmtex("b", 1.6, (static_cast<double>(i) + 0.5) / static_cast<double>(names.size()), 0.5, names[i].c_str());
+      plmtex("b", 1.6, (static_cast<double>(i) + 0.5) / static_cast<double>(names.size()), 0.5,
+             names[i].c_str());
   }
 
   void finish() {
@@ -158,7 +162,9 @@ void draw_groups(const std::vector<Group>& groups) {
     for (size_t i = 0; i < values.size(); ++i) {
       if (!std::isfinite(values[i])) continue;
       // Spread the seeds over [-0.18, 0.18] around the group, in seed order.
-      const double offset = values.size() == 1 ? 0.0 : -0.18 + 0.36 * static_cast<double>(i) / static_cast<double>(values.size() - 1);
+      const double offset = values.size() == 1 ? 0.0
+                                               : -0.18 + 0.36 * static_cast<double>(i) /
+                                                             static_cast<double>(values.size() - 1);
       x.push_back(static_cast<double>(g) + offset);
       y.push_back(values[i]);
     }
@@ -192,8 +198,10 @@ Range groups_range(const std::vector<Group>& groups) {
   return r;
 }
 
-void write_groups_csv(const std::string& png_path, const std::vector<Group>& groups, const char* value_column) {
-  train::RunLog csv(csv_path_for(png_path), {"group", value_column, "mean", "ci95_low", "ci95_high"});
+void write_groups_csv(const std::string& png_path, const std::vector<Group>& groups,
+                      const char* value_column) {
+  train::RunLog csv(csv_path_for(png_path),
+                    {"group", value_column, "mean", "ci95_low", "ci95_high"});
   for (const Group& g : groups) {
     if (g.values.empty()) continue;
     const experiment::MeanInterval ci = experiment::mean_ci95(g.values);
@@ -201,8 +209,9 @@ void write_groups_csv(const std::string& png_path, const std::vector<Group>& gro
   }
 }
 
-void draw_group_chart(const std::string& png_path, const std::string& title, const std::string& y_label,
-                      const std::vector<Group>& groups, int width, int height, bool zero_line) {
+void draw_group_chart(const std::string& png_path, const std::string& title,
+                      const std::string& y_label, const std::vector<Group>& groups, int width,
+                      int height, bool zero_line) {
   Range r = groups_range(groups);
   if (zero_line) r.add(0.0);
   if (r.empty()) r.add(0.0);
@@ -211,7 +220,8 @@ void draw_group_chart(const std::string& png_path, const std::string& title, con
   for (const Group& g : groups) names.push_back(g.name);
   std::lock_guard<std::mutex> hold(plplot_lock());
   Figure figure(png_path, width, height, groups.size());
-  figure.frame(-0.5, static_cast<double>(groups.size()) - 0.5, y0, y1, false, title, "", y_label, false);
+  figure.frame(-0.5, static_cast<double>(groups.size()) - 0.5, y0, y1, false, title, "", y_label,
+               false);
   figure.category_labels(names);
   if (zero_line) {
     plcol0(kInk);
@@ -227,9 +237,15 @@ void draw_group_chart(const std::string& png_path, const std::string& title, con
 }  // namespace
 
 Rgb series_color(size_t index) {
-  static constexpr std::array<Rgb, 10> kPalette = {{{31, 119, 180}, {255, 127, 14}, {44, 160, 44},
-                                                    {214, 39, 40}, {148, 103, 189}, {140, 86, 75},
-                                                    {227, 119, 194}, {127, 127, 127}, {188, 189, 34},
+  static constexpr std::array<Rgb, 10> kPalette = {{{31, 119, 180},
+                                                    {255, 127, 14},
+                                                    {44, 160, 44},
+                                                    {214, 39, 40},
+                                                    {148, 103, 189},
+                                                    {140, 86, 75},
+                                                    {227, 119, 194},
+                                                    {127, 127, 127},
+                                                    {188, 189, 34},
                                                     {23, 190, 207}}};
   return kPalette[index % kPalette.size()];
 }
@@ -245,8 +261,8 @@ void write_line_chart(const std::string& png_path, const LineChart& chart) {
   Range x_range, y_range;
   std::vector<std::string> names;
   for (const Series& s : chart.series) {
-    check(s.x.size() == s.y.size(), "line chart '{}': series '{}' has {} x values and {} y values", chart.title,
-          s.name, s.x.size(), s.y.size());
+    check(s.x.size() == s.y.size(), "line chart '{}': series '{}' has {} x values and {} y values",
+          chart.title, s.name, s.x.size(), s.y.size());
     for (size_t i = 0; i < s.x.size(); ++i)
       if (std::isfinite(s.x[i]) && std::isfinite(s.y[i])) x_range.add(s.x[i]), y_range.add(s.y[i]);
     names.push_back(s.name);
@@ -254,12 +270,13 @@ void write_line_chart(const std::string& png_path, const LineChart& chart) {
   if (x_range.empty()) x_range.add(0.0), y_range.add(0.0);
   const auto [y0, y1] = padded(y_range.low, y_range.high);
   const double x_pad = x_range.low < x_range.high ? 0.02 * (x_range.high - x_range.low) : 1.0;
-  const bool any_name = std::any_of(names.begin(), names.end(), [](const auto& n) { return !n.empty(); });
+  const bool any_name =
+      std::any_of(names.begin(), names.end(), [](const auto& n) { return !n.empty(); });
   {
     std::lock_guard<std::mutex> hold(plplot_lock());
     Figure figure(png_path, chart.width, chart.height, chart.series.size());
-    figure.frame(x_range.low - x_pad, x_range.high + x_pad, y0, y1, true, chart.title, chart.x_label,
-                 chart.y_label, any_name);
+    figure.frame(x_range.low - x_pad, x_range.high + x_pad, y0, y1, true, chart.title,
+                 chart.x_label, chart.y_label, any_name);
     if (any_name) figure.legend(names);
     for (size_t k = 0; k < chart.series.size(); ++k) {
       const Series& s = chart.series[k];
@@ -290,7 +307,9 @@ void write_line_chart(const std::string& png_path, const LineChart& chart) {
 
 LineChart curves_chart(const train::RunLog& log, const std::string& x_column,
                        const std::vector<std::string>& y_columns, const std::string& title) {
-  LineChart chart{.title = title, .x_label = x_column, .y_label = y_columns.size() == 1 ? y_columns[0] : "",
+  LineChart chart{.title = title,
+                  .x_label = x_column,
+                  .y_label = y_columns.size() == 1 ? y_columns[0] : "",
                   .series = {}};
   const std::vector<double> x = log.column(x_column);
   for (const std::string& name : y_columns) chart.series.push_back({name, x, log.column(name)});
@@ -300,13 +319,14 @@ LineChart curves_chart(const train::RunLog& log, const std::string& x_column,
 // --------------------------------------------------------------------------- per-seed values
 
 void write_seed_chart(const std::string& png_path, const SeedChart& chart) {
-  draw_group_chart(png_path, chart.title, chart.y_label, chart.groups, chart.width, chart.height, false);
+  draw_group_chart(png_path, chart.title, chart.y_label, chart.groups, chart.width, chart.height,
+                   false);
   write_groups_csv(png_path, chart.groups, "value");
 }
 
 void write_paired_chart(const std::string& png_path, const PairedChart& chart) {
-  draw_group_chart(png_path, chart.title, chart.y_label + " minus " + chart.reference, chart.differences,
-                   chart.width, chart.height, true);
+  draw_group_chart(png_path, chart.title, chart.y_label + " minus " + chart.reference,
+                   chart.differences, chart.width, chart.height, true);
   write_groups_csv(png_path, chart.differences, "difference");
 }
 
@@ -324,7 +344,8 @@ std::vector<size_t> pareto_front(const std::vector<ParetoPoint>& points) {
     if (!beaten) front.push_back(i);
   }
   std::sort(front.begin(), front.end(), [&](size_t a, size_t b) {
-    return points[a].cost < points[b].cost || (points[a].cost == points[b].cost && points[a].value > points[b].value);
+    return points[a].cost < points[b].cost ||
+           (points[a].cost == points[b].cost && points[a].value > points[b].value);
   });
   return front;
 }

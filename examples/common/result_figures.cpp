@@ -8,7 +8,8 @@
 
 namespace dg::experiment {
 
-SeedResults seed_results_from_csv(const train::CsvTable& csv, const std::vector<std::string>& method_columns,
+SeedResults seed_results_from_csv(const train::CsvTable& csv,
+                                  const std::vector<std::string>& method_columns,
                                   const std::string& value_column, double scale) {
   const std::vector<double> seeds = csv.numbers("seed");
   const std::vector<double> values = csv.numbers(value_column);
@@ -25,10 +26,14 @@ SeedResults seed_results_from_csv(const train::CsvTable& csv, const std::vector<
 
 std::vector<std::string> draw_seed_figures(const SeedResults& results, const std::string& out_dir,
                                            const std::string& stem, const std::string& title,
-                                           const std::string& y_label, const std::string& reference) {
-  plot::SeedChart seeds{.title = title + ": every seed, mean and 95% interval", .y_label = y_label, .groups = {}};
-  plot::PairedChart paired{.title = title + ": paired by seed against " + reference, .y_label = y_label,
-                           .reference = reference, .differences = {}};
+                                           const std::string& y_label,
+                                           const std::string& reference) {
+  plot::SeedChart seeds{
+      .title = title + ": every seed, mean and 95% interval", .y_label = y_label, .groups = {}};
+  plot::PairedChart paired{.title = title + ": paired by seed against " + reference,
+                           .y_label = y_label,
+                           .reference = reference,
+                           .differences = {}};
   for (const std::string& method : results.methods()) {
     seeds.groups.push_back({method, results.values(method)});
     if (!reference.empty() && method != reference)
@@ -47,7 +52,10 @@ void print_written(const std::vector<std::string>& paths) {
   std::printf("wrote:\n");
   for (const std::string& path : paths) {
     const std::string extension = std::filesystem::path(path).extension().string();
-    const char* kind = extension == ".md" ? "markdown" : extension == ".csv" ? "CSV" : extension == ".png" ? "figure" : "file";
+    const char* kind = extension == ".md"    ? "markdown"
+                       : extension == ".csv" ? "CSV"
+                       : extension == ".png" ? "figure"
+                                             : "file";
     std::printf("  %-8s  %s\n", kind, path.c_str());
     if (extension == ".png" && std::filesystem::exists(plot::csv_path_for(path)))
       std::printf("  %-8s  %s (the figure's data)\n", "CSV", plot::csv_path_for(path).c_str());

@@ -35,7 +35,8 @@ std::vector<Figure> figures_in(const std::vector<std::string>& png_paths) {
 }
 
 std::string claim_line(const Claim& claim) {
-  return fmt::format("- {}: {} the paper{}.", claim.text, claim.holds ? "matches" : "does NOT match",
+  return fmt::format("- {}: {} the paper{}.", claim.text,
+                     claim.holds ? "matches" : "does NOT match",
                      claim.resolved ? "" : ", but within the noise (not resolved)");
 }
 

@@ -42,7 +42,8 @@ class SeedResults {
   MeanStd stats(const std::string& method) const { return mean_std(values(method)); }
   double mean(const std::string& method) const { return stats(method).mean; }
   // method - reference at each seed both have (for paired comparisons), by increasing seed.
-  std::vector<double> paired_differences(const std::string& method, const std::string& reference) const;
+  std::vector<double> paired_differences(const std::string& method,
+                                         const std::string& reference) const;
 
  private:
   const std::map<int64_t, double>& of(const std::string& method) const;

@@ -21,9 +21,10 @@ bool report_loss_trend(const LossTrend& trend, double factor) {
     return false;
   }
   const bool down = trend.went_down(factor);
-  std::printf("%s: mean of the first %zu steps %.4f, of the last %zu steps %.4f (needed below %.2f x)\n",
-              down ? "the loss went down" : "FAILED: the loss did not go down", trend.window,
-              trend.first, trend.window, trend.last, factor);
+  std::printf(
+      "%s: mean of the first %zu steps %.4f, of the last %zu steps %.4f (needed below %.2f x)\n",
+      down ? "the loss went down" : "FAILED: the loss did not go down", trend.window, trend.first,
+      trend.window, trend.last, factor);
   return down;
 }
 

@@ -13,7 +13,7 @@ namespace dg::train {
 namespace {
 
 constexpr int kBarWidth = 20;
-constexpr double kLossMomentum = 0.9;          // weight of the past in the smoothed loss
+constexpr double kLossMomentum = 0.9;            // weight of the past in the smoothed loss
 constexpr double kMinSecondsBetweenDraws = 0.1;  // at most ten redraws a second
 
 }  // namespace
@@ -38,7 +38,8 @@ std::string format_progress_line(const ProgressLine& line) {
     out += fmt::format(" {}", line.step);
   }
   const double rate = line.elapsed_seconds > 0 ? line.step / line.elapsed_seconds : 0.0;
-  if (rate > 0) out += rate >= 10 ? fmt::format("  {:.0f} it/s", rate) : fmt::format("  {:.2f} it/s", rate);
+  if (rate > 0)
+    out += rate >= 10 ? fmt::format("  {:.0f} it/s", rate) : fmt::format("  {:.2f} it/s", rate);
   if (std::isfinite(line.loss)) out += fmt::format("  loss {:.4f}", line.loss);
   if (known_total && line.step < line.total && rate > 0)
     out += "  ETA " + format_duration(static_cast<double>(line.total - line.step) / rate);
@@ -49,9 +50,11 @@ std::string format_progress_line(const ProgressLine& line) {
 }
 
 ProgressBar::ProgressBar(std::string label, int64_t total_steps, bool quiet)
-    : ProgressBar(std::move(label), total_steps, quiet ? nullptr : stderr, isatty(STDERR_FILENO) == 1) {}
+    : ProgressBar(std::move(label), total_steps, quiet ? nullptr : stderr,
+                  isatty(STDERR_FILENO) == 1) {}
 
-ProgressBar::ProgressBar(std::string label, int64_t total_steps, std::FILE* stream, bool is_terminal)
+ProgressBar::ProgressBar(std::string label, int64_t total_steps, std::FILE* stream,
+                         bool is_terminal)
     : stream_(stream),
       terminal_(is_terminal),
       label_(std::move(label)),
@@ -102,24 +105,32 @@ double ProgressBar::elapsed_seconds() const {
 void ProgressBar::draw() {
   last_draw_ = Clock::now();
   drawn_steps_ = steps_;
-  const std::string line = format_progress_line(
-      {.label = label_, .step = steps_, .total = total_, .elapsed_seconds = elapsed_seconds(),
-       .loss = smoothed_loss(), .note = note_});
+  const std::string line = format_progress_line({.label = label_,
+                                                 .step = steps_,
+                                                 .total = total_,
+                                                 .elapsed_seconds = elapsed_seconds(),
+                                                 .loss = smoothed_loss(),
+                                                 .note = note_});
   // "\x1b[K" clears what a longer previous line left to the right; off a terminal the line is
   // written once, plainly.
-  if (terminal_) std::fprintf(stream_, "\r%s\x1b[K", line.c_str());
-  else std::fprintf(stream_, "%s", line.c_str());
+  if (terminal_)
+    std::fprintf(stream_, "\r%s\x1b[K", line.c_str());
+  else
+    std::fprintf(stream_, "%s", line.c_str());
   std::fflush(stream_);
 }
 
 SweepProgress::SweepProgress(std::string label, int64_t total_runs, bool quiet, std::FILE* stream)
-    : stream_(quiet ? nullptr : stream), label_(std::move(label)), total_(total_runs),
+    : stream_(quiet ? nullptr : stream),
+      label_(std::move(label)),
+      total_(total_runs),
       start_(std::chrono::steady_clock::now()) {}
 
 void SweepProgress::run_done(const std::string& what) {
   ++done_;
   if (!stream_) return;
-  const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+  const double elapsed =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
   const std::string line = format_progress_line(
       {.label = label_, .step = done_, .total = total_, .elapsed_seconds = elapsed, .note = what});
   std::fprintf(stream_, "%s\n", line.c_str());

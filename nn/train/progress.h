@@ -28,7 +28,7 @@ struct ProgressLine {
   int64_t total = 0;
   double elapsed_seconds = 0;
   double loss = std::numeric_limits<double>::quiet_NaN();  // NaN: not shown
-  std::string note;                                       // empty: not shown
+  std::string note;                                        // empty: not shown
 };
 
 // "epoch 3 [#######.............]  140/469  52.3 it/s  loss 0.4312  ETA 0:06  lr 0.01".
@@ -75,7 +75,7 @@ class ProgressBar {
   int64_t total_;
   int64_t steps_ = 0;
   int64_t drawn_steps_ = -1;  // steps_ at the last redraw
-  double loss_average_ = 0;  // the uncorrected moving average
+  double loss_average_ = 0;   // the uncorrected moving average
   int64_t losses_seen_ = 0;
   bool finished_ = false;
   Clock::time_point start_;
@@ -87,7 +87,8 @@ class ProgressBar {
 // ResNet PAD-Net seed 0". The rate and ETA come from the runs so far.
 class SweepProgress {
  public:
-  SweepProgress(std::string label, int64_t total_runs, bool quiet = false, std::FILE* stream = stdout);
+  SweepProgress(std::string label, int64_t total_runs, bool quiet = false,
+                std::FILE* stream = stdout);
   // One run finished; `what` names it on the line.
   void run_done(const std::string& what);
   int64_t runs_done() const { return done_; }

@@ -15,7 +15,9 @@ namespace dg::train {
 
 namespace {
 
-bool plain_text(const std::string& text) { return text.find_first_of(",\"\r\n") == std::string::npos; }
+bool plain_text(const std::string& text) {
+  return text.find_first_of(",\"\r\n") == std::string::npos;
+}
 
 // A text cell as CSV (RFC 4180): quoted, with its quotes doubled, when it holds a comma or quote.
 std::string quoted(const std::string& text) {
@@ -33,9 +35,12 @@ std::optional<std::vector<std::string>> split_line(const std::string& line) {
   for (size_t i = 0; i < line.size(); ++i) {
     const char c = line[i];
     if (in_quotes) {
-      if (c == '"' && i + 1 < line.size() && line[i + 1] == '"') cells.back() += '"', ++i;
-      else if (c == '"') in_quotes = false;
-      else cells.back() += c;
+      if (c == '"' && i + 1 < line.size() && line[i + 1] == '"')
+        cells.back() += '"', ++i;
+      else if (c == '"')
+        in_quotes = false;
+      else
+        cells.back() += c;
     } else if (c == '"') {
       in_quotes = true;
     } else if (c == ',') {
@@ -61,7 +66,8 @@ const std::string& CsvValue::text() const {
 }
 
 std::string CsvValue::to_csv() const {
-  return is_number() ? fmt::format("{}", std::get<double>(value_)) : quoted(std::get<std::string>(value_));
+  return is_number() ? fmt::format("{}", std::get<double>(value_))
+                     : quoted(std::get<std::string>(value_));
 }
 
 RunLog::RunLog(std::string csv_path, std::vector<std::string> columns)
@@ -121,7 +127,8 @@ std::vector<double> RunLog::column(const std::string& name) const {
 
 size_t CsvTable::column_index(const std::string& name) const {
   const auto found = std::find(columns.begin(), columns.end(), name);
-  check(found != columns.end(), "{}: no column '{}' (columns: {})", path, name, fmt::join(columns, ","));
+  check(found != columns.end(), "{}: no column '{}' (columns: {})", path, name,
+        fmt::join(columns, ","));
   return static_cast<size_t>(found - columns.begin());
 }
 

@@ -6,7 +6,8 @@
 //
 //   RunLog log("runs/sweep.csv", {"method", "seed", "top1"});
 //   log.add({"PAD-Net", 0, 0.88});
-//   const CsvTable table = read_csv("runs/sweep.csv");   // table.numbers("top1"), table.texts("method")
+//   const CsvTable table = read_csv("runs/sweep.csv");   // table.numbers("top1"),
+//   table.texts("method")
 #pragma once
 
 #include <cstdint>
@@ -30,8 +31,8 @@ class CsvValue {
   CsvValue(std::string text) : value_(std::move(text)) {}
 
   bool is_number() const { return std::holds_alternative<double>(value_); }
-  double number() const;             // throws dg::Error for a text
-  const std::string& text() const;   // throws dg::Error for a number
+  double number() const;            // throws dg::Error for a text
+  const std::string& text() const;  // throws dg::Error for a number
   std::string to_csv() const;
 
  private:

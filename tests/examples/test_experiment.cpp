@@ -1,10 +1,10 @@
-// The PAD-Net experiment harness (examples/common/experiment.h) on a tiny synthetic task: models built
-// per recipe (same seed, same backbone layers across methods), partitions at the requested ratio,
-// training that lowers the loss and anneals the DY-Conv temperature to 1, top-1 counting, the
-// compacted report of a PAD-Net run, and the statistics; and the experiment programs' command line
-// (examples/common/experiment_flags.h), and the statistics over seeds (examples/common/statistics.h).
+// The PAD-Net experiment harness (examples/common/experiment.h) on a tiny synthetic task: models
+// built per recipe (same seed, same backbone layers across methods), partitions at the requested
+// ratio, training that lowers the loss and anneals the DY-Conv temperature to 1, top-1 counting,
+// the compacted report of a PAD-Net run, and the statistics; and the experiment programs' command
+// line (examples/common/experiment_flags.h), and the statistics over seeds
+// (examples/common/statistics.h).
 #include <catch2/catch.hpp>
-
 #include <cmath>
 #include <string>
 #include <vector>
@@ -14,10 +14,10 @@
 #include "engine/autograd.h"
 #include "engine/ops/ops.h"
 #include "engine/random.h"
-#include "partition/dynamic_property.h"
 #include "examples/common/experiment.h"
 #include "examples/common/experiment_flags.h"
 #include "examples/common/statistics.h"
+#include "partition/dynamic_property.h"
 #include "tests/engine/test_util.h"
 
 using namespace dg;
@@ -40,8 +40,13 @@ LabelledImages two_blobs(int64_t n, uint64_t seed) {
 }
 
 ModelRecipe tiny(ConvMethod method) {
-  return {.backbone = Backbone::resnet, .method = method, .width_multiplier = 0.25,
-          .resnet_blocks_per_stage = 1, .in_channels = 1, .num_classes = 2, .partial = {}};
+  return {.backbone = Backbone::resnet,
+          .method = method,
+          .width_multiplier = 0.25,
+          .resnet_blocks_per_stage = 1,
+          .in_channels = 1,
+          .num_classes = 2,
+          .partial = {}};
 }
 
 // Constant logits that always pick class 1.
@@ -64,7 +69,8 @@ double total_dynamic_ratio(nn::Module& model) {
 
 }  // namespace
 
-TEST_CASE("experiment: slice_examples takes a contiguous range, clipped to the data", "[examples][padnet]") {
+TEST_CASE("experiment: slice_examples takes a contiguous range, clipped to the data",
+          "[examples][padnet]") {
   const LabelledImages data = two_blobs(10, 1);
   const LabelledImages part = slice_examples(data, 7, 5);
   CHECK(part.size() == 3);
@@ -73,13 +79,15 @@ TEST_CASE("experiment: slice_examples takes a contiguous range, clipped to the d
   CHECK_THROWS_AS(slice_examples(data, 11, 1), Error);
 }
 
-TEST_CASE("experiment: models per recipe, deterministic, backbone layers shared across methods", "[examples][padnet]") {
+TEST_CASE("experiment: models per recipe, deterministic, backbone layers shared across methods",
+          "[examples][padnet]") {
   auto static_net = build_model(tiny(ConvMethod::static_conv), 3);
   auto dyconv = build_model(tiny(ConvMethod::dyconv), 3);
   auto condconv = build_model(tiny(ConvMethod::condconv), 3);
   auto padnet = build_model(tiny(ConvMethod::padnet), 3);
   CHECK(dynamic::count_modules(*static_net, "DynamicConv2d") == 0);
-  CHECK(dynamic::count_modules(*dyconv, "DynamicConv2d") == 8);  // 6 block convolutions, 2 projections
+  CHECK(dynamic::count_modules(*dyconv, "DynamicConv2d") ==
+        8);  // 6 block convolutions, 2 projections
   CHECK(dynamic::count_modules(*condconv, "CondConv2d") == 8);
   CHECK(dynamic::count_modules(*padnet, "PartiallyDynamicConv2d") == 8);
   // The same seed gives the same model; the stem and classifier do not depend on the method.
@@ -93,7 +101,8 @@ TEST_CASE("experiment: models per recipe, deterministic, backbone layers shared 
   REQUIRE(resnet_padnet != nullptr);
   CHECK(test::max_abs_diff(resnet_static->fc->weight, resnet_padnet->fc->weight) == 0.0);
   auto other_seed = build_model(tiny(ConvMethod::static_conv), 4);
-  CHECK(test::max_abs_diff(dynamic_cast<dynamic::SmallResNet&>(*other_seed).fc->weight, resnet_static->fc->weight) > 0.0);
+  CHECK(test::max_abs_diff(dynamic_cast<dynamic::SmallResNet&>(*other_seed).fc->weight,
+                           resnet_static->fc->weight) > 0.0);
 }
 
 TEST_CASE("experiment: a wrapped factory gets the same parameters", "[examples][padnet]") {
@@ -107,21 +116,29 @@ TEST_CASE("experiment: a wrapped factory gets the same parameters", "[examples][
   CHECK(test::max_abs_diff(plain->forward(x), recorded->forward(x)) == 0.0);
 }
 
-TEST_CASE("experiment: every partition plan sets the requested dynamic ratio", "[examples][padnet]") {
+TEST_CASE("experiment: every partition plan sets the requested dynamic ratio",
+          "[examples][padnet]") {
   const LabelledImages data = two_blobs(64, 2);
-  for (PartitionMethod method : {PartitionMethod::imp, PartitionMethod::one_shot, PartitionMethod::random}) {
+  for (PartitionMethod method :
+       {PartitionMethod::imp, PartitionMethod::one_shot, PartitionMethod::random}) {
     auto model = build_model(tiny(ConvMethod::padnet), 5);
-    const auto rounds = apply_partition(*model, data, {.method = method, .dynamic_ratio = 0.3, .rounds = 3,
-                                                       .num_batches = 2, .batch_size = 16}, 7);
+    const auto rounds = apply_partition(
+        *model, data,
+        {.method = method, .dynamic_ratio = 0.3, .rounds = 3, .num_batches = 2, .batch_size = 16},
+        7);
     CHECK(total_dynamic_ratio(*model) == Approx(0.3).margin(1e-3));
-    CHECK(rounds.size() == (method == PartitionMethod::imp ? 3u : method == PartitionMethod::one_shot ? 1u : 0u));
+    CHECK(rounds.size() == (method == PartitionMethod::imp        ? 3u
+                            : method == PartitionMethod::one_shot ? 1u
+                                                                  : 0u));
   }
   auto full = build_model(tiny(ConvMethod::padnet), 5);
   CHECK(apply_partition(*full, data, {.method = PartitionMethod::fully_dynamic}, 7).empty());
   CHECK(total_dynamic_ratio(*full) == 1.0);
 }
 
-TEST_CASE("experiment: training lowers the loss, anneals the temperature, calls after_step each step", "[examples][padnet]") {
+TEST_CASE(
+    "experiment: training lowers the loss, anneals the temperature, calls after_step each step",
+    "[examples][padnet]") {
   const LabelledImages train = two_blobs(96, 3), test = two_blobs(64, 4);
   auto model = build_model(tiny(ConvMethod::dyconv), 1);
   int64_t calls = 0;
@@ -141,7 +158,8 @@ TEST_CASE("experiment: training lowers the loss, anneals the temperature, calls 
   model->apply([](nn::Module& m) {
     if (auto* conv = dynamic_cast<dynamic::DynamicConv2d*>(&m)) CHECK(conv->temperature() == 1.0);
   });
-  CHECK(top1_accuracy(*model, test) > 0.9);  // the blobs are far apart (eval mode: running statistics)
+  CHECK(top1_accuracy(*model, test) >
+        0.9);  // the blobs are far apart (eval mode: running statistics)
 }
 
 TEST_CASE("experiment: loss_went_down compares the first and last steps", "[examples][padnet]") {
@@ -153,7 +171,8 @@ TEST_CASE("experiment: loss_went_down compares the first and last steps", "[exam
   CHECK_FALSE(record.loss_went_down());
 }
 
-TEST_CASE("experiment: top1_accuracy counts correct argmaxes and restores the mode", "[examples][padnet]") {
+TEST_CASE("experiment: top1_accuracy counts correct argmaxes and restores the mode",
+          "[examples][padnet]") {
   const LabelledImages data = two_blobs(7, 5);  // labels 0 1 0 1 0 1 0: three ones
   AlwaysOne model;
   model.train();
@@ -161,9 +180,13 @@ TEST_CASE("experiment: top1_accuracy counts correct argmaxes and restores the mo
   CHECK(model.is_training());
 }
 
-TEST_CASE("experiment: a PAD-Net run reports the compacted model at the partition's ratio", "[examples][padnet]") {
+TEST_CASE("experiment: a PAD-Net run reports the compacted model at the partition's ratio",
+          "[examples][padnet]") {
   const LabelledImages train = two_blobs(64, 6), test = two_blobs(32, 7);
-  const PartitionPlan plan{.method = PartitionMethod::imp, .dynamic_ratio = 0.3, .rounds = 2, .num_batches = 2,
+  const PartitionPlan plan{.method = PartitionMethod::imp,
+                           .dynamic_ratio = 0.3,
+                           .rounds = 2,
+                           .num_batches = 2,
                            .batch_size = 16};
   TrainOptions options;
   options.epochs = 1;
@@ -173,19 +196,22 @@ TEST_CASE("experiment: a PAD-Net run reports the compacted model at the partitio
   CHECK(run.rounds.size() == 2);
   CHECK(run.report.total.dynamic_ratio == Approx(0.3).margin(1e-3));
   int64_t compact_layers = 0;
-  for (const LayerCost& layer : run.report.layers) compact_layers += layer.kind == "CompactPartiallyDynamicConv2d";
+  for (const LayerCost& layer : run.report.layers)
+    compact_layers += layer.kind == "CompactPartiallyDynamicConv2d";
   CHECK(compact_layers == 8);
   CHECK(run.report.flops_per_sample > 0);
   CHECK(run.report.total.intrinsic() < parameter_report(*run.model).total.intrinsic() + 1);
   CHECK(run.accuracy >= 0.0);
   CHECK(run.accuracy <= 1.0);
   // The static network's deployed model is itself.
-  const RunOutcome plain = run_recipe(tiny(ConvMethod::static_conv), plan, train, test, options, 2, 0);
+  const RunOutcome plain =
+      run_recipe(tiny(ConvMethod::static_conv), plan, train, test, options, 2, 0);
   CHECK(plain.rounds.empty());
   CHECK(plain.report.total.intrinsic() == plain.model->num_parameters());
 }
 
-TEST_CASE("experiment: mean_std is the mean and the n - 1 standard deviation", "[examples][padnet]") {
+TEST_CASE("experiment: mean_std is the mean and the n - 1 standard deviation",
+          "[examples][padnet]") {
   const MeanStd three = mean_std({1.0, 2.0, 3.0});
   CHECK(three.mean == Approx(2.0));
   CHECK(three.std == Approx(1.0));
@@ -193,7 +219,8 @@ TEST_CASE("experiment: mean_std is the mean and the n - 1 standard deviation", "
   CHECK_THROWS_AS(mean_std({}), Error);
 }
 
-TEST_CASE("statistics: the 95% interval uses Student's t for n - 1 degrees of freedom", "[examples][padnet]") {
+TEST_CASE("statistics: the 95% interval uses Student's t for n - 1 degrees of freedom",
+          "[examples][padnet]") {
   CHECK(student_t95(1) == Approx(12.706));
   CHECK(student_t95(4) == Approx(2.776));
   CHECK(student_t95(100) == Approx(1.984).margin(2e-3));  // the exact quantile is 1.9840
@@ -210,7 +237,7 @@ TEST_CASE("statistics: SeedResults are kept by method name and seed", "[examples
   results.add("IMP", 0, 0.90);
   results.add("Random", 0, 0.85);
   CHECK(results.methods() == std::vector<std::string>{"IMP", "Random"});  // first-added order
-  CHECK(results.values("IMP") == std::vector<double>{0.90, 0.80});          // by seed
+  CHECK(results.values("IMP") == std::vector<double>{0.90, 0.80});        // by seed
   CHECK(results.seeds("IMP") == std::vector<int64_t>{0, 1});
   CHECK(results.mean("IMP") == Approx(0.85));
   // Paired on the seeds both have: seed 0 only.
@@ -219,9 +246,11 @@ TEST_CASE("statistics: SeedResults are kept by method name and seed", "[examples
   CHECK_THROWS_WITH(results.add("IMP", 0, 0.1), Catch::Contains("'IMP' seed 0 added twice"));
 }
 
-TEST_CASE("experiment flags: values, --smoke scale, explicit flags over the smoke scale", "[examples][padnet]") {
+TEST_CASE("experiment flags: values, --smoke scale, explicit flags over the smoke scale",
+          "[examples][padnet]") {
   const ExperimentFlags defaults;
-  std::vector<std::string> args = {"prog", "--epochs", "7", "--smoke", "--seeds", "2", "--width", "0.75", "--out", "/tmp/x", "--quiet"};
+  std::vector<std::string> args = {"prog",    "--epochs", "7",     "--smoke", "--seeds", "2",
+                                   "--width", "0.75",     "--out", "/tmp/x",  "--quiet"};
   std::vector<char*> argv;
   for (std::string& a : args) argv.push_back(a.data());
   const ExperimentFlags flags = parse_experiment_flags(int(argv.size()), argv.data(), defaults);

@@ -1,7 +1,6 @@
 // The experiment programs' results file: the table layout, the claim lines, the page's order
 // (title, command, scale, table, figures, claims, notes), and a row of the wrong width.
 #include <catch2/catch.hpp>
-
 #include <fstream>
 #include <sstream>
 
@@ -23,10 +22,14 @@ TEST_CASE("results page: every part in its place", "[examples][results_page]") {
   CHECK(claim_line({"IMP above MP", true, true}) == "- IMP above MP: matches the paper.");
   CHECK(claim_line({"IMP above MP", false, false}) ==
         "- IMP above MP: does NOT match the paper, but within the noise (not resolved).");
-  const ResultsPage page{.title = "Figure 4", .program = "padnet_partition", .command_line = "--smoke",
-                         .scale = "Tiny.", .table = "| a |\n|---|\n| 1 |\n",
+  const ResultsPage page{.title = "Figure 4",
+                         .program = "padnet_partition",
+                         .command_line = "--smoke",
+                         .scale = "Tiny.",
+                         .table = "| a |\n|---|\n| 1 |\n",
                          .figures = {{"seeds", "p.png"}, {"diffs", "q.png"}},
-                         .claims = {{"IMP above MP", true, true}}, .notes = {"A note."}};
+                         .claims = {{"IMP above MP", true, true}},
+                         .notes = {"A note."}};
   test::TempDir dir;
   write_results_page(dir.file("sub/page.md"), page);
   std::ifstream in(dir.file("sub/page.md"));

@@ -1,9 +1,8 @@
 // Tests of the progress bar: the layout of its line (bar, counts, rate, loss, ETA, note), the
 // duration format, the bias-corrected smoothing of the loss, and that a quiet bar or one on a
 // stream that is not a terminal writes nothing while one on a terminal redraws with '\r'.
-#include <catch2/catch.hpp>
-
 #include <algorithm>
+#include <catch2/catch.hpp>
 #include <cmath>
 #include <cstdio>
 #include <string>
@@ -35,22 +34,30 @@ TEST_CASE("format_duration: m:ss below an hour, h:mm:ss above", "[train][progres
 }
 
 TEST_CASE("format_progress_line: bar, counts, rate, loss, ETA and note", "[train][progress]") {
-  const std::string line = format_progress_line(
-      {.label = "epoch 1", .step = 50, .total = 200, .elapsed_seconds = 2.0, .loss = 0.123456,
-       .note = "lr 0.1"});
+  const std::string line = format_progress_line({.label = "epoch 1",
+                                                 .step = 50,
+                                                 .total = 200,
+                                                 .elapsed_seconds = 2.0,
+                                                 .loss = 0.123456,
+                                                 .note = "lr 0.1"});
   // A quarter done: 5 of 20 bar cells; 25 steps/s; 150 steps left take 6 s.
   CHECK(line == "epoch 1 [#####...............] 50/200  25 it/s  loss 0.1235  ETA 0:06  lr 0.1");
 
   // Finished: a full bar and the elapsed time instead of an ETA; no loss when NaN.
-  CHECK(format_progress_line({.label = "eval", .step = 10, .total = 10, .elapsed_seconds = 4.0,
-                              .loss = NAN, .note = ""}) ==
-        "eval [####################] 10/10  2.50 it/s  0:04");
+  CHECK(format_progress_line({.label = "eval",
+                              .step = 10,
+                              .total = 10,
+                              .elapsed_seconds = 4.0,
+                              .loss = NAN,
+                              .note = ""}) == "eval [####################] 10/10  2.50 it/s  0:04");
   // Unknown total: only the count; no rate before any time has passed.
   CHECK(format_progress_line(
-            {.label = "x", .step = 7, .total = 0, .elapsed_seconds = 0, .loss = NAN, .note = ""}) == "x 7");
+            {.label = "x", .step = 7, .total = 0, .elapsed_seconds = 0, .loss = NAN, .note = ""}) ==
+        "x 7");
 }
 
-TEST_CASE("ProgressBar: the smoothed loss is a bias-corrected moving average", "[train][progress]") {
+TEST_CASE("ProgressBar: the smoothed loss is a bias-corrected moving average",
+          "[train][progress]") {
   ProgressBar bar("t", 10, /*quiet=*/true);
   CHECK(std::isnan(bar.smoothed_loss()));
   bar.step(2.0);
@@ -93,7 +100,8 @@ TEST_CASE("ProgressBar: off a terminal, one final line; quiet, nothing", "[train
   CHECK(ProgressBar("quiet", 5, /*quiet=*/true).quiet());
 }
 
-TEST_CASE("SweepProgress: one line per finished run with count, rate and what ran", "[train][progress]") {
+TEST_CASE("SweepProgress: one line per finished run with count, rate and what ran",
+          "[train][progress]") {
   std::FILE* stream = std::tmpfile();
   REQUIRE(stream != nullptr);
   SweepProgress sweep("sweep", 3, /*quiet=*/false, stream);
@@ -132,7 +140,8 @@ TEST_CASE("ProgressBar: on a terminal it redraws in place and ends the line", "[
   CHECK(last.find("hello") != std::string::npos);
   // The final state is drawn once: by the last step, not again by finish().
   size_t finals = 0;
-  for (size_t at = text.find("3/3"); at != std::string::npos; at = text.find("3/3", at + 1)) ++finals;
+  for (size_t at = text.find("3/3"); at != std::string::npos; at = text.find("3/3", at + 1))
+    ++finals;
   CHECK(finals == 1);
   std::fclose(stream);
 }

@@ -2,7 +2,6 @@
 // exact), text cells, column access, the errors for a wrong row width or bad column names, and
 // reading the file back.
 #include <catch2/catch.hpp>
-
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -51,7 +50,8 @@ TEST_CASE("RunLog: a row of the wrong width is an error naming the columns", "[t
   test::TempDir dir;
   RunLog log(dir.file("run.csv"), {"a", "b"});
   CHECK_THROWS_AS(log.add({1.0}), Error);
-  CHECK_THROWS_WITH(log.add({1.0, 2.0, 3.0}), Catch::Contains("a row of 3 values for 2 columns (a,b)"));
+  CHECK_THROWS_WITH(log.add({1.0, 2.0, 3.0}),
+                    Catch::Contains("a row of 3 values for 2 columns (a,b)"));
   CHECK(log.rows().empty());
   CHECK(read_text(dir.file("run.csv")) == "a,b\n");  // nothing half-written
 }
@@ -78,17 +78,21 @@ TEST_CASE("RunLog: text cells name what a row is about, and read back", "[train]
   const CsvTable table = read_csv(path);
   CHECK(table.columns == std::vector<std::string>{"method", "seed", "top1"});
   CHECK(read_text(path).find("\"lambda_s, \"\"lambda_d\"\"\",2,0.5\n") != std::string::npos);
-  CHECK(table.texts("method") == std::vector<std::string>{"PAD-Net", "DY-Conv", "lambda_s, \"lambda_d\""});
+  CHECK(table.texts("method") ==
+        std::vector<std::string>{"PAD-Net", "DY-Conv", "lambda_s, \"lambda_d\""});
   CHECK(table.numbers("top1") == std::vector<double>{0.875, 1.0 / 3.0, 0.5});  // exact round trip
   CHECK_THROWS_WITH(table.numbers("method"), Catch::Contains("'PAD-Net', not a number"));
   CHECK_THROWS_WITH(table.texts("nope"), Catch::Contains("no column 'nope'"));
 }
 
-TEST_CASE("read_csv: a missing file or a ragged row is an error naming the file", "[train][run_log]") {
+TEST_CASE("read_csv: a missing file or a ragged row is an error naming the file",
+          "[train][run_log]") {
   test::TempDir dir;
   CHECK_THROWS_WITH(read_csv(dir.file("absent.csv")), Catch::Contains("cannot open"));
   std::ofstream(dir.file("ragged.csv")) << "a,b\n1,2\n3\n";
-  CHECK_THROWS_WITH(read_csv(dir.file("ragged.csv")), Catch::Contains("line 3 has 1 cells for 2 columns"));
+  CHECK_THROWS_WITH(read_csv(dir.file("ragged.csv")),
+                    Catch::Contains("line 3 has 1 cells for 2 columns"));
   std::ofstream(dir.file("open.csv")) << "a,b\n\"x,2\n";
-  CHECK_THROWS_WITH(read_csv(dir.file("open.csv")), Catch::Contains("line 2 has an unterminated quote"));
+  CHECK_THROWS_WITH(read_csv(dir.file("open.csv")),
+                    Catch::Contains("line 2 has an unterminated quote"));
 }
