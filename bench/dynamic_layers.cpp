@@ -29,7 +29,7 @@
 #include "dynamic/dyconv.h"
 #include "engine/autograd.h"
 #include "engine/flops.h"
-#include "engine/parallel.h"
+#include "engine/cpu/parallel.h"
 #include "engine/random.h"
 #include "nn/conv.h"
 #include "partition/compaction.h"

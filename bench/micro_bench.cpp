@@ -27,7 +27,7 @@
 
 #include "bench/timing.h"
 #include "engine/ops/ops.h"
-#include "engine/parallel.h"
+#include "engine/cpu/parallel.h"
 
 namespace {
 

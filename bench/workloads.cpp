@@ -30,7 +30,7 @@
 
 #include "bench/workload_models.h"
 #include "engine/autograd.h"
-#include "engine/parallel.h"
+#include "engine/cpu/parallel.h"
 #include "engine/random.h"
 
 using namespace dg;

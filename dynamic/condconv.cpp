@@ -3,7 +3,7 @@
 
 namespace dg::dynamic {
 
-CondConv2d::CondConv2d(int64_t in_channels, int64_t out_channels, std::array<int64_t, 2> kernel_size,
+CondConv2d::CondConv2d(int64_t in_channels, int64_t out_channels, Size2 kernel_size,
                        const Conv2dOptions& geometry, bool bias, const CondConvOptions& cond,
                        const nn::ParamOptions& options)
     : KernelMixtureConv2d(in_channels, out_channels, kernel_size, geometry, bias,

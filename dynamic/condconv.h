@@ -24,7 +24,7 @@ struct CondConvOptions {
 
 class CondConv2d : public KernelMixtureConv2d {
  public:
-  CondConv2d(int64_t in_channels, int64_t out_channels, std::array<int64_t, 2> kernel_size,
+  CondConv2d(int64_t in_channels, int64_t out_channels, Size2 kernel_size,
              const Conv2dOptions& geometry = {}, bool bias = true,
              const CondConvOptions& cond = {}, const nn::ParamOptions& options = {});
   CondConv2d(int64_t in_channels, int64_t out_channels, int64_t kernel_size,

@@ -20,7 +20,7 @@ KernelAttentionOptions dyconv_attention(int64_t in_channels, const DynamicConvOp
 }  // namespace
 
 DynamicConv2d::DynamicConv2d(int64_t in_channels, int64_t out_channels,
-                             std::array<int64_t, 2> kernel_size, const Conv2dOptions& geometry,
+                             Size2 kernel_size, const Conv2dOptions& geometry,
                              bool bias, const DynamicConvOptions& dynamic,
                              const nn::ParamOptions& options)
     : KernelMixtureConv2d(in_channels, out_channels, kernel_size, geometry, bias,

@@ -36,7 +36,7 @@ struct DynamicConvOptions {
 class DynamicConv2d : public KernelMixtureConv2d {
  public:
   // Conv2d's arguments plus the dynamic ones: DynamicConv2d(16, 32, 3, {.padding = {1, 1}}).
-  DynamicConv2d(int64_t in_channels, int64_t out_channels, std::array<int64_t, 2> kernel_size,
+  DynamicConv2d(int64_t in_channels, int64_t out_channels, Size2 kernel_size,
                 const Conv2dOptions& geometry = {}, bool bias = true,
                 const DynamicConvOptions& dynamic = {}, const nn::ParamOptions& options = {});
   DynamicConv2d(int64_t in_channels, int64_t out_channels, int64_t kernel_size,

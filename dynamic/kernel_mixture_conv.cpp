@@ -11,7 +11,7 @@
 namespace dg::dynamic {
 
 KernelMixtureConv2d::KernelMixtureConv2d(int64_t in_channels, int64_t out_channels,
-                                         std::array<int64_t, 2> kernel_size,
+                                         Size2 kernel_size,
                                          const Conv2dOptions& geometry, bool bias,
                                          const KernelAttentionOptions& attention_options,
                                          const nn::ParamOptions& options)

@@ -28,7 +28,7 @@ namespace dg::dynamic {
 
 class KernelMixtureConv2d : public nn::UnaryModule {
  public:
-  KernelMixtureConv2d(int64_t in_channels, int64_t out_channels, std::array<int64_t, 2> kernel_size,
+  KernelMixtureConv2d(int64_t in_channels, int64_t out_channels, Size2 kernel_size,
                       const Conv2dOptions& geometry, bool bias,
                       const KernelAttentionOptions& attention_options,
                       const nn::ParamOptions& options = {});

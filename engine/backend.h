@@ -1,6 +1,7 @@
 // The kernel table. The op layer (engine/ops/) checks arguments, allocates outputs and handles
 // autograd; it then calls one of these kernels on the Backend of the tensors' device. The CPU
-// backend (engine/cpu/) implements every kernel; the CUDA backend (cuda/) fills the same table.
+// backend (engine/cpu/) implements every kernel. A CUDA backend (cuda/, planned: not written yet)
+// would fill the same table and register itself with register_backend.
 //
 // Conventions for every kernel: all tensors are on this backend's device; `out` tensors are
 // freshly allocated and contiguous unless stated otherwise; inputs may have any strides (a stride
@@ -77,7 +78,7 @@ class Backend {
   // rows @ weight^T (+ bias) for a linear layer whose graph is not recorded: rows [M, K], weight
   // [N, K], bias [N] or undefined; then relu when `relu`, then + residual [M, N] when it is
   // defined. A backend may keep a faster layout of a weight it sees again (the CPU backend's
-  // packed panels, engine/cpu/packed_linear.cpp). Returns an undefined tensor, having allocated
+  // packed panels, engine/cpu/fast/packed_linear.cpp). Returns an undefined tensor, having allocated
   // and written nothing, where it has no fast path for these operands (dtype, layout, size); the
   // caller then composes the result from other ops.
   virtual Tensor inference_linear(const Tensor& /*rows*/, const Tensor& /*weight*/,
@@ -146,10 +147,15 @@ class Backend {
   //                         distinct and in range).
   // g describes one sample's convolution with groups as the layer has them; g.batch = N. All
   // operands are contiguous; out is contiguous and fully overwritten.
-  virtual void kernel_mixture_conv2d(const Tensor& out, const Tensor& input, const Tensor& mixing,
-                                     const Tensor& factors, const Tensor& biases,
-                                     const Tensor& base_kernel, const Tensor& positions,
-                                     const Conv2dGeometry& g) = 0;
+  // Optional: a backend without a fused kernel keeps this default, which writes nothing and
+  // returns false; the op (engine/ops/conv.cpp) then composes the same result from matmul, scatter
+  // and one grouped conv2d. Returns true when it wrote out.
+  virtual bool kernel_mixture_conv2d(const Tensor& /*out*/, const Tensor& /*input*/,
+                                     const Tensor& /*mixing*/, const Tensor& /*factors*/,
+                                     const Tensor& /*biases*/, const Tensor& /*base_kernel*/,
+                                     const Tensor& /*positions*/, const Conv2dGeometry& /*g*/) {
+    return false;
+  }
 
   // The sizes of one 2-D pooling over `planes` = batch * channels contiguous [in_h, in_w] planes.
   // Output row oh reads input rows [row_begin(oh), row_end(oh)), clipped to the input (padding
@@ -279,7 +285,7 @@ class Backend {
 };
 
 Backend& backend(Device device);
-// Called once by a backend at start-up (the CUDA backend registers itself when built).
+// Called once by a non-CPU backend at start-up to make its device type usable.
 void register_backend(DeviceType type, Backend* backend);
 
 }  // namespace dg

@@ -1,4 +1,5 @@
-// Where a tensor's storage lives. The CPU backend is always present; CUDA plugs in when built.
+// Where a tensor's storage lives. The CPU backend is always present; the CUDA device type is named
+// here for the planned CUDA backend (cuda/, not written yet), and using it is an error until then.
 #pragma once
 
 #include <string_view>

@@ -1,6 +1,7 @@
-// Per-element math shared by the CPU and CUDA backends: one functor per UnaryOp/BinaryOp, usable in
-// host and device code, and the two switches that turn a runtime op into a functor. Keeping the
-// math here means the CUDA kernels compute exactly what the CPU tests check.
+// Per-element math of the elementwise kernels: one functor per UnaryOp/BinaryOp and the two switches
+// that turn a runtime op into a functor. The functors are marked __host__ __device__ under nvcc so
+// that the planned CUDA backend (not written yet) can share them, and then compute exactly what the
+// CPU tests check.
 #pragma once
 
 #include <cmath>

@@ -36,7 +36,7 @@ Embedding::Embedding(int64_t num_embeddings, int64_t embedding_dim,
   }
 }
 
-Tensor Embedding::forward(const Tensor& indices) { return embedding(weight, indices, padding_idx); }
+Tensor Embedding::forward(const Tensor& indices) { return embedding(indices, weight, padding_idx); }
 
 std::string Embedding::extra_repr() const {
   std::string out = fmt::format("{}, {}", num_embeddings, embedding_dim);

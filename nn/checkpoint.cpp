@@ -1,8 +1,8 @@
-// safetensors reading and writing (see checkpoint.h). The header is JSON, so this file carries a
-// small JSON writer and a strict JSON parser (RFC 8259: objects, arrays, strings with escapes,
-// numbers, literals; duplicate keys rejected; nesting depth bounded), enough for the header and no
-// more, to avoid a dependency. Loading validates the whole header against the file size before it
-// allocates or reads any tensor data.
+// safetensors reading and writing (see checkpoint.h). The header is JSON, read and written with
+// nlohmann::json (Debian's nlohmann-json3-dev; docs/architecture.md says why that library). Its
+// parser is strict (RFC 8259, UTF-8 and surrogate pairs checked); parse_header adds the limits a
+// file from anywhere needs (depth, number of values, no duplicate keys), and loading validates the
+// whole header against the file size before it allocates or reads any tensor data.
 #include "nn/checkpoint.h"
 
 #include <fcntl.h>
@@ -19,6 +19,8 @@
 #include <set>
 #include <string_view>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "engine/autograd.h"
 #include "engine/ops/ops.h"
@@ -58,277 +60,70 @@ bool parse_dtype(std::string_view name, DType* out) {
   return false;
 }
 
-// ---------------------------------------------------------------- UTF-8
-
-// Whether `s` is well-formed UTF-8 (no overlong forms, no surrogates, nothing above U+10FFFF).
-bool is_valid_utf8(std::string_view s) {
-  size_t i = 0;
-  while (i < s.size()) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    int extra;
-    uint32_t cp;
-    if (c < 0x80) { ++i; continue; }
-    if (c >= 0xC2 && c <= 0xDF) { extra = 1; cp = c & 0x1F; }
-    else if (c >= 0xE0 && c <= 0xEF) { extra = 2; cp = c & 0x0F; }
-    else if (c >= 0xF0 && c <= 0xF4) { extra = 3; cp = c & 0x07; }
-    else return false;
-    if (i + extra >= s.size()) return false;  // truncated sequence
-    for (int k = 1; k <= extra; ++k) {
-      const auto cc = static_cast<unsigned char>(s[i + k]);
-      if ((cc & 0xC0) != 0x80) return false;
-      cp = (cp << 6) | (cc & 0x3F);
-    }
-    if ((extra == 2 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) ||
-        (extra == 3 && (cp < 0x10000 || cp > 0x10FFFF)))
-      return false;
-    i += extra + 1;
-  }
-  return true;
-}
-
-void append_utf8(std::string& out, uint32_t cp) {
-  if (cp < 0x80) {
-    out += static_cast<char>(cp);
-  } else if (cp < 0x800) {
-    out += static_cast<char>(0xC0 | (cp >> 6));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else if (cp < 0x10000) {
-    out += static_cast<char>(0xE0 | (cp >> 12));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else {
-    out += static_cast<char>(0xF0 | (cp >> 18));
-    out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  }
-}
-
 // ---------------------------------------------------------------- JSON
 
-// A parsed JSON value. Numbers keep their literal text: the header only holds integers, and they
-// are converted (and range-checked) where their meaning is known.
-struct Json {
-  enum class Kind { null, boolean, number, string, array, object };
-  Kind kind = Kind::null;
-  bool boolean = false;
-  std::string text;                                   // a string's value or a number's literal
-  std::vector<Json> items;                            // array elements
-  std::vector<std::pair<std::string, Json>> members;  // object members, in file order
-};
+// Parsing uses nlohmann::json (std::map objects: lookups and inserts stay O(log n) however many
+// keys a hostile header holds); writing uses ordered_json, so the header lists tensors in data
+// order, as the reference writer does.
+using Json = nlohmann::json;
+using OrderedJson = nlohmann::ordered_json;
 
-class JsonParser {
- public:
-  // `context` prefixes every error ("load_safetensors: model.safetensors").
-  JsonParser(std::string_view text, std::string context)
-      : s_(text), context_(std::move(context)) {}
+// A real header needs depth 2 (root, tensor entry, shape); anything deeper than this is refused.
+constexpr int kMaxDepth = 64;
+// A JSON value costs the parsed tree at most about 80 bytes (measured: 75 for an empty object under
+// a key), so this bounds the tree near 80 MB however the (at most kMaxHeaderBytes) header is built;
+// the copies of keys kept to find duplicates add at most as much again. A tensor's entry takes
+// about ten values, so this still allows some hundred thousand tensors in one file; real
+// checkpoints hold a few thousand per shard.
+constexpr size_t kMaxHeaderValues = size_t{1} << 20;
 
-  // The whole text must be one value (whitespace around it allowed).
-  Json parse_document() {
-    Json v = value(0);
-    skip_whitespace();
-    if (pos_ != s_.size()) error("unexpected characters after the JSON value");
-    return v;
+// The library's message without its "[json.exception.parse_error.101] parse error at line 1,
+// column 21: " prefix (the byte is reported separately).
+std::string_view library_message(std::string_view what) {
+  if (what.starts_with('[')) {
+    if (const size_t close = what.find("] "); close != std::string_view::npos)
+      what.remove_prefix(close + 2);
   }
-
- private:
-  static constexpr int kMaxDepth = 64;
-
-  [[noreturn]] void error(std::string_view what) const {
-    fail("{}: invalid JSON header at byte {}: {}", context_, pos_, what);
+  if (what.starts_with("parse error")) {
+    if (const size_t colon = what.find(": "); colon != std::string_view::npos)
+      what.remove_prefix(colon + 2);
   }
+  return what;
+}
 
-  void skip_whitespace() {
-    while (pos_ < s_.size() &&
-           (s_[pos_] == ' ' || s_[pos_] == '\t' || s_[pos_] == '\n' || s_[pos_] == '\r'))
-      ++pos_;
+// Parses the header strictly (RFC 8259, UTF-8 checked by the library), refusing while it parses,
+// before the tree grows: nesting deeper than kMaxDepth, more than kMaxHeaderValues values, and
+// duplicate keys (which the library would otherwise resolve silently, last one wins).
+Json parse_header(const std::string& text, const std::string& who) {
+  std::vector<std::set<std::string, std::less<>>> open_objects_keys;
+  size_t values = 0;
+  const Json::parser_callback_t limits = [&](int depth, Json::parse_event_t event, Json& parsed) {
+    using Event = Json::parse_event_t;
+    if (event == Event::object_start || event == Event::array_start) {
+      check(depth < kMaxDepth, "{}: invalid JSON header: nested too deeply (over {} levels)", who,
+            kMaxDepth);
+      if (event == Event::object_start) open_objects_keys.emplace_back();
+    }
+    if (event == Event::object_start || event == Event::array_start || event == Event::value)
+      check(++values <= kMaxHeaderValues, "{}: the header holds over {} JSON values", who,
+            kMaxHeaderValues);
+    if (event == Event::key) {
+      const auto& key = parsed.get_ref<const std::string&>();
+      check(open_objects_keys.back().insert(key).second,
+            "{}: invalid JSON header: duplicate key \"{}\"", who, key);
+    }
+    if (event == Event::object_end) open_objects_keys.pop_back();
+    return true;  // keep every value
+  };
+  try {
+    return Json::parse(text, limits);
+  } catch (const Json::parse_error& e) {
+    // e.byte counts the characters read, so e.byte - 1 is the offset of the one that failed.
+    fail("{}: invalid JSON header at byte {}: {}", who, e.byte > 0 ? e.byte - 1 : 0,
+         library_message(e.what()));
+  } catch (const Json::exception& e) {  // e.g. a number too large for a double
+    fail("{}: invalid JSON header: {}", who, library_message(e.what()));
   }
-
-  char peek() const { return pos_ < s_.size() ? s_[pos_] : '\0'; }
-
-  void expect(char c) {
-    skip_whitespace();
-    if (peek() != c) error(pos_ < s_.size() ? fmt::format("expected '{}'", c)
-                                            : fmt::format("expected '{}', found the end", c));
-    ++pos_;
-  }
-
-  Json value(int depth) {
-    if (depth > kMaxDepth) error("nested too deeply");
-    skip_whitespace();
-    const char c = peek();
-    if (c == '{') return object(depth);
-    if (c == '[') return array(depth);
-    if (c == '"') {
-      Json v;
-      v.kind = Json::Kind::string;
-      v.text = string();
-      return v;
-    }
-    if (c == '-' || (c >= '0' && c <= '9')) return number();
-    for (auto [word, kind, truth] : {std::tuple{"true", Json::Kind::boolean, true},
-                                     std::tuple{"false", Json::Kind::boolean, false},
-                                     std::tuple{"null", Json::Kind::null, false}}) {
-      if (s_.substr(pos_, std::strlen(word)) == word) {
-        pos_ += std::strlen(word);
-        Json v;
-        v.kind = kind;
-        v.boolean = truth;
-        return v;
-      }
-    }
-    error(pos_ < s_.size() ? "expected a value" : "expected a value, found the end");
-  }
-
-  Json object(int depth) {
-    Json v;
-    v.kind = Json::Kind::object;
-    std::set<std::string> keys;
-    expect('{');
-    skip_whitespace();
-    if (peek() == '}') {
-      ++pos_;
-      return v;
-    }
-    while (true) {
-      skip_whitespace();
-      if (peek() != '"') error("expected a string key");
-      std::string key = string();
-      if (!keys.insert(key).second) error(fmt::format("duplicate key \"{}\"", key));
-      expect(':');
-      v.members.emplace_back(std::move(key), value(depth + 1));
-      skip_whitespace();
-      if (peek() == ',') {
-        ++pos_;
-        continue;
-      }
-      expect('}');
-      return v;
-    }
-  }
-
-  Json array(int depth) {
-    Json v;
-    v.kind = Json::Kind::array;
-    expect('[');
-    skip_whitespace();
-    if (peek() == ']') {
-      ++pos_;
-      return v;
-    }
-    while (true) {
-      v.items.push_back(value(depth + 1));
-      skip_whitespace();
-      if (peek() == ',') {
-        ++pos_;
-        continue;
-      }
-      expect(']');
-      return v;
-    }
-  }
-
-  uint32_t hex4() {
-    if (pos_ + 4 > s_.size()) error("truncated \\u escape");
-    uint32_t cp = 0;
-    for (int k = 0; k < 4; ++k) {
-      const char h = s_[pos_++];
-      cp <<= 4;
-      if (h >= '0' && h <= '9') cp |= h - '0';
-      else if (h >= 'a' && h <= 'f') cp |= h - 'a' + 10;
-      else if (h >= 'A' && h <= 'F') cp |= h - 'A' + 10;
-      else error("invalid \\u escape");
-    }
-    return cp;
-  }
-
-  // A string starting at the opening quote; the text was checked to be UTF-8 beforehand.
-  std::string string() {
-    ++pos_;  // the opening quote
-    std::string out;
-    while (true) {
-      if (pos_ >= s_.size()) error("unterminated string");
-      const char c = s_[pos_++];
-      if (c == '"') return out;
-      if (static_cast<unsigned char>(c) < 0x20) error("control character in a string");
-      if (c != '\\') {
-        out += c;
-        continue;
-      }
-      if (pos_ >= s_.size()) error("unterminated string");
-      switch (s_[pos_++]) {
-        case '"': out += '"'; break;
-        case '\\': out += '\\'; break;
-        case '/': out += '/'; break;
-        case 'b': out += '\b'; break;
-        case 'f': out += '\f'; break;
-        case 'n': out += '\n'; break;
-        case 'r': out += '\r'; break;
-        case 't': out += '\t'; break;
-        case 'u': {
-          uint32_t cp = hex4();
-          if (cp >= 0xDC00 && cp <= 0xDFFF) error("unpaired low surrogate in a \\u escape");
-          if (cp >= 0xD800 && cp <= 0xDBFF) {  // a high surrogate must be followed by a low one
-            if (s_.substr(pos_, 2) != "\\u") error("unpaired high surrogate in a \\u escape");
-            pos_ += 2;
-            const uint32_t low = hex4();
-            if (low < 0xDC00 || low > 0xDFFF) error("unpaired high surrogate in a \\u escape");
-            cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
-          }
-          append_utf8(out, cp);
-          break;
-        }
-        default: --pos_; error("invalid escape in a string");
-      }
-    }
-  }
-
-  Json number() {
-    const size_t start = pos_;
-    auto digits = [&] {
-      const size_t from = pos_;
-      while (pos_ < s_.size() && s_[pos_] >= '0' && s_[pos_] <= '9') ++pos_;
-      return pos_ - from;
-    };
-    if (peek() == '-') ++pos_;
-    if (peek() == '0') ++pos_;
-    else if (digits() == 0) error("invalid number");
-    if (peek() == '.') {
-      ++pos_;
-      if (digits() == 0) error("invalid number");
-    }
-    if (peek() == 'e' || peek() == 'E') {
-      ++pos_;
-      if (peek() == '+' || peek() == '-') ++pos_;
-      if (digits() == 0) error("invalid number");
-    }
-    Json v;
-    v.kind = Json::Kind::number;
-    v.text = std::string(s_.substr(start, pos_ - start));
-    return v;
-  }
-
-  std::string_view s_;
-  std::string context_;
-  size_t pos_ = 0;
-};
-
-void append_json_string(std::string& out, std::string_view s) {
-  out += '"';
-  for (char c : s) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20)
-          out += fmt::format("\\u{:04x}", static_cast<int>(c));
-        else out += c;
-    }
-  }
-  out += '"';
 }
 
 // ---------------------------------------------------------------- saving
@@ -360,23 +155,6 @@ void save_safetensors(const std::string& path, const StateDict& tensors, const M
   const std::string who = "save_safetensors: " + path;
   NoGradGuard no_grad;
 
-  // The header, with each tensor's offsets in name order.
-  std::string header = "{";
-  if (!metadata.empty()) {
-    append_json_string(header, kMetadataKey);
-    header += ":{";
-    bool first = true;
-    for (const auto& [key, value] : metadata) {
-      check(is_valid_utf8(key) && is_valid_utf8(value),
-            "{}: metadata entry '{}' is not valid UTF-8", who, key);
-      if (!first) header += ',';
-      first = false;
-      append_json_string(header, key);
-      header += ':';
-      append_json_string(header, value);
-    }
-    header += "}";
-  }
   // Data order: decreasing element size, then name (as the reference writer orders it), so that
   // with the data section 8-byte aligned every tensor is aligned to its element size.
   std::vector<std::pair<const std::string*, const Tensor*>> order;
@@ -386,25 +164,40 @@ void save_safetensors(const std::string& path, const StateDict& tensors, const M
     const size_t size_b = b.second->defined() ? itemsize(b.second->dtype()) : 0;
     return size_a > size_b;  // stable: names stay sorted within one element size
   });
+
+  // The header: the metadata first, then each tensor's entry in data order.
+  OrderedJson root = OrderedJson::object();
+  // A StateDict's names are unique, so entries are appended to the ordered map's underlying vector
+  // directly: its operator[] would search the keys before each insert, quadratic in the tensors.
+  auto& entries = root.get_ref<OrderedJson::object_t&>();
+  if (!metadata.empty()) {
+    OrderedJson meta = OrderedJson::object();
+    for (const auto& [key, value] : metadata) meta.get_ref<OrderedJson::object_t&>().emplace_back(key, value);
+    entries.emplace_back(std::string(kMetadataKey), std::move(meta));
+  }
   std::vector<Tensor> data;
   uint64_t offset = 0;
   for (const auto& [name_ptr, tensor_ptr] : order) {
     const std::string& name = *name_ptr;
     const Tensor& tensor = *tensor_ptr;
     check(name != kMetadataKey, "{}: a tensor may not be named '{}'", who, kMetadataKey);
-    check(is_valid_utf8(name), "{}: tensor name '{}' is not valid UTF-8", who, name);
     check(tensor.defined(), "{}: tensor '{}' is undefined", who, name);
     data.push_back(host_contiguous(tensor));
     const uint64_t nbytes = tensor.numel() * itemsize(tensor.dtype());
-    if (header.size() > 1) header += ',';
-    append_json_string(header, name);
-    header += fmt::format(":{{\"dtype\":\"{}\",\"shape\":[{}],\"data_offsets\":[{},{}]}}",
-                          safetensors_dtype(tensor.dtype()),
-                          fmt::join(tensor.shape().begin(), tensor.shape().end(), ","), offset,
-                          offset + nbytes);
+    OrderedJson entry = OrderedJson::object();
+    entry["dtype"] = safetensors_dtype(tensor.dtype());
+    entry["shape"] = std::vector<int64_t>(tensor.shape().begin(), tensor.shape().end());
+    entry["data_offsets"] = {offset, offset + nbytes};
+    entries.emplace_back(name, std::move(entry));
     offset += nbytes;
   }
-  header += '}';
+  std::string header;
+  try {  // compact, UTF-8 kept as it is; invalid UTF-8 in a name or metadata entry throws
+    header = root.dump(-1, ' ', false, OrderedJson::error_handler_t::strict);
+  } catch (const OrderedJson::type_error& e) {
+    fail("{}: a tensor name or metadata entry is not valid UTF-8 ({})", who,
+         library_message(e.what()));
+  }
   header.append((8 - header.size() % 8) % 8, ' ');  // the data starts 8-byte aligned
 
   // Write a temporary file beside the target, then rename it over the target (atomic on POSIX).
@@ -447,21 +240,19 @@ struct Entry {
 };
 
 uint64_t to_u64(const Json& v, const std::string& who, const std::string& what) {
-  bool ok = v.kind == Json::Kind::number && !v.text.empty() && v.text.size() <= 19;
-  for (char c : v.text) ok = ok && c >= '0' && c <= '9';
-  check(ok, "{}: {} must be a non-negative integer below 10^19, got {}", who, what,
-        v.kind == Json::Kind::number ? v.text : "a non-number");
-  return std::stoull(v.text);
+  check(v.is_number_unsigned(), "{}: {} must be a non-negative integer below 2^64, got {}", who,
+        what, v.dump());
+  return v.get<uint64_t>();
 }
 
 Entry parse_entry(const std::string& name, const Json& info, const std::string& who) {
   const std::string tensor = fmt::format("tensor '{}'", name);
-  check(info.kind == Json::Kind::object, "{}: the header entry of {} is not an object", who,
+  check(info.is_object(), "{}: the header entry of {} is not an object", who,
         tensor);
   const Json* dtype = nullptr;
   const Json* shape = nullptr;
   const Json* offsets = nullptr;
-  for (const auto& [key, value] : info.members) {
+  for (const auto& [key, value] : info.items()) {
     if (key == "dtype") dtype = &value;
     else if (key == "shape") shape = &value;
     else if (key == "data_offsets") offsets = &value;
@@ -471,19 +262,20 @@ Entry parse_entry(const std::string& name, const Json& info, const std::string& 
         tensor);
 
   Entry e{name, DType::f32, {}, 0, 0};
-  check(dtype->kind == Json::Kind::string, "{}: the dtype of {} is not a string", who, tensor);
-  check(parse_dtype(dtype->text, &e.dtype),
+  check(dtype->is_string(), "{}: the dtype of {} is not a string", who, tensor);
+  const auto& dtype_name = dtype->get_ref<const std::string&>();
+  check(parse_dtype(dtype_name, &e.dtype),
         "{}: {} has unsupported dtype '{}' (dyngrad reads F32, F64, I64 and BOOL)", who, tensor,
-        dtype->text);
+        dtype_name);
 
-  check(shape->kind == Json::Kind::array, "{}: the shape of {} is not an array", who, tensor);
-  check(shape->items.size() <= static_cast<size_t>(Shape::kMaxDims),
-        "{}: {} has {} dims; dyngrad supports at most {}", who, tensor, shape->items.size(),
+  check(shape->is_array(), "{}: the shape of {} is not an array", who, tensor);
+  check(shape->size() <= static_cast<size_t>(Shape::kMaxDims),
+        "{}: {} has {} dims; dyngrad supports at most {}", who, tensor, shape->size(),
         Shape::kMaxDims);
   // Bounded so that a corrupt shape cannot overflow the byte count below.
   constexpr uint64_t kMaxElements = uint64_t{1} << 56;
   uint64_t numel = 1;
-  for (const Json& d : shape->items) {
+  for (const Json& d : *shape) {
     const uint64_t size = to_u64(d, who, "every dim of the shape of " + tensor);
     check(size <= kMaxElements && (size == 0 || numel <= kMaxElements / size),
           "{}: {} has an impossible shape (over 2^56 elements)", who, tensor);
@@ -491,16 +283,16 @@ Entry parse_entry(const std::string& name, const Json& info, const std::string& 
     numel *= size;
   }
 
-  check(offsets->kind == Json::Kind::array && offsets->items.size() == 2,
+  check(offsets->is_array() && offsets->size() == 2,
         "{}: the data_offsets of {} must be an array [begin, end]", who, tensor);
-  e.begin = to_u64(offsets->items[0], who, "data_offsets of " + tensor);
-  e.end = to_u64(offsets->items[1], who, "data_offsets of " + tensor);
+  e.begin = to_u64((*offsets)[0], who, "data_offsets of " + tensor);
+  e.end = to_u64((*offsets)[1], who, "data_offsets of " + tensor);
   check(e.begin <= e.end, "{}: {} has data_offsets [{}, {}] with begin after end", who, tensor,
         e.begin, e.end);
   const uint64_t nbytes = numel * itemsize(e.dtype);
   check(e.end - e.begin == nbytes,
         "{}: {} of dtype {} and shape {} needs {} bytes but its data_offsets [{}, {}] span {}", who,
-        tensor, dtype->text, e.shape, nbytes, e.begin, e.end, e.end - e.begin);
+        tensor, dtype_name, e.shape, nbytes, e.begin, e.end, e.end - e.begin);
   return e;
 }
 
@@ -540,22 +332,21 @@ StateDict load_safetensors(const std::string& path, Metadata* metadata) {
         header_size);
   std::string header(header_size, '\0');
   read_at(in, 8, header.data(), header_size, who);
-  check(is_valid_utf8(header), "{}: the header is not valid UTF-8", who);
-  const Json root = JsonParser(header, who).parse_document();
-  check(root.kind == Json::Kind::object, "{}: the header is not a JSON object", who);
+  const Json root = parse_header(header, who);
+  check(root.is_object(), "{}: the header is not a JSON object", who);
 
   // Every entry, then their byte ranges: sorted, they must tile the data section exactly.
   const uint64_t data_start = 8 + header_size;
   const uint64_t data_size = file_size - data_start;
   Metadata meta;
   std::vector<Entry> entries;
-  for (const auto& [name, value] : root.members) {
+  for (const auto& [name, value] : root.items()) {
     if (name == kMetadataKey) {
-      check(value.kind == Json::Kind::object, "{}: __metadata__ is not an object", who);
-      for (const auto& [key, text] : value.members) {
-        check(text.kind == Json::Kind::string, "{}: __metadata__ value of '{}' is not a string",
+      check(value.is_object(), "{}: __metadata__ is not an object", who);
+      for (const auto& [key, text] : value.items()) {
+        check(text.is_string(), "{}: __metadata__ value of '{}' is not a string",
               who, key);
-        meta[key] = text.text;
+        meta[key] = text.get<std::string>();
       }
     } else {
       entries.push_back(parse_entry(name, value, who));

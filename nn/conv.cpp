@@ -7,7 +7,7 @@
 
 namespace dg::nn {
 
-Conv2d::Conv2d(int64_t in_channels, int64_t out_channels, std::array<int64_t, 2> kernel_size,
+Conv2d::Conv2d(int64_t in_channels, int64_t out_channels, Size2 kernel_size,
                const Conv2dOptions& geometry, bool bias, const ParamOptions& options)
     : in_channels(in_channels),
       out_channels(out_channels),

@@ -24,7 +24,7 @@ class Conv2d : public UnaryModule {
  public:
   // `geometry` holds stride, padding, dilation (per spatial dim) and groups, as dg::conv2d takes
   // them: Conv2d(16, 32, 3, {.stride = {2, 2}, .padding = {1, 1}}).
-  Conv2d(int64_t in_channels, int64_t out_channels, std::array<int64_t, 2> kernel_size,
+  Conv2d(int64_t in_channels, int64_t out_channels, Size2 kernel_size,
          const Conv2dOptions& geometry = {}, bool bias = true, const ParamOptions& options = {});
   // A square kernel.
   Conv2d(int64_t in_channels, int64_t out_channels, int64_t kernel_size,

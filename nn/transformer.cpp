@@ -36,7 +36,7 @@ Tensor attention_residual(const Tensor& residual, MultiheadAttention& attention,
 // residual + out_dropout(linear2(dropout(activation(linear1(x))))): the feed-forward block with the
 // residual around it. A relu goes into linear1's epilogue, and the residual into linear2's when
 // out_dropout is the identity (eval mode, or p = 0), so that in inference neither costs a pass
-// of its own (engine/cpu/packed_linear.cpp); with a graph recorded the same ops run as written.
+// of its own (engine/cpu/fast/packed_linear.cpp); with a graph recorded the same ops run as written.
 Tensor feed_forward_residual(const Tensor& residual, const Tensor& x, const Linear& linear1,
                              Dropout& dropout, const Linear& linear2, Dropout& out_dropout,
                              Activation activation) {

@@ -115,7 +115,10 @@ ModelReport parameter_report(nn::Module& model) {
   ModelReport report;
   std::vector<std::string> prefixes;
   for (const auto& [name, module] : model.named_modules()) {
-    if (std::any_of(prefixes.begin(), prefixes.end(), [&](const std::string& p) { return is_under(name, p); }))
+    // The init-capture names the binding: C++20 lambdas may capture structured bindings, but clang
+    // before 16 does not implement that.
+    if (std::any_of(prefixes.begin(), prefixes.end(),
+                    [&name = name](const std::string& p) { return is_under(name, p); }))
       continue;  // inside a convolution already counted (e.g. a PartiallyDynamicConv2d's "dynamic")
     if (auto cost = convolution_cost(name, module)) {
       report.layers.push_back(*cost);
@@ -124,7 +127,8 @@ ModelReport parameter_report(nn::Module& model) {
   }
   report.rest = LayerCost{.name = "rest", .kind = "stem, norms, classifier"};
   for (const auto& [name, tensor] : model.named_parameters())
-    if (std::none_of(prefixes.begin(), prefixes.end(), [&](const std::string& p) { return is_under(name, p); }))
+    if (std::none_of(prefixes.begin(), prefixes.end(),
+                     [&name = name](const std::string& p) { return is_under(name, p); }))
       report.rest.other += tensor.numel();
   report.total = LayerCost{.name = "total", .kind = ""};
   for (const auto& row : report.layers) add_to(report.total, row);

@@ -5,7 +5,8 @@
 # only what they need; it can also be run on its own.
 #
 # Environment: BUILD_DIR (default: build/ in the repository), DG_CMAKE_ARGS (extra arguments for
-# the first configure, e.g. "-DDG_CUDA=OFF").
+# the first configure, e.g. "-DDG_CUDA=OFF"), DG_EXTRA_PACKAGES (more Debian packages to install,
+# e.g. "clang" for .ci/run's clang build).
 set -euo pipefail
 
 DG_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -22,6 +23,7 @@ DG_PACKAGES=(
   libopenblas-openmp-dev  # its OpenMP build, which the engine links (CMakeLists.txt)
   catch2            # Catch2 v2, for the tests
   libfmt-dev        # error messages and printing
+  nlohmann-json3-dev  # JSON: safetensors headers (nn)
   libstb-dev        # image loading (datasets; tests read figures back)
   libcli11-dev      # command lines of the examples (examples/common/command_line.h)
   libplplot-dev     # figures of the examples (examples/common/plot.h)
@@ -30,6 +32,8 @@ DG_PACKAGES=(
   dataset-fashion-mnist  # Fashion-MNIST IDX files (datasets, examples)
   wordnet-base           # WordNet 3.0 glosses (datasets, examples)
 )
+# shellcheck disable=SC2206  # a list of package names
+DG_PACKAGES+=(${DG_EXTRA_PACKAGES:-})
 
 dg_install_missing_packages() {
   if ! command -v dpkg-query >/dev/null; then

@@ -1,8 +1,7 @@
 // GEMM for the CPU kernels: C = op(A) op(B) + beta C (row-major) through OpenBLAS, split over the
-// engine's threads. OpenBLAS itself is kept at one thread (engine/parallel.cpp), so the engine's
-// pool is the only source of threads: BLAS's own pthreads pool, beside ours, spins (sched_yield)
-// for a long while after every call and took a core away from the elementwise kernel that came
-// next. A product big enough to pay for the fork is cut into blocks of whole 16-row (or 16-column)
+// engine's threads. OpenBLAS itself is kept at one thread (engine/cpu/parallel.cpp), so the engine's
+// pool is the only source of threads: a second pool beside ours spins after every call and takes a
+// core away from the kernel that comes next (docs/performance.md, "Threads"). A product big enough to pay for the fork is cut into blocks of whole 16-row (or 16-column)
 // panels along its larger output dimension, one single-threaded GEMM per thread; called from inside
 // a parallel region (a conv task, a batch of products) it runs on the caller alone.
 #pragma once
@@ -13,14 +12,14 @@
 #include <cstdint>
 #include <type_traits>
 
-#include "engine/parallel.h"
+#include "engine/cpu/parallel.h"
 
 namespace dg::cpu {
 
 // Below this many multiply-adds a product runs on one thread: splitting it costs more (fork/join
 // and a second packing of the shared operand) than it saves. A skinny product (a batch-1 linear
 // layer, M = 1) streams its weight matrix from memory instead of reusing it, so halving the bytes
-// each core reads pays off much earlier: [1,784] @ [784,256] took 9.9 us whole and 4.5 us per half.
+// each core reads pays off much earlier.
 inline constexpr int64_t kParallelGemmWork = int64_t{1} << 18;
 inline constexpr int64_t kParallelSkinnyGemmWork = int64_t{1} << 16;
 inline constexpr int64_t kSkinnyRows = 8;

@@ -12,7 +12,7 @@
 // padding, all output rows of one kernel tap are one contiguous copy.
 //
 // Depthwise groups (one input and one output channel) skip im2col and BLAS: direct loops, in
-// engine/cpu/depthwise_conv.h.
+// engine/cpu/fast/depthwise_conv.h.
 //
 // Threading: tasks run in parallel on the engine's threads, each with its own columns buffer and
 // a GEMM that runs on its own thread (engine/cpu/blas.h). A single task (batch 1, groups 1) is
@@ -29,8 +29,8 @@
 
 #include "engine/cpu/blas.h"
 #include "engine/cpu/cpu_backend.h"
-#include "engine/cpu/depthwise_conv.h"
-#include "engine/cpu/lane_placement.h"
+#include "engine/cpu/fast/depthwise_conv.h"
+#include "engine/cpu/fast/lane_placement.h"
 #include "engine/cpu/strided_loop.h"
 #include "engine/cpu/window_range.h"
 
@@ -54,7 +54,7 @@ int task_threads(int64_t tasks, int64_t work_per_task) {
 constexpr int64_t kClaimWork = 1 << 16;
 
 // Runs body(task, thread) for every task in [0, tasks) on at most `threads` of the engine's
-// threads (engine/parallel.h); `thread` < `threads` indexes per-thread scratch. Tasks are handed
+// threads (engine/cpu/parallel.h); `thread` < `threads` indexes per-thread scratch. Tasks are handed
 // out from a shared counter, one at a time when they are whole GEMMs (the hand-out costs nothing
 // in comparison), a run of consecutive tasks worth about kClaimWork when they are small (but at
 // least eight runs per thread). A thread the OS pauses (other processes share the cores) then
@@ -276,8 +276,8 @@ void conv_task(const T* x, const T* w, const T* b, T* y, const ConvGeometry& g, 
 // im2cols its own rows into its thread's buffer and multiplies them by the whole weight, writing
 // its columns of the output. Splitting the finished GEMM instead (what a lone task would do)
 // leaves the whole im2col, and the zeroing of its buffer, to the calling thread, and has the
-// other thread read columns the calling thread just wrote: a batch-1 [1,32,14,14] 3x3 layer ran
-// 1.2x faster on two threads than on one that way.
+// other thread read columns the calling thread just wrote (docs/performance.md, "Batch-1
+// inference").
 template <class T>
 void conv2d_forward_row_blocks(const T* x, const T* w, const T* b, T* y, const ConvGeometry& g,
                                const GroupSizes& s, int threads) {
@@ -331,7 +331,7 @@ void conv2d_forward(const Tensor& out, const Tensor& input, const Tensor& weight
 // one sample: its kernel is mixed into the thread's own buffer, where it stays in cache for the
 // sample's GEMMs. With a base kernel, the buffer starts as the base once per call and each sample
 // overwrites only the D mixed positions, always the same ones, so the base's other values stay;
-// in float, eight lanes at a time (engine/cpu/lane_placement.h).
+// in float, eight lanes at a time (engine/cpu/fast/lane_placement.h).
 
 // The per-thread buffers of the kernel-mixture convolution: one kernel (m values) and, with a base
 // kernel, a block of mixed values before they are placed.
@@ -551,14 +551,15 @@ void CpuBackend::conv2d(const Tensor& out, const Tensor& input, const Tensor& we
   });
 }
 
-void CpuBackend::kernel_mixture_conv2d(const Tensor& out, const Tensor& input,
+bool CpuBackend::kernel_mixture_conv2d(const Tensor& out, const Tensor& input,
                                        const Tensor& mixing, const Tensor& factors,
                                        const Tensor& biases, const Tensor& base_kernel,
                                        const Tensor& positions, const Conv2dGeometry& g) {
-  if (out.numel() == 0) return;
+  if (out.numel() == 0) return true;
   visit_floating(out.dtype(), "kernel_mixture_conv2d", [&]<class T>() {
     kernel_mixture_conv2d_forward<T>(out, input, mixing, factors, biases, base_kernel, positions, g);
   });
+  return true;
 }
 
 void CpuBackend::conv2d_input_grad(const Tensor& grad_input, const Tensor& grad_out,

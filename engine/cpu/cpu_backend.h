@@ -1,7 +1,10 @@
-// The CPU backend: every kernel of the Backend table (engine/backend.h), implemented with plain
-// loops over strided memory (engine/cpu/strided_loop.h), Eigen for vectorised math and OpenBLAS
-// for GEMM. Kernels are split by family: elementwise_kernels.cpp, reduce_kernels.cpp,
-// matmul_kernels.cpp, index_kernels.cpp.
+// The CPU backend: every kernel of the Backend table (engine/backend.h), implemented with loops over
+// strided memory (engine/cpu/strided_loop.h) on the engine's thread pool, Eigen for vectorised math
+// and OpenBLAS for GEMM. One file per kernel family, named beside each group of declarations below:
+// elementwise_kernels.cpp, reduce_kernels.cpp, matmul_kernels.cpp (with blas.h), index_kernels.cpp,
+// conv_kernels.cpp (with fast/depthwise_conv.h), pool_kernels.cpp, softmax_kernels.cpp,
+// norm_kernels.cpp, recurrent_kernels.cpp; and the optional inference paths in fast/:
+// packed_linear.cpp, attention_kernels.cpp and lane_placement.cpp.
 #pragma once
 
 #include "engine/backend.h"
@@ -9,13 +12,14 @@
 namespace dg::cpu {
 
 // Whether `weight` (this view, at its current version) is held packed for inference_linear
-// (packed_linear.cpp); lets tests see which path a linear layer took.
+// (fast/packed_linear.cpp); lets tests see which path a linear layer took.
 bool holds_packed_weight(const Tensor& weight);
 
 class CpuBackend final : public Backend {
  public:
   void* allocate(size_t nbytes) override;
   void deallocate(void* ptr, size_t nbytes) override;
+  // ---- elementwise, copies and the Adam step (elementwise_kernels.cpp) ----
   void fill(const Tensor& out, double value) override;
   void copy(const Tensor& dst, const Tensor& src) override;
   void copy_from_host(void* dst, const void* src, size_t nbytes) override;
@@ -25,16 +29,19 @@ class CpuBackend final : public Backend {
   void where(const Tensor& out, const Tensor& cond, const Tensor& a, const Tensor& b) override;
   void adam_step(const Tensor& param, const Tensor& grad, const Tensor& exp_avg,
                  const Tensor& exp_avg_sq, const AdamStep& step) override;
+  // ---- reductions (reduce_kernels.cpp) ----
   void reduce(ReduceOp op, const Tensor& out, const Tensor& in) override;
   void arg_reduce(bool is_max, const Tensor& values, const Tensor& indices, const Tensor& in,
                   int dim) override;
   void cumsum(const Tensor& out, const Tensor& in, int dim) override;
+  // ---- matrix products (matmul_kernels.cpp; packed inference path: fast/packed_linear.cpp) ----
   void matmul(const Tensor& out, const Tensor& a, const Tensor& b) override;
   Tensor inference_linear(const Tensor& rows, const Tensor& weight, const Tensor& bias, bool relu,
-                          const Tensor& residual) override;  // packed_linear.cpp
+                          const Tensor& residual) override;  // fast/packed_linear.cpp
   Tensor inference_attention(const Tensor& q, const Tensor& k, const Tensor& v,
                              const Tensor& masked, const Tensor& additive,
-                             double scale) override;  // attention_kernels.cpp
+                             double scale) override;  // fast/attention_kernels.cpp
+  // ---- indexing, top-k and sort (index_kernels.cpp) ----
   void index_select(const Tensor& out, const Tensor& in, int dim, const Tensor& index) override;
   void gather(const Tensor& out, const Tensor& in, int dim, const Tensor& index) override;
   void scatter(const Tensor& out, int dim, const Tensor& index, const Tensor& src,
@@ -45,14 +52,14 @@ class CpuBackend final : public Backend {
   void sort(const Tensor& values, const Tensor& indices, const Tensor& in, int dim,
             bool descending) override;
 
-  // ---- convolution and pooling (conv_kernels.cpp) ----
+  // ---- convolution (conv_kernels.cpp) and pooling (pool_kernels.cpp) ----
   void conv2d(const Tensor& out, const Tensor& input, const Tensor& weight, const Tensor& bias,
               const Conv2dGeometry& g) override;
   void conv2d_input_grad(const Tensor& grad_input, const Tensor& grad_out, const Tensor& weight,
                          const Conv2dGeometry& g) override;
   void conv2d_weight_grad(const Tensor& grad_weight, const Tensor& grad_out, const Tensor& input,
                           const Conv2dGeometry& g) override;
-  void kernel_mixture_conv2d(const Tensor& out, const Tensor& input, const Tensor& mixing,
+  bool kernel_mixture_conv2d(const Tensor& out, const Tensor& input, const Tensor& mixing,
                              const Tensor& factors, const Tensor& biases, const Tensor& base_kernel,
                              const Tensor& positions, const Conv2dGeometry& g) override;
   void max_pool2d(const Tensor& out, const Tensor& indices, const Tensor& input,
@@ -73,7 +80,7 @@ class CpuBackend final : public Backend {
                               const Tensor& logits, const Tensor& lse,
                               const CrossEntropyTarget& spec) override;
 
-  // ---- normalisation (norm_kernels.cpp) ----
+  // ---- the fused LSTM cell (recurrent_kernels.cpp) ----
   void lstm_cell(const Tensor& h, const Tensor& c_next, const Tensor& gates,
                  const Tensor& c) override;
   void lstm_cell_state_backward(const Tensor& grad_gates, const Tensor& grad_c,
@@ -82,6 +89,8 @@ class CpuBackend final : public Backend {
   void lstm_cell_output_backward(const Tensor& grad_o, const Tensor& grad_c_next,
                                  const Tensor& grad_h, const Tensor& o,
                                  const Tensor& c_next) override;
+
+  // ---- normalisation (norm_kernels.cpp) ----
   void layer_norm(const Tensor& out, const Tensor& mean, const Tensor& rstd, const Tensor& x,
                   const Tensor& weight, const Tensor& bias, double eps) override;
   void layer_norm_backward(const Tensor& grad_input, const Tensor& grad_weight,

@@ -4,7 +4,8 @@
 // order: a layer-norm row stays in cache between its passes, and a batch-norm channel is walked
 // as N runs of S contiguous elements. Sums over many elements add short runs in the element type
 // (vectorised by Eigen) and the run totals in double, so float statistics over a large batch keep
-// float precision. Rows (layer norm) and channels (batch norm) are split over OpenMP threads.
+// float precision. Rows (layer norm) and channels (batch norm) are split over the engine's thread
+// pool (engine/cpu/parallel.h).
 #include <Eigen/Core>
 #include <algorithm>
 #include <cmath>

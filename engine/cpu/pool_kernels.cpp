@@ -82,8 +82,8 @@ inline bool whole_2x2_windows(const PoolGeometry& g) {
 // the two won), the second pairs off rows. Pairing columns first keeps the window's row-major
 // order (a, b of the top row before c, d of the bottom one), so ties and NaNs resolve as in the
 // general path. Both passes vectorise; when the rows hold no extra column (in_w == 2 out_w) the
-// first pass is one run along the whole plane. The earlier single pass, which chose among all four
-// at once, ran at 2.5 ns per output ([1,32,28,28]: 15.8 us); this one at about 0.5.
+// first pass is one run along the whole plane. A single pass choosing among all four at once does
+// not vectorise (docs/performance.md, "Batch-1 inference").
 template <class T>
 bool max_pool_2x2(const T* x, T* y, int64_t* idx, const PoolGeometry& g) {
   if (!whole_2x2_windows(g) || g.in_h * g.in_w > std::numeric_limits<int32_t>::max()) return false;

@@ -1,13 +1,13 @@
 // The CPU's one way to walk N same-shaped strided operands: dims of size 1 are dropped, adjacent
 // dims that are contiguous in every operand are merged, and the flat index space is split into
-// chunks over the engine's threads (engine/parallel.h). Each chunk calls `inner(ptrs, strides, n)` on runs along the
+// chunks over the engine's threads (engine/cpu/parallel.h). Each chunk calls `inner(ptrs, strides, n)` on runs along the
 // innermost dim, so kernels only write a 1-D loop (with a fast path for stride 1 / stride 0).
 #pragma once
 
 #include <array>
 #include <cstdint>
 
-#include "engine/parallel.h"
+#include "engine/cpu/parallel.h"
 #include "engine/tensor.h"
 
 namespace dg::cpu {

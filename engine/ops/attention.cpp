@@ -1,7 +1,8 @@
 // Scaled dot-product attention, composed from engine ops:
 //   out = softmax(q k^T / sqrt(D) + additive mask, masked positions removed) v.
-// Masks: key_padding_mask [B, Lk] (true = that key is padding), a bool attn_mask [Lq, Lk]
-// (true = masked out) or a float one added to the scores, and `causal` (query i sees keys j <= i).
+// Masks: key_padding_mask [B, Lk] (true = that key is padding), a bool attn_mask (true = masked
+// out) or a float one added to the scores, of any shape that broadcasts to [B, H, Lq, Lk], and
+// `causal` (query i sees keys j <= i).
 // All the bool masks are combined into one and applied with masked_fill(-inf) before the softmax,
 // so a masked position's weight is exactly zero and its key/value cannot influence the output or
 // receive a gradient. A query whose every key is masked gets all-zero weights, hence a zero output
@@ -13,7 +14,7 @@
 //
 // Where nothing is recorded and no dropout is drawn (inference), the backend's fused kernel runs
 // instead when it has one (Backend::inference_attention; the CPU's in
-// engine/cpu/attention_kernels.cpp): it reads q, k and v where they lie, so heads split out of a
+// engine/cpu/fast/attention_kernels.cpp): it reads q, k and v where they lie, so heads split out of a
 // projection by a permute need no copy, and returns the heads already merged in memory
 // ([B, Lq, H, D], seen here as [B, H, Lq, D]).
 #include <cmath>
@@ -51,8 +52,7 @@ Tensor combined_bool_mask(const AttentionOptions& o, int64_t B, int64_t Lq, int6
   Tensor masked;
   auto add = [&masked](const Tensor& m) { masked = masked.defined() ? logical_or(masked, m) : m; };
   if (o.key_padding_mask.defined()) add(reshape(o.key_padding_mask, {B, 1, 1, Lk}));
-  if (o.attn_mask.defined() && o.attn_mask.dtype() == DType::b8)
-    add(reshape(o.attn_mask, {1, 1, Lq, Lk}));
+  if (o.attn_mask.defined() && o.attn_mask.dtype() == DType::b8) add(o.attn_mask);
   if (o.causal) {
     // Query i may not see key j > i (the mask is aligned at the top-left, as in PyTorch).
     // Positions are counted with cumsum so they are made on the tensors' device.
@@ -103,20 +103,42 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
     check(attn_mask.dtype() == DType::b8 || attn_mask.dtype() == q.dtype(),
           "{}: attn_mask of shape {} has dtype {}, expected bool or q's dtype {}", op,
           attn_mask.shape(), attn_mask.dtype(), q.dtype());
-    check(attn_mask.shape() == Shape{Lq, Lk},
-          "{}: attn_mask of shape {} should be [Lq, Lk] = [{},{}]", op, attn_mask.shape(), Lq, Lk);
+    const Shape scores_shape{B, H, Lq, Lk};
+    bool broadcasts = attn_mask.dim() <= 4;
+    for (int64_t i = 1; broadcasts && i <= attn_mask.dim(); ++i) {
+      const int64_t m = attn_mask.shape()[attn_mask.dim() - i], s = scores_shape[4 - i];
+      broadcasts = m == s || m == 1;
+    }
+    check(broadcasts,
+          "{}: attn_mask of shape {} does not broadcast to the scores [B, H, Lq, Lk] = [{},{},{},{}]",
+          op, attn_mask.shape(), B, H, Lq, Lk);
     check(attn_mask.device() == q.device(), "{}: attn_mask is on {} but q is on {}", op,
           attn_mask.device(), q.device());
   }
 
-  const double scale = 1.0 / std::sqrt(static_cast<double>(D));
+  const double scale = options.scale ? *options.scale : 1.0 / std::sqrt(static_cast<double>(D));
+  check(std::isfinite(scale), "{}: scale must be finite, got {}", op, scale);
   const Tensor additive = attn_mask.defined() && attn_mask.dtype() != DType::b8 ? attn_mask : Tensor();
+  // The fused kernel takes an additive mask shared by every batch and head ([Lq, Lk], any strides).
+  const bool additive_per_query_key =
+      !additive.defined() || [&] {
+        for (int64_t i = 0; i + 2 < additive.dim(); ++i) {
+          if (additive.shape()[i] != 1) return false;
+        }
+        return true;
+      }();
   const Tensor masked = combined_bool_mask(options, B, Lq, Lk, q.device());
   const bool dropping = options.training && options.dropout_p > 0.0;
-  if (!dropping && !needs_grad(q, k, v) && !(additive.defined() && needs_grad(additive))) {
+  if (!dropping && additive_per_query_key && !needs_grad(q, k, v) &&
+      !(additive.defined() && needs_grad(additive))) {
     // Nothing to record: the backend's fused kernel, when it has one for these operands.
+    Tensor additive_2d = additive;  // leading dims of size 1 dropped, then broadcast to [Lq, Lk]
+    if (additive.defined()) {
+      while (additive_2d.dim() > 2) additive_2d = squeeze(additive_2d, 0);
+      additive_2d = expand(additive_2d, {Lq, Lk});
+    }
     const Tensor heads_last = backend(q.device()).inference_attention(
-        q, k, v, masked.defined() ? expand(masked, {B, H, Lq, Lk}) : Tensor(), additive, scale);
+        q, k, v, masked.defined() ? expand(masked, {B, H, Lq, Lk}) : Tensor(), additive_2d, scale);
     if (heads_last.defined()) {
       // Two products, and per score: scale, max, shift, exp, sum, normalise.
       flops::add(4 * B * H * Lq * Lk * D + 6 * B * H * Lq * Lk);

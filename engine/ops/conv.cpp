@@ -231,16 +231,52 @@ Tensor kernel_mixture_conv2d(const Tensor& input, const Tensor& mixing, const Te
           biases.shape());
 
   Tensor out = Tensor::empty(output_shape(g), input.dtype(), input.device());
-  backend(input.device())
-      .kernel_mixture_conv2d(out, dense(input), dense(mixing), dense(factors),
-                             biases.defined() ? dense(biases) : Tensor(),
-                             placed ? dense(base_kernel) : Tensor(),
-                             placed ? dense(positions) : Tensor(), g);
+  const bool fused = backend(input.device())
+                         .kernel_mixture_conv2d(out, dense(input), dense(mixing), dense(factors),
+                                                biases.defined() ? dense(biases) : Tensor(),
+                                                placed ? dense(base_kernel) : Tensor(),
+                                                placed ? dense(positions) : Tensor(), g);
+  // A backend without the fused kernel: the composition (its ops count their own FLOPs).
+  if (!fused)
+    return detail::composed_kernel_mixture_conv2d(input, mixing, factors, biases, options,
+                                                  base_kernel, positions);
   // The convolution's multiply-adds plus the mixing's: K per mixed kernel value.
   const int64_t mixed_values = placed ? positions.numel() : numel(kernel_shape);
   flops::add(conv_macs(g) + n * k * mixed_values);
   return out;
 }
+
+namespace detail {
+
+Tensor composed_kernel_mixture_conv2d(const Tensor& input, const Tensor& mixing,
+                                      const Tensor& factors, const Tensor& biases,
+                                      const Conv2dOptions& options, const Tensor& base_kernel,
+                                      const Tensor& positions) {
+  const int64_t n = input.shape()[0], k = mixing.shape()[1];
+  const Shape kernel_shape =
+      base_kernel.defined()
+          ? base_kernel.shape()
+          : Shape(std::span<const int64_t>(factors.shape().begin() + 1, factors.shape().end()));
+  // Every sample's kernel, flat: [N, K] @ [K, values].
+  Tensor kernels = matmul(mixing, reshape(factors, {k, -1}));
+  if (base_kernel.defined()) {
+    // The base kernel, with each sample's mixed values written at the listed positions.
+    const int64_t d = positions.numel();
+    const Tensor base = expand(reshape(base_kernel, {1, -1}), {n, base_kernel.numel()});
+    kernels = scatter(contiguous(base), 1, expand(reshape(positions, {1, d}), {n, d}), kernels);
+  }
+  // One grouped convolution over the batch folded into the channels (groups = N * groups).
+  const int64_t c_in = input.shape()[1], c_out = kernel_shape[0];
+  const Tensor folded = reshape(input, {1, n * c_in, input.shape()[2], input.shape()[3]});
+  const Tensor stacked = reshape(kernels, {n * c_out, kernel_shape[1], kernel_shape[2], kernel_shape[3]});
+  Conv2dOptions per_sample = options;
+  per_sample.groups = options.groups * n;
+  const Tensor y = conv2d(folded, stacked, biases.defined() ? reshape(biases, {n * c_out}) : Tensor(),
+                          per_sample);
+  return reshape(y, {n, c_out, y.shape()[2], y.shape()[3]});
+}
+
+}  // namespace detail
 
 // ---------------------------------------------------------------- the two backward ops
 

@@ -12,11 +12,25 @@
 
 namespace dg {
 
+// A (height, width) pair of a 2-D op's geometry: kernel size, stride, padding, dilation. One value
+// stands for both dims, as in PyTorch: {.stride = 2} and {.stride = {2}} mean (2, 2), never (2, 0)
+// as a two-element array filled from one value would.
+struct Size2 {
+  int64_t h = 0, w = 0;
+  constexpr Size2() = default;
+  constexpr Size2(int64_t both) : h(both), w(both) {}  // NOLINT: implicit on purpose
+  constexpr Size2(int64_t height, int64_t width) : h(height), w(width) {}
+  constexpr Size2(const std::array<int64_t, 2>& hw) : h(hw[0]), w(hw[1]) {}  // NOLINT
+  constexpr operator std::array<int64_t, 2>() const { return {h, w}; }  // NOLINT
+  constexpr int64_t operator[](size_t i) const { return i == 0 ? h : w; }
+  constexpr bool operator==(const Size2&) const = default;
+};
+
 // ---------------------------------------------------------------- convolution (conv.cpp)
 struct Conv2dOptions {
-  std::array<int64_t, 2> stride{1, 1};
-  std::array<int64_t, 2> padding{0, 0};
-  std::array<int64_t, 2> dilation{1, 1};
+  Size2 stride{1, 1};
+  Size2 padding{0, 0};
+  Size2 dilation{1, 1};
   int64_t groups = 1;
 };
 // input [N, C_in, H, W], weight [C_out, C_in / groups, kH, kW], bias [C_out] or undefined.
@@ -36,18 +50,28 @@ Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias = Te
 Tensor kernel_mixture_conv2d(const Tensor& input, const Tensor& mixing, const Tensor& factors,
                              const Tensor& biases, const Conv2dOptions& options,
                              const Tensor& base_kernel = Tensor(), const Tensor& positions = Tensor());
+namespace detail {
+// The composition kernel_mixture_conv2d stands for (mixed kernels written out, then one grouped
+// convolution): what the op runs on a backend without the fused kernel, and what tests compare the
+// fused kernel with. Arguments as kernel_mixture_conv2d's, already checked.
+Tensor composed_kernel_mixture_conv2d(const Tensor& input, const Tensor& mixing,
+                                      const Tensor& factors, const Tensor& biases,
+                                      const Conv2dOptions& options, const Tensor& base_kernel,
+                                      const Tensor& positions);
+}  // namespace detail
 
 // ---------------------------------------------------------------- pooling (pool.cpp)
-// kernel/stride/padding per spatial dim; stride defaults to the kernel size (stride {0,0}).
+// kernel/stride/padding per spatial dim (one value: both dims); stride defaults to the kernel size
+// (stride 0).
 struct Pool2dOptions {
-  std::array<int64_t, 2> kernel{2, 2};
-  std::array<int64_t, 2> stride{0, 0};
-  std::array<int64_t, 2> padding{0, 0};
+  Size2 kernel{2, 2};
+  Size2 stride{0, 0};
+  Size2 padding{0, 0};
 };
 Tensor max_pool2d(const Tensor& input, const Pool2dOptions& options);
 // Zero padding counts in the average (PyTorch's count_include_pad=true).
 Tensor avg_pool2d(const Tensor& input, const Pool2dOptions& options);
-Tensor adaptive_avg_pool2d(const Tensor& input, std::array<int64_t, 2> output_size);
+Tensor adaptive_avg_pool2d(const Tensor& input, Size2 output_size);
 
 // ---------------------------------------------------------------- normalisation (norm.cpp)
 // input [N, C, ...]; in training mode uses batch statistics and updates running_mean/var in place
@@ -84,8 +108,10 @@ struct LSTMCellOutput {
   Tensor h, c;
 };
 LSTMCellOutput lstm_cell(const Tensor& gates, const Tensor& c = Tensor());
-// weight [num_embeddings, dim]; indices i64 of any shape; rows at padding_idx get no gradient.
-Tensor embedding(const Tensor& weight, const Tensor& indices,
+// Rows of weight [num_embeddings, dim] picked by indices (i64, any shape): out[..., :] =
+// weight[indices[...], :]. The argument order is PyTorch's F.embedding(input, weight); the other
+// order is an error that says so. Rows at padding_idx get no gradient.
+Tensor embedding(const Tensor& indices, const Tensor& weight,
                  std::optional<int64_t> padding_idx = std::nullopt);
 
 // ---------------------------------------------------------------- softmax (softmax.cpp)
@@ -120,12 +146,14 @@ Tensor kl_div(const Tensor& input, const Tensor& target, KlReduction reduction =
 
 // ---------------------------------------------------------------- attention (attention.cpp)
 // q [B, H, Lq, D], k/v [B, H, Lk, D]. key_padding_mask: bool [B, Lk], true = padding (ignored).
-// attn_mask: bool [Lq, Lk] (true = masked out) or float additive [Lq, Lk]; causal adds the
-// upper-triangular mask. Returns [B, H, Lq, D].
+// attn_mask: bool (true = masked out) or additive of q's dtype, of any shape that broadcasts to
+// [B, H, Lq, Lk] ([Lq, Lk], per batch [B, 1, Lq, Lk], per head [H, Lq, Lk], ...); causal adds the
+// upper-triangular mask. scale multiplies q k^T (default 1 / sqrt(D)). Returns [B, H, Lq, D].
 struct AttentionOptions {
   Tensor key_padding_mask{};
   Tensor attn_mask{};
   bool causal = false;
+  std::optional<double> scale{};
   double dropout_p = 0.0;
   bool training = false;
   Generator* generator = nullptr;

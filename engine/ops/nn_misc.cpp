@@ -2,8 +2,8 @@
 //
 // linear has its own node: one GEMM with the bias added in place, and a backward of two GEMMs and a
 // column sum written with engine ops (so it can be differentiated again). As a composition
-// (reshape, transpose, matmul, broadcast add, reshape) it recorded five nodes and made one more
-// pass over the output, which dominated small layers run many times (an LSTM cell per time step).
+// (reshape, transpose, matmul, broadcast add, reshape) it would record five nodes and make one more
+// pass over the output, costly for small layers run many times (an LSTM cell per time step).
 // linear with an epilogue (relu, then a residual added) is that composition when recorded; without a
 // graph the backend may apply the epilogue as it stores the product (Backend::inference_linear).
 // dropout is a composition of engine ops (one Bernoulli mask and a multiply), so its gradients,
@@ -75,7 +75,7 @@ Tensor linear(const Tensor& input, const Tensor& weight, const Tensor& bias) {
   const bool recorded = needs_grad(input, weight, bias);
   if (!recorded) {
     // With no graph to record the backend may run it on a weight it keeps packed
-    // (engine/cpu/packed_linear.cpp), the bias included.
+    // (engine/cpu/fast/packed_linear.cpp), the bias included.
     const Tensor packed = backend_inference_linear(input, weight, bias, false, Tensor(), out_shape);
     if (packed.defined()) return packed;
   }
@@ -149,10 +149,14 @@ Tensor dropout(const Tensor& input, double p, bool training, Generator* generato
 
 // ---------------------------------------------------------------- embedding
 
-Tensor embedding(const Tensor& weight, const Tensor& indices, std::optional<int64_t> padding_idx) {
+Tensor embedding(const Tensor& indices, const Tensor& weight, std::optional<int64_t> padding_idx) {
   constexpr std::string_view op = "embedding";
   detail::check_defined(weight, op);
   detail::check_defined(indices, op);
+  check(!(is_floating(indices.dtype()) && weight.dtype() == DType::i64),
+        "{}: takes (indices, weight) in that order, as PyTorch's F.embedding; got a {} tensor {} "
+        "first and an i64 tensor {} second: swap them",
+        op, indices.dtype(), indices.shape(), weight.shape());
   check(weight.dim() == 2, "{}: weight must be 2-D [num_embeddings, embedding_dim], got {}", op,
         weight.shape());
   check(indices.dtype() == DType::i64, "{}: indices of shape {} have dtype {}, expected i64", op,

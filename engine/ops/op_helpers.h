@@ -46,8 +46,8 @@ Tensor run_binary_same_shape(BinaryOp op, const Tensor& a, const Tensor& b);
 
 // The first value of `index` outside [0, size), if any.
 // The values are read on the host: directly for a contiguous CPU index, through to_vector (a
-// contiguous host copy) otherwise. For device tensors this costs a copy and a sync per op; when
-// the CUDA backend lands, a device-side min/max reduction should replace it.
+// contiguous host copy) otherwise. For a device backend (none exists yet) this would cost a copy
+// and a sync per op; a device-side min/max reduction should then replace it.
 inline std::optional<int64_t> first_out_of_range(const Tensor& index, int64_t size) {
   auto scan = [size](const int64_t* p, int64_t n) -> std::optional<int64_t> {
     // A branch-free pass first (it vectorises; a negative value is a huge unsigned one), then the

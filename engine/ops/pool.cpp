@@ -237,7 +237,7 @@ Tensor avg_pool2d(const Tensor& input, const Pool2dOptions& options) {
   return average_pool(input, window_geometry(input.shape(), options, "avg_pool2d"));
 }
 
-Tensor adaptive_avg_pool2d(const Tensor& input, std::array<int64_t, 2> output_size) {
+Tensor adaptive_avg_pool2d(const Tensor& input, Size2 output_size) {
   detail::check_floating(input, "adaptive_avg_pool2d");
   return average_pool(input, adaptive_geometry(input.shape(), output_size, "adaptive_avg_pool2d"));
 }

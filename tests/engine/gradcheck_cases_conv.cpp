@@ -41,51 +41,51 @@ Tensor overlapping_argmax() {
 }
 
 // ---- conv2d
-static RegisterGradcheck conv_basic{{OpId::conv2d, "conv2d [2,3,5,5] * [4,3,3,3] + bias",
+RegisterGradcheck conv_basic{{OpId::conv2d, "conv2d [2,3,5,5] * [4,3,3,3] + bias",
     [] { return three({2, 3, 5, 5}, {4, 3, 3, 3}, {4}, 1); }, conv({}), true}};
-static RegisterGradcheck conv_stride_padding{{OpId::conv2d, "conv2d stride 2 padding 1, bias",
+RegisterGradcheck conv_stride_padding{{OpId::conv2d, "conv2d stride 2 padding 1, bias",
     [] { return three({2, 2, 6, 5}, {3, 2, 3, 3}, {3}, 4); }, conv(opts({2, 2}, {1, 1}))}};
-static RegisterGradcheck conv_dilation{{OpId::conv2d, "conv2d dilation 2 padding 2, no bias",
+RegisterGradcheck conv_dilation{{OpId::conv2d, "conv2d dilation 2 padding 2, no bias",
     [] { return two({1, 2, 6, 6}, {3, 2, 3, 3}, 7); }, conv(opts({1, 1}, {2, 2}, {2, 2}))}};
-static RegisterGradcheck conv_groups{{OpId::conv2d, "conv2d groups 2, stride 2,1 padding 1,0",
+RegisterGradcheck conv_groups{{OpId::conv2d, "conv2d groups 2, stride 2,1 padding 1,0",
     [] { return three({2, 4, 5, 6}, {6, 2, 3, 2}, {6}, 10); }, conv(opts({2, 1}, {1, 0}, {1, 1}, 2)),
     true}};
-static RegisterGradcheck conv_depthwise{{OpId::conv2d, "conv2d depthwise (groups = C_in = 3)",
+RegisterGradcheck conv_depthwise{{OpId::conv2d, "conv2d depthwise (groups = C_in = 3)",
     [] { return three({2, 3, 5, 5}, {3, 1, 3, 3}, {3}, 13); }, conv(opts({1, 1}, {1, 1}, {1, 1}, 3))}};
 // The direct depthwise kernels: the padded-width path (stride 1, here with dilation and uneven
 // padding) and the row-by-row path (stride 2), each to second order.
-static RegisterGradcheck conv_depthwise_dilated{{OpId::conv2d, "conv2d depthwise 3x2 dilation 2, padding 2,1",
+RegisterGradcheck conv_depthwise_dilated{{OpId::conv2d, "conv2d depthwise 3x2 dilation 2, padding 2,1",
     [] { return three({2, 3, 6, 5}, {3, 1, 3, 2}, {3}, 35); }, conv(opts({1, 1}, {2, 1}, {2, 2}, 3)),
     true}};
-static RegisterGradcheck conv_depthwise_strided{{OpId::conv2d, "conv2d depthwise stride 2, padding 1",
+RegisterGradcheck conv_depthwise_strided{{OpId::conv2d, "conv2d depthwise stride 2, padding 1",
     [] { return three({2, 4, 7, 6}, {4, 1, 3, 3}, {4}, 37); }, conv(opts({2, 2}, {1, 1}, {1, 1}, 4)),
     true}};
-static RegisterGradcheck conv_dyconv{{OpId::conv2d, "conv2d groups = batch (DY-Conv [1,2*2,4,4])",
+RegisterGradcheck conv_dyconv{{OpId::conv2d, "conv2d groups = batch (DY-Conv [1,2*2,4,4])",
     [] { return three({1, 4, 4, 4}, {6, 2, 3, 3}, {6}, 16); }, conv(opts({1, 1}, {1, 1}, {1, 1}, 2))}};
-static RegisterGradcheck conv_pointwise{{OpId::conv2d, "conv2d 1x1, no bias",
+RegisterGradcheck conv_pointwise{{OpId::conv2d, "conv2d 1x1, no bias",
     [] { return two({2, 3, 3, 4}, {2, 3, 1, 1}, 19); }, conv({})}};
-static RegisterGradcheck conv_asymmetric{{OpId::conv2d, "conv2d 2x3 stride 1,2 padding 0,1 dilation 2,1",
+RegisterGradcheck conv_asymmetric{{OpId::conv2d, "conv2d 2x3 stride 1,2 padding 0,1 dilation 2,1",
     [] { return three({1, 2, 6, 7}, {2, 2, 2, 3}, {2}, 22); }, conv(opts({1, 2}, {0, 1}, {2, 1}))}};
 
 // ---- the backward ops, in both of their inputs
-static RegisterGradcheck input_grad_basic{{OpId::conv2d_input_grad,
+RegisterGradcheck input_grad_basic{{OpId::conv2d_input_grad,
     "conv2d_input_grad for [2,3,5,5] * [4,3,3,3] stride 2 padding 1",
     [] { return two({2, 4, 3, 3}, {4, 3, 3, 3}, 25); },
     [](const Inputs& x) { return conv2d_input_grad(x[0], x[1], {2, 3, 5, 5}, opts({2, 2}, {1, 1})); },
     true}};
-static RegisterGradcheck input_grad_groups{{OpId::conv2d_input_grad,
+RegisterGradcheck input_grad_groups{{OpId::conv2d_input_grad,
     "conv2d_input_grad groups 2, dilation 2, squared",
     [] { return two({1, 4, 2, 3}, {4, 1, 2, 2}, 27); },
     [](const Inputs& x) {
       return squared(conv2d_input_grad(x[0], x[1], {1, 2, 4, 5}, opts({1, 1}, {0, 0}, {2, 2}, 2)));
     },
     true}};
-static RegisterGradcheck weight_grad_basic{{OpId::conv2d_weight_grad,
+RegisterGradcheck weight_grad_basic{{OpId::conv2d_weight_grad,
     "conv2d_weight_grad for [2,3,5,5] * [4,3,3,3] padding 1",
     [] { return two({2, 4, 5, 5}, {2, 3, 5, 5}, 29); },
     [](const Inputs& x) { return conv2d_weight_grad(x[0], x[1], {4, 3, 3, 3}, opts({1, 1}, {1, 1})); },
     true}};
-static RegisterGradcheck weight_grad_depthwise{{OpId::conv2d_weight_grad,
+RegisterGradcheck weight_grad_depthwise{{OpId::conv2d_weight_grad,
     "conv2d_weight_grad depthwise stride 2, squared",
     [] { return two({2, 3, 2, 2}, {2, 3, 4, 4}, 31); },
     [](const Inputs& x) {
@@ -94,38 +94,38 @@ static RegisterGradcheck weight_grad_depthwise{{OpId::conv2d_weight_grad,
     true}};
 
 // ---- pooling
-static RegisterGradcheck max_pool_2x2{{OpId::max_pool2d, "max_pool2d 2x2 [2,2,4,5]",
+RegisterGradcheck max_pool_2x2{{OpId::max_pool2d, "max_pool2d 2x2 [2,2,4,5]",
     [] { return one({2, 2, 4, 5}, 33); },
     [](const Inputs& x) { return max_pool2d(x[0], {{2, 2}}); }}};
-static RegisterGradcheck max_pool_padded{{OpId::max_pool2d, "max_pool2d 3x3 stride 2 padding 1, squared",
+RegisterGradcheck max_pool_padded{{OpId::max_pool2d, "max_pool2d 3x3 stride 2 padding 1, squared",
     [] { return one({1, 2, 5, 6}, 34); },
     [](const Inputs& x) { return squared(max_pool2d(x[0], {{3, 3}, {2, 2}, {1, 1}})); }, true}};
-static RegisterGradcheck max_pool_backward{{OpId::max_pool2d_backward,
+RegisterGradcheck max_pool_backward{{OpId::max_pool2d_backward,
     "max_pool2d_backward with repeated indices, squared",
     [] { return one({1, 2, 4, 3}, 35); },
     [](const Inputs& x) { return squared(max_pool2d_backward(x[0], overlapping_argmax(), {1, 2, 4, 3})); },
     true}};
-static RegisterGradcheck avg_pool_padded{{OpId::avg_pool2d, "avg_pool2d 3x3 stride 2 padding 1",
+RegisterGradcheck avg_pool_padded{{OpId::avg_pool2d, "avg_pool2d 3x3 stride 2 padding 1",
     [] { return one({2, 2, 5, 6}, 36); },
     [](const Inputs& x) { return avg_pool2d(x[0], {{3, 3}, {2, 2}, {1, 1}}); }}};
-static RegisterGradcheck avg_pool_asymmetric{{OpId::avg_pool2d, "avg_pool2d 2x3 stride 1,2, squared",
+RegisterGradcheck avg_pool_asymmetric{{OpId::avg_pool2d, "avg_pool2d 2x3 stride 1,2, squared",
     [] { return one({1, 2, 4, 7}, 37); },
     [](const Inputs& x) { return squared(avg_pool2d(x[0], {{2, 3}, {1, 2}, {1, 1}})); }, true}};
-static RegisterGradcheck adaptive_uneven{{OpId::adaptive_avg_pool2d, "adaptive_avg_pool2d 5x7 -> 3x2",
+RegisterGradcheck adaptive_uneven{{OpId::adaptive_avg_pool2d, "adaptive_avg_pool2d 5x7 -> 3x2",
     [] { return one({2, 2, 5, 7}, 38); },
     [](const Inputs& x) { return adaptive_avg_pool2d(x[0], {3, 2}); }}};
-static RegisterGradcheck adaptive_global{{OpId::adaptive_avg_pool2d, "adaptive_avg_pool2d global, squared",
+RegisterGradcheck adaptive_global{{OpId::adaptive_avg_pool2d, "adaptive_avg_pool2d global, squared",
     [] { return one({2, 3, 4, 5}, 39); },
     [](const Inputs& x) { return squared(adaptive_avg_pool2d(x[0], {1, 1})); }, true}};
-static RegisterGradcheck adaptive_upsample{{OpId::adaptive_avg_pool2d, "adaptive_avg_pool2d 3x2 -> 4x5",
+RegisterGradcheck adaptive_upsample{{OpId::adaptive_avg_pool2d, "adaptive_avg_pool2d 3x2 -> 4x5",
     [] { return one({1, 2, 3, 2}, 40); },
     [](const Inputs& x) { return adaptive_avg_pool2d(x[0], {4, 5}); }}};
-static RegisterGradcheck avg_pool_backward{{OpId::avg_pool2d_backward,
+RegisterGradcheck avg_pool_backward{{OpId::avg_pool2d_backward,
     "avg_pool2d_backward 3x3 stride 2 padding 1, squared",
     [] { return one({1, 2, 3, 3}, 41); },
     [](const Inputs& x) { return squared(avg_pool2d_backward(x[0], {1, 2, 5, 6}, {{3, 3}, {2, 2}, {1, 1}})); },
     true}};
-static RegisterGradcheck adaptive_backward{{OpId::avg_pool2d_backward,
+RegisterGradcheck adaptive_backward{{OpId::avg_pool2d_backward,
     "adaptive_avg_pool2d_backward 5x7 -> 3x2, squared",
     [] { return one({1, 2, 3, 2}, 42); },
     [](const Inputs& x) { return squared(adaptive_avg_pool2d_backward(x[0], {1, 2, 5, 7})); }, true}};

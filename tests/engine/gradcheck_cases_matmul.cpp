@@ -17,26 +17,26 @@ std::function<Inputs()> two(Shape a, Shape b) {
 
 Tensor mm(const Inputs& x) { return matmul(x[0], x[1]); }
 
-static RegisterGradcheck dot{{OpId::matmul, "[5] @ [5] (dot)", two({5}, {5}), mm, true}};
-static RegisterGradcheck vec_mat{{OpId::matmul, "[4] @ [4,3]", two({4}, {4, 3}), mm}};
-static RegisterGradcheck mat_vec{{OpId::matmul, "[3,4] @ [4]", two({3, 4}, {4}), mm}};
-static RegisterGradcheck mat_mat{{OpId::matmul, "[3,4] @ [4,2]", two({3, 4}, {4, 2}), mm, true}};
-static RegisterGradcheck batched{
+RegisterGradcheck dot{{OpId::matmul, "[5] @ [5] (dot)", two({5}, {5}), mm, true}};
+RegisterGradcheck vec_mat{{OpId::matmul, "[4] @ [4,3]", two({4}, {4, 3}), mm}};
+RegisterGradcheck mat_vec{{OpId::matmul, "[3,4] @ [4]", two({3, 4}, {4}), mm}};
+RegisterGradcheck mat_mat{{OpId::matmul, "[3,4] @ [4,2]", two({3, 4}, {4, 2}), mm, true}};
+RegisterGradcheck batched{
     {OpId::matmul, "[2,3,4] @ [2,4,2]", two({2, 3, 4}, {2, 4, 2}), mm, true}};
-static RegisterGradcheck batch_mat{
+RegisterGradcheck batch_mat{
     {OpId::matmul, "[2,3,4] @ [4,2] (folded weight gradient)", two({2, 3, 4}, {4, 2}), mm, true}};
-static RegisterGradcheck mat_batch{{OpId::matmul, "[3,4] @ [2,4,2]", two({3, 4}, {2, 4, 2}), mm}};
-static RegisterGradcheck broadcast{
+RegisterGradcheck mat_batch{{OpId::matmul, "[3,4] @ [2,4,2]", two({3, 4}, {2, 4, 2}), mm}};
+RegisterGradcheck broadcast{
     {OpId::matmul, "[2,1,3,4] @ [5,4,2] (broadcast batch)", two({2, 1, 3, 4}, {5, 4, 2}), mm}};
-static RegisterGradcheck vec_batch{{OpId::matmul, "[4] @ [2,4,3]", two({4}, {2, 4, 3}), mm, true}};
-static RegisterGradcheck batch_vec{{OpId::matmul, "[2,3,4] @ [4]", two({2, 3, 4}, {4}), mm}};
-static RegisterGradcheck transposed{
+RegisterGradcheck vec_batch{{OpId::matmul, "[4] @ [2,4,3]", two({4}, {2, 4, 3}), mm, true}};
+RegisterGradcheck batch_vec{{OpId::matmul, "[2,3,4] @ [4]", two({2, 3, 4}, {4}), mm}};
+RegisterGradcheck transposed{
     {OpId::matmul, "[4,3]^T @ [2,4]^T (column-major operands)", two({4, 3}, {2, 4}),
      [](const Inputs& x) { return matmul(x[0].transpose(0, 1), x[1].transpose(0, 1)); }, true}};
-static RegisterGradcheck batched_bmm{{OpId::matmul, "bmm [2,3,4] @ [2,4,2]",
+RegisterGradcheck batched_bmm{{OpId::matmul, "bmm [2,3,4] @ [2,4,2]",
                                       two({2, 3, 4}, {2, 4, 2}),
                                       [](const Inputs& x) { return bmm(x[0], x[1]); }}};
-static RegisterGradcheck outer_product{{OpId::matmul, "outer [3] x [4]", two({3}, {4}),
+RegisterGradcheck outer_product{{OpId::matmul, "outer [3] x [4]", two({3}, {4}),
                                         [](const Inputs& x) { return outer(x[0], x[1]); }, true}};
 
 }  // namespace

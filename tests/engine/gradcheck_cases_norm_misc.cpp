@@ -41,30 +41,30 @@ Tensor key_padding() {
 }
 
 // ---------------------------------------------------------------- layer_norm
-static RegisterGradcheck ln_affine{{OpId::layer_norm, "layer_norm [2,3,4] over [4], weight and bias",
+RegisterGradcheck ln_affine{{OpId::layer_norm, "layer_norm [2,3,4] over [4], weight and bias",
     leaves({{2, 3, 4}, {4}, {4}}, 1),
     [](const Inputs& x) { return layer_norm(x[0], {4}, x[1], x[2]); }, true}};
-static RegisterGradcheck ln_two_dims{{OpId::layer_norm, "layer_norm [2,3,4] over [3,4], no affine",
+RegisterGradcheck ln_two_dims{{OpId::layer_norm, "layer_norm [2,3,4] over [3,4], no affine",
     leaves({{2, 3, 4}}, 4),
     [](const Inputs& x) { return layer_norm(x[0], {3, 4}); }, true}};
-static RegisterGradcheck ln_weight_only{{OpId::layer_norm, "layer_norm [3,5] weight only, strided input",
+RegisterGradcheck ln_weight_only{{OpId::layer_norm, "layer_norm [3,5] weight only, strided input",
     leaves({{5, 3}, {5}}, 6),
     [](const Inputs& x) { return layer_norm(transpose(x[0], 0, 1), {5}, x[1]); }}};
-static RegisterGradcheck ln_bias_only{{OpId::layer_norm, "layer_norm [4,3] bias only",
+RegisterGradcheck ln_bias_only{{OpId::layer_norm, "layer_norm [4,3] bias only",
     leaves({{4, 3}, {3}}, 8),
     [](const Inputs& x) { return layer_norm(x[0], {3}, Tensor(), x[1]); }}};
 
 // ---------------------------------------------------------------- batch_norm
-static RegisterGradcheck bn_train{{OpId::batch_norm, "batch_norm train [3,2,2,2], weight and bias",
+RegisterGradcheck bn_train{{OpId::batch_norm, "batch_norm train [3,2,2,2], weight and bias",
     leaves({{3, 2, 2, 2}, {2}, {2}}, 10),
     [](const Inputs& x) { return train_bn(x[0], x[1], x[2]); }, true}};
-static RegisterGradcheck bn_train_2d{{OpId::batch_norm, "batch_norm train [4,3], no affine",
+RegisterGradcheck bn_train_2d{{OpId::batch_norm, "batch_norm train [4,3], no affine",
     leaves({{4, 3}}, 13),
     [](const Inputs& x) { return train_bn(x[0], Tensor(), Tensor()); }, true}};
-static RegisterGradcheck bn_train_weight{{OpId::batch_norm, "batch_norm train [2,3,3] weight only",
+RegisterGradcheck bn_train_weight{{OpId::batch_norm, "batch_norm train [2,3,3] weight only",
     leaves({{2, 3, 3}, {3}}, 15),
     [](const Inputs& x) { return train_bn(x[0], x[1], Tensor()); }}};
-static RegisterGradcheck bn_eval{{OpId::batch_norm, "batch_norm eval [2,3,4], weight and bias",
+RegisterGradcheck bn_eval{{OpId::batch_norm, "batch_norm eval [2,3,4], weight and bias",
     leaves({{2, 3, 4}, {3}, {3}}, 17),
     [](const Inputs& x) { return squared(eval_bn(x[0], x[1], x[2])); }, true}};
 
@@ -72,45 +72,45 @@ static RegisterGradcheck bn_eval{{OpId::batch_norm, "batch_norm eval [2,3,4], we
 // By design the padding row's analytical gradient is 0 although the output depends on it, so the
 // outputs at padded positions are multiplied by 0 here: the check then covers the other rows'
 // gradients through the padding-aware backward (test_norm_misc.cpp checks the zero row itself).
-static RegisterGradcheck emb_padding{{OpId::embedding, "embedding [4,3] indices [2,3] padding_idx 2",
+RegisterGradcheck emb_padding{{OpId::embedding, "embedding [4,3] indices [2,3] padding_idx 2",
     leaves({{4, 3}}, 20),
     [](const Inputs& x) {
       const Tensor kept = unsqueeze(to_dtype(ne(tokens(), 2.0), DType::f64), -1);
-      return squared(embedding(x[0], tokens(), 2)) * kept;
+      return squared(embedding(tokens(), x[0], 2)) * kept;
     }, true}};
-static RegisterGradcheck emb_plain{{OpId::embedding, "embedding [4,3] indices [2,3]",
+RegisterGradcheck emb_plain{{OpId::embedding, "embedding [4,3] indices [2,3]",
     leaves({{4, 3}}, 21),
-    [](const Inputs& x) { return embedding(x[0], tokens()); }}};
+    [](const Inputs& x) { return embedding(tokens(), x[0]); }}};
 
 // ---------------------------------------------------------------- fused LSTM cell
 // Both outputs enter the checked function, so each node's backward runs; c_next is squared so
 // the second-order check sees the curvature of the state through h.
-static RegisterGradcheck lstm_cell_with_c{{OpId::lstm_cell_state, "lstm_cell [3,8] gates, c [3,2]",
+RegisterGradcheck lstm_cell_with_c{{OpId::lstm_cell_state, "lstm_cell [3,8] gates, c [3,2]",
     leaves({{3, 8}, {3, 2}}, 29, -2.0, 2.0),
     [](const Inputs& x) {
       const LSTMCellOutput next = lstm_cell(x[0], x[1]);
       return next.h + next.c * next.c;
     }, true}};
-static RegisterGradcheck lstm_cell_no_c{{OpId::lstm_cell_output, "lstm_cell [2,12] gates, no c",
+RegisterGradcheck lstm_cell_no_c{{OpId::lstm_cell_output, "lstm_cell [2,12] gates, no c",
     leaves({{2, 12}}, 31, -2.0, 2.0),
     [](const Inputs& x) { return squared(lstm_cell(x[0]).h); }, true}};
 
 // ---------------------------------------------------------------- linear, dropout
-static RegisterGradcheck linear_3d{{OpId::linear, "linear [2,3,4] -> 5 with bias",
+RegisterGradcheck linear_3d{{OpId::linear, "linear [2,3,4] -> 5 with bias",
     leaves({{2, 3, 4}, {5, 4}, {5}}, 22),
     [](const Inputs& x) { return squared(linear(x[0], x[1], x[2])); }, true}};
-static RegisterGradcheck linear_1d{{OpId::linear, "linear [4] -> 3 without bias",
+RegisterGradcheck linear_1d{{OpId::linear, "linear [4] -> 3 without bias",
     leaves({{4}, {3, 4}}, 25),
     [](const Inputs& x) { return linear(x[0], x[1]); }}};
 // With an epilogue, recorded, linear is the composition linear, relu, add: the gradient reaches the
 // residual too. (relu's kink: an output within the finite-difference step of 0 would fail the
 // check; random inputs make that about a one-in-10^5 event, and this seed has none.)
-static RegisterGradcheck linear_epilogue{{OpId::linear, "linear [2,3,4] -> 5, relu + residual",
+RegisterGradcheck linear_epilogue{{OpId::linear, "linear [2,3,4] -> 5, relu + residual",
     leaves({{2, 3, 4}, {5, 4}, {5}, {2, 3, 5}}, 28),
     [](const Inputs& x) {
       return squared(linear(x[0], x[1], x[2], {.relu = true, .residual = x[3]}));
     }}};
-static RegisterGradcheck dropout_fixed{{OpId::mul, "dropout p=0.3 [4,5], fixed seed",
+RegisterGradcheck dropout_fixed{{OpId::mul, "dropout p=0.3 [4,5], fixed seed",
     leaves({{4, 5}}, 27),
     [](const Inputs& x) {
       Generator g(99);
@@ -118,14 +118,14 @@ static RegisterGradcheck dropout_fixed{{OpId::mul, "dropout p=0.3 [4,5], fixed s
     }, true}};
 
 // ---------------------------------------------------------------- attention (composite)
-static RegisterGradcheck attn_padding{{OpId::matmul, "attention [2,2,3,2] x [2,2,4,2], key padding",
+RegisterGradcheck attn_padding{{OpId::matmul, "scaled_dot_product_attention [2,2,3,2] x [2,2,4,2], key padding",
     leaves({{2, 2, 3, 2}, {2, 2, 4, 2}, {2, 2, 4, 2}}, 30),
     [](const Inputs& x) {
       AttentionOptions o;
       o.key_padding_mask = key_padding();
       return scaled_dot_product_attention(x[0], x[1], x[2], o);
     }, true}};
-static RegisterGradcheck attn_causal_float{{OpId::matmul, "attention [1,2,4,3] causal + float mask",
+RegisterGradcheck attn_causal_float{{OpId::matmul, "scaled_dot_product_attention [1,2,4,3] causal + float mask",
     leaves({{1, 2, 4, 3}, {1, 2, 4, 3}, {1, 2, 4, 3}, {4, 4}}, 33),
     [](const Inputs& x) {
       AttentionOptions o;

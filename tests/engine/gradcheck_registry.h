@@ -1,6 +1,10 @@
 // The gradient-check table: one GradcheckCase per line, registered at static-initialisation time
-// from the gradcheck_cases_*.cpp files (one per op family), ggml-style. test_gradcheck.cpp runs
-// every case in float64 and fails if any op of engine/ops/ops.def has no case.
+// from the gradcheck_cases_*.cpp files (one per op family), ggml-style, each as
+//   RegisterGradcheck some_name{{OpId::op, "function description", inputs, fn[, second_order]}};
+// test_gradcheck.cpp runs every case in float64, checks that the graph of each case really holds a
+// node of the op it is filed under, and fails if any op of engine/ops/ops.def or composite of
+// engine/ops/composite_ops.def has no case (a composite is covered by a case whose name holds the
+// composite's name as a word).
 #pragma once
 
 #include <functional>

@@ -1,18 +1,20 @@
 // Tests of convolution and pooling (engine/ops/conv.cpp, engine/ops/pool.cpp,
-// engine/cpu/conv_kernels.cpp): conv2d and both backward kernels against a naive direct loop over
-// many option combinations (stride, padding, dilation, groups, depthwise, groups = batch, 1x1) in
-// f64 and f32, including sizes that take the multi-threaded paths; PyTorch golden values
-// (tests/reference/conv_golden.txt, written by conv_golden.py) for outputs and gradients; hand-
-// checked pooling values and edge cases (padding, ties, NaN, non-divisible adaptive bins, global
-// pooling); FLOP counts; and the error messages. Gradient checks against finite differences are
-// in gradcheck_cases_conv.cpp.
+// engine/cpu/conv_kernels.cpp): conv2d and both backward kernels against the reference backend's
+// direct loop (engine/reference/conv.cpp) over many option combinations (stride, padding,
+// dilation, groups, depthwise, groups = batch, 1x1) in f64 and f32, including sizes that take the
+// multi-threaded paths; PyTorch golden values (tests/reference/conv_golden.txt, written by
+// conv_golden.py) for outputs and gradients; hand-checked pooling values and edge cases (padding,
+// ties, NaN, non-divisible adaptive bins, global pooling); FLOP counts; and the error messages.
+// Gradient checks against finite differences are in gradcheck_cases_conv.cpp.
 #include <cmath>
 #include <limits>
 #include <map>
 
 #include "engine/flops.h"
-#include "engine/parallel.h"
+#include "engine/cpu/parallel.h"
 #include "engine/ops/conv_grad.h"
+#include "engine/reference/reference_backend.h"
+#include "nn/conv.h"
 #include "tests/engine/golden.h"
 #include "tests/engine/test_util.h"
 
@@ -26,57 +28,40 @@ namespace {
 using F64s = std::vector<double>;
 using I64s = std::vector<int64_t>;
 
-// ---------------------------------------------------------------- a naive direct convolution
+// ---------------------------------------------------------------- the reference convolution
 
-// The direct definition of conv2d, one loop per index: visit(y, x, w) is called with the flat
-// offsets of every (output, input, weight) triple that the convolution multiplies together.
-struct NaiveConv {
+// The reference backend's direct convolution (engine/reference/conv.cpp: the seven loops of the
+// definition) on f64 values, for one geometry.
+struct ReferenceConv {
   Shape x, w, y;
-  Conv2dOptions o;
+  Backend::Conv2dGeometry g;
 
-  NaiveConv(const Shape& x_shape, const Shape& w_shape, const Conv2dOptions& options)
-      : x(x_shape), w(w_shape), o(options) {
-    const int64_t out_h = (x[2] + 2 * o.padding[0] - o.dilation[0] * (w[2] - 1) - 1) / o.stride[0] + 1;
-    const int64_t out_w = (x[3] + 2 * o.padding[1] - o.dilation[1] * (w[3] - 1) - 1) / o.stride[1] + 1;
-    y = {x[0], w[0], out_h, out_w};
-  }
-
-  template <class Visit>
-  void each(Visit&& visit) const {
-    const int64_t cin_g = w[1], cout_g = w[0] / o.groups;
-    for (int64_t n = 0; n < y[0]; ++n)
-      for (int64_t co = 0; co < y[1]; ++co)
-        for (int64_t oh = 0; oh < y[2]; ++oh)
-          for (int64_t ow = 0; ow < y[3]; ++ow)
-            for (int64_t ci = 0; ci < cin_g; ++ci)
-              for (int64_t i = 0; i < w[2]; ++i)
-                for (int64_t j = 0; j < w[3]; ++j) {
-                  const int64_t ih = oh * o.stride[0] - o.padding[0] + i * o.dilation[0];
-                  const int64_t iw = ow * o.stride[1] - o.padding[1] + j * o.dilation[1];
-                  if (ih < 0 || ih >= x[2] || iw < 0 || iw >= x[3]) continue;
-                  const int64_t c = (co / cout_g) * cin_g + ci;  // the input channel of the group
-                  visit(((n * y[1] + co) * y[2] + oh) * y[3] + ow,
-                        ((n * x[1] + c) * x[2] + ih) * x[3] + iw,
-                        ((co * w[1] + ci) * w[2] + i) * w[3] + j);
-                }
+  ReferenceConv(const Shape& x_shape, const Shape& w_shape, const Conv2dOptions& o)
+      : x(x_shape), w(w_shape) {
+    g.batch = x[0], g.in_channels = x[1], g.out_channels = w[0], g.groups = o.groups;
+    g.in_h = x[2], g.in_w = x[3], g.kernel_h = w[2], g.kernel_w = w[3];
+    g.stride_h = o.stride[0], g.stride_w = o.stride[1], g.pad_h = o.padding[0], g.pad_w = o.padding[1];
+    g.dilation_h = o.dilation[0], g.dilation_w = o.dilation[1];
+    g.out_h = (x[2] + 2 * g.pad_h - g.dilation_h * (w[2] - 1) - 1) / g.stride_h + 1;
+    g.out_w = (x[3] + 2 * g.pad_w - g.dilation_w * (w[3] - 1) - 1) / g.stride_w + 1;
+    y = {x[0], w[0], g.out_h, g.out_w};
   }
 
   F64s forward(const F64s& xv, const F64s& wv, const F64s& bias) const {
-    F64s out(numel(y), 0.0);
-    if (!bias.empty())
-      for (size_t k = 0; k < out.size(); ++k) out[k] = bias[(k / (y[2] * y[3])) % y[1]];
-    each([&](int64_t yi, int64_t xi, int64_t wi) { out[yi] += xv[xi] * wv[wi]; });
-    return out;
+    const Tensor out = Tensor::empty(y, DType::f64);
+    reference::reference_backend().conv2d(out, from_vector(xv, x), from_vector(wv, w),
+                                           bias.empty() ? Tensor() : from_vector(bias, {w[0]}), g);
+    return values(out);
   }
   F64s input_grad(const F64s& gy, const F64s& wv) const {
-    F64s gx(numel(x), 0.0);
-    each([&](int64_t yi, int64_t xi, int64_t wi) { gx[xi] += gy[yi] * wv[wi]; });
-    return gx;
+    const Tensor gx = Tensor::empty(x, DType::f64);
+    reference::reference_backend().conv2d_input_grad(gx, from_vector(gy, y), from_vector(wv, w), g);
+    return values(gx);
   }
   F64s weight_grad(const F64s& gy, const F64s& xv) const {
-    F64s gw(numel(w), 0.0);
-    each([&](int64_t yi, int64_t xi, int64_t wi) { gw[wi] += gy[yi] * xv[xi]; });
-    return gw;
+    const Tensor gw = Tensor::empty(w, DType::f64);
+    reference::reference_backend().conv2d_weight_grad(gw, from_vector(gy, y), from_vector(xv, x), g);
+    return values(gw);
   }
 };
 
@@ -146,15 +131,15 @@ const std::vector<ConvCase>& conv_cases() {
 
 // ---------------------------------------------------------------- conv2d values
 
-TEST_CASE("conv2d: forward and both gradients match a naive direct loop (f64 and f32)") {
+TEST_CASE("conv2d: forward and both gradients match the reference backend (f64 and f32)") {
   for (const ConvCase& c : conv_cases()) {
     for (DType dtype : {DType::f64, DType::f32}) {
       DYNAMIC_SECTION(c.name << " " << dtype_name(dtype)) {
-        const NaiveConv naive(c.x, c.w, c.o);
+        const ReferenceConv reference(c.x, c.w, c.o);
         const F64s xv = test::hashed_values(numel(c.x), 1, -1, 1);
         const F64s wv = test::hashed_values(numel(c.w), 2, -1, 1);
         const F64s bv = c.bias ? test::hashed_values(c.w[0], 3, -1, 1) : F64s{};
-        const F64s gyv = test::hashed_values(numel(naive.y), 4, -1, 1);
+        const F64s gyv = test::hashed_values(numel(reference.y), 4, -1, 1);
         Tensor x = to_dtype(from_vector(xv, c.x), dtype).set_requires_grad(true);
         Tensor w = to_dtype(from_vector(wv, c.w), dtype).set_requires_grad(true);
         Tensor b = c.bias ? to_dtype(from_vector(bv, {c.w[0]}), dtype) : Tensor();
@@ -162,17 +147,17 @@ TEST_CASE("conv2d: forward and both gradients match a naive direct loop (f64 and
         const double tol = dtype == DType::f64 ? 1e-12 : 1e-4;
 
         Tensor y = conv2d(x, w, b, c.o);
-        REQUIRE(y.shape() == naive.y);
+        REQUIRE(y.shape() == reference.y);
         CHECK(y.dtype() == dtype);
-        CHECK(max_diff(values(y), naive.forward(xv, wv, bv)) < tol);
+        CHECK(max_diff(values(y), reference.forward(xv, wv, bv)) < tol);
 
-        y.backward(to_dtype(from_vector(gyv, naive.y), dtype));
-        CHECK(max_diff(values(x.grad()), naive.input_grad(gyv, wv)) < tol);
-        CHECK(max_diff(values(w.grad()), naive.weight_grad(gyv, xv)) < tol);
+        y.backward(to_dtype(from_vector(gyv, reference.y), dtype));
+        CHECK(max_diff(values(x.grad()), reference.input_grad(gyv, wv)) < tol);
+        CHECK(max_diff(values(w.grad()), reference.weight_grad(gyv, xv)) < tol);
         if (c.bias) {
           F64s gb(c.w[0], 0.0);
-          const int64_t pixels = naive.y[2] * naive.y[3];
-          for (size_t k = 0; k < gyv.size(); ++k) gb[(k / pixels) % naive.y[1]] += gyv[k];
+          const int64_t pixels = reference.y[2] * reference.y[3];
+          for (size_t k = 0; k < gyv.size(); ++k) gb[(k / pixels) % reference.y[1]] += gyv[k];
           CHECK(max_diff(values(b.grad()), gb) < tol);
         }
       }
@@ -635,4 +620,23 @@ TEST_CASE("pooling backward ops: shape, dtype and index checks") {
   Tensor routed = max_pool2d_backward(tensor({1, 2, 3, 4}, {1, 1, 2, 2}),
                                       tensor_i64({5, 5, 0, 15}, {1, 1, 2, 2}), {1, 1, 4, 4});
   CHECK(values(routed) == F64s{3, 0, 0, 0, 0, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 4});
+}
+
+TEST_CASE("geometry pairs: one value stands for both dims in every op that takes pairs") {
+  const Tensor x = test::uniform_f64({1, 2, 7, 9}, 71);
+  const Tensor w = test::uniform_f64({3, 2, 3, 3}, 72);
+  // A single-element brace, a plain value and the explicit pair all mean (v, v).
+  CHECK(max_abs_diff(avg_pool2d(x, {.kernel = {3, 3}, .stride = {2}}),
+                     avg_pool2d(x, {.kernel = {3, 3}, .stride = {2, 2}})) == 0.0);
+  CHECK(avg_pool2d(x, {.kernel = {3, 3}, .stride = {2}}).shape() == Shape{1, 2, 3, 4});
+  CHECK(max_abs_diff(max_pool2d(x, {.kernel = 3, .stride = 2, .padding = {1}}),
+                     max_pool2d(x, {.kernel = {3, 3}, .stride = {2, 2}, .padding = {1, 1}})) == 0.0);
+  CHECK(max_abs_diff(conv2d(x, w, Tensor(), {.padding = {1}}),
+                     conv2d(x, w, Tensor(), {.padding = {1, 1}})) == 0.0);
+  CHECK(conv2d(x, w, Tensor(), {.stride = {2}, .padding = {1}}).shape() == Shape{1, 3, 4, 5});
+  CHECK(adaptive_avg_pool2d(x, {1}).shape() == Shape{1, 2, 1, 1});
+  // Two values stay two.
+  CHECK(avg_pool2d(x, {.kernel = {3, 3}, .stride = {2, 3}}).shape() == Shape{1, 2, 3, 3});
+  const nn::Conv2d layer(2, 3, {3}, {.padding = 1});
+  CHECK(layer.kernel_size == std::array<int64_t, 2>{3, 3});
 }

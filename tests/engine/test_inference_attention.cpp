@@ -1,5 +1,5 @@
 // Tests of the fused inference attention (Backend::inference_attention,
-// engine/cpu/attention_kernels.cpp), which scaled_dot_product_attention runs when no graph is
+// engine/cpu/fast/attention_kernels.cpp), which scaled_dot_product_attention runs when no graph is
 // recorded and no dropout is drawn: against the composed path (forced by recording a graph) over
 // every mask kind and their combinations, query counts across the kernel's 32-query blocks, a
 // single query or key, strided q, k and v read in place (the heads of a packed projection), f64 and
@@ -13,7 +13,7 @@
 #include <limits>
 
 #include "engine/flops.h"
-#include "engine/parallel.h"
+#include "engine/cpu/parallel.h"
 #include "nn/nn.h"
 #include "tests/engine/test_util.h"
 

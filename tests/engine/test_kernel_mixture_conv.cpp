@@ -3,14 +3,15 @@
 // with plain loops and convolves each sample on its own with conv2d (itself tested against a naive
 // loop in test_conv.cpp), over stride, padding, dilation, groups, depthwise, 1x1, biases, batch 1
 // and batches big enough for the threaded path, with and without a base kernel, in f64 and f32 on
-// one and two threads; the order semantics of positions; its FLOP count; and its refusals (no
+// one and two threads, and the composition the op falls back to where a backend has no fused
+// kernel; the order semantics of positions; its FLOP count; and its refusals (no
 // backward, out-of-range positions, mis-shaped operands).
 #include <algorithm>
 
 #include "engine/autograd.h"
 #include "engine/flops.h"
 #include "engine/ops/functional.h"
-#include "engine/parallel.h"
+#include "engine/cpu/parallel.h"
 #include "tests/engine/test_util.h"
 
 using namespace dg;
@@ -85,6 +86,11 @@ void check_case(const Case& c, DType dtype, bool placed, uint64_t seed) {
   REQUIRE(got.shape() == expected.shape());
   CHECK(got.dtype() == dtype);
   CHECK(max_abs_diff(got, expected) < (dtype == DType::f64 ? 1e-12 : 2e-5));
+  // The composition the op falls back to on a backend without the fused kernel.
+  const Tensor composed = detail::composed_kernel_mixture_conv2d(x, mixing, factors, biases, c.options,
+                                                                 base, positions_tensor);
+  REQUIRE(composed.shape() == expected.shape());
+  CHECK(max_abs_diff(composed, expected) < (dtype == DType::f64 ? 1e-12 : 2e-5));
 }
 
 }  // namespace

@@ -1,4 +1,4 @@
-// Tests of the eight-lane placement of values at increasing positions (engine/cpu/lane_placement.h),
+// Tests of the eight-lane placement of values at increasing positions (engine/cpu/fast/lane_placement.h),
 // used by the compacted PAD-Net layer's inference: against one-at-a-time stores over densities
 // from one position to all of them, buffer sizes with and without a partial last chunk, blocks of
 // the smallest size, and positions that all fall in the tail; that lanes without a position keep
@@ -6,7 +6,7 @@
 // cached on the positions' storage and rebuilt after they are written.
 #include <vector>
 
-#include "engine/cpu/lane_placement.h"
+#include "engine/cpu/fast/lane_placement.h"
 #include "tests/engine/test_util.h"
 
 using namespace dg;

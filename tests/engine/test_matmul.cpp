@@ -12,8 +12,9 @@
 #include <thread>
 
 #include "engine/allocator.h"
+#include "engine/cpu/blas.h"
 #include "engine/flops.h"
-#include "engine/parallel.h"
+#include "engine/cpu/parallel.h"
 #include "tests/engine/test_util.h"
 
 using namespace dg;
@@ -355,10 +356,15 @@ TEST_CASE("the linked OpenBLAS is safe to call from several threads at once") {
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a.data(), n, b.data(), n,
                 0.0f, c.data(), n);
   };
+  // Every thread runs BLAS at one thread of its own, as the engine's pool threads do
+  // (keep_blas_on_this_thread): a thread left at OpenMP's default would split its product over a
+  // team, whose results need not match the one-thread product bit for bit.
+  cpu::keep_blas_on_this_thread();
   std::vector<float> expected(n * n);
   product(expected);
   std::atomic<int> wrong{0};
   auto worker = [&] {
+    cpu::keep_blas_on_this_thread();
     std::vector<float> c(n * n);
     for (int i = 0; i < 200; ++i) {
       product(c);

@@ -44,7 +44,7 @@ Named run_golden(const dg::test::GoldenCase& c, const Named& in) {
   if (c.op == "linear") return {{"out", linear(in.at("x"), in.at("weight"), opt("bias"))}};
   if (c.op == "embedding") {
     const std::string& pad = c.attr("padding_idx");
-    return {{"out", embedding(in.at("weight"), in.at("indices"),
+    return {{"out", embedding(in.at("indices"), in.at("weight"),
                               pad == "none" ? std::nullopt : std::optional(c.attr_int("padding_idx")))}};
   }
   if (c.op == "attention") {
@@ -432,30 +432,33 @@ TEST_CASE("dropout: identity in eval or with p = 0, zeros with p = 1, gradient i
 TEST_CASE("embedding: rows by index; the padding row gets no gradient") {
   const Tensor w = grad_input({5, 3}, 70);
   const Tensor idx = tensor_i64({1, 0, 1, 4, 2, 1}, {2, 3});
-  const Tensor out = embedding(w, idx, 1);
+  const Tensor out = embedding(idx, w, 1);
   REQUIRE(out.shape() == Shape{2, 3, 3});
   CHECK(max_abs_diff(out, reshape(index_select(w, 0, reshape(idx, {-1})), {2, 3, 3})) == 0.0);
   const Tensor gw = grad({out}, {w}, {ones_like(out)})[0];
   // Row counts: 0 appears once, 1 (padding) three times, 2 once, 3 never, 4 once.
   CHECK(values(gw) == std::vector<double>{1, 1, 1, 0, 0, 0, 1, 1, 1, 0, 0, 0, 1, 1, 1});
   // Without padding_idx, row 1 collects its three uses.
-  const Tensor out2 = embedding(w, idx);
+  const Tensor out2 = embedding(idx, w);
   CHECK(values(grad({out2}, {w}, {ones_like(out2)})[0])[3] == 3.0);
   // A negative padding_idx counts from the end.
-  const Tensor out3 = embedding(w, idx, -1);
+  const Tensor out3 = embedding(idx, w, -1);
   CHECK(values(grad({out3}, {w}, {ones_like(out3)})[0])[12] == 0.0);
 }
 
 TEST_CASE("embedding: errors") {
   const Tensor w = zeros({4, 2});
-  CHECK_THROWS_WITH(embedding(w, tensor_i64({0, 4})),
+  CHECK_THROWS_WITH(embedding(tensor_i64({0, 4}), w),
                     Catch::Contains("embedding: index 4 is out of range for 4 embeddings (weight [4,2])"));
-  CHECK_THROWS_WITH(embedding(w, tensor_i64({-1})), Catch::Contains("negative indices are not supported"));
-  CHECK_THROWS_WITH(embedding(w, tensor({0, 1})),
+  CHECK_THROWS_WITH(embedding(tensor_i64({-1}), w), Catch::Contains("negative indices are not supported"));
+  CHECK_THROWS_WITH(embedding(tensor({0, 1}), w),
                     Catch::Contains("embedding: indices of shape [2] have dtype f32, expected i64"));
-  CHECK_THROWS_WITH(embedding(w, tensor_i64({0}), 4),
+  CHECK_THROWS_WITH(embedding(tensor_i64({0}), w, 4),
                     Catch::Contains("embedding: padding_idx 4 is out of range for 4 embeddings"));
-  CHECK_THROWS_WITH(embedding(zeros({4}), tensor_i64({0})), Catch::Contains("weight must be 2-D"));
+  CHECK_THROWS_WITH(embedding(tensor_i64({0}), zeros({4})), Catch::Contains("weight must be 2-D"));
+  // The order of the arguments is PyTorch's; the old (weight, indices) order is refused by name.
+  CHECK_THROWS_WITH(embedding(w, tensor_i64({0})),
+                    Catch::Contains("embedding: takes (indices, weight) in that order"));
 }
 
 // ---------------------------------------------------------------- attention
@@ -552,7 +555,7 @@ TEST_CASE("attention: errors name the shapes") {
   AttentionOptions bad_mask;
   bad_mask.attn_mask = zeros({5, 3}, DType::b8);
   CHECK_THROWS_WITH(scaled_dot_product_attention(q, k, v, bad_mask),
-                    Catch::Contains("attn_mask of shape [5,3] should be [Lq, Lk] = [3,5]"));
+                    Catch::Contains("attn_mask of shape [5,3] does not broadcast to the scores [B, H, Lq, Lk] = [2,2,3,5]"));
   AttentionOptions bad_p;
   bad_p.dropout_p = 2.0;
   CHECK_THROWS_WITH(scaled_dot_product_attention(q, k, v, bad_p), Catch::Contains("dropout_p must be in [0, 1]"));

@@ -1,4 +1,4 @@
-// Tests of the packed-weight inference path of linear (engine/cpu/packed_linear.cpp): against a
+// Tests of the packed-weight inference path of linear (engine/cpu/fast/packed_linear.cpp): against a
 // float64 reference over shapes that exercise every edge of the tiling (row tails of 1-5, a partial
 // last panel, inner dims across the 256 block, rows across the 96-row block, a strided input);
 // that the weight is packed on its second call and not before; that any write to the weight, a
@@ -14,7 +14,7 @@
 #include "engine/cpu/cpu_backend.h"
 #include "engine/flops.h"
 #include "engine/ops/functional.h"
-#include "engine/parallel.h"
+#include "engine/cpu/parallel.h"
 #include "tests/engine/test_util.h"
 
 using namespace dg;

@@ -1,4 +1,4 @@
-// Tests of the engine's thread pool (engine/parallel.h): every chunk runs exactly once, on one or
+// Tests of the engine's thread pool (engine/cpu/parallel.h): every chunk runs exactly once, on one or
 // two threads and from inside a region; an exception in a chunk reaches the caller; and the work
 // threshold kernels split at (worth_splitting), the near-cores figure until the pool measures its
 // threads far apart, then sixteen times more except for the probes that keep it measuring, with
@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "engine/ops/functional.h"
-#include "engine/parallel.h"
+#include "engine/cpu/parallel.h"
 #include "tests/engine/test_util.h"
 
 using namespace dg;

@@ -216,12 +216,20 @@ TEST_CASE("safetensors: corrupt files are rejected with the file and the problem
     rejects(file_bytes(R"({"a":{"dtype":"F32",)", ""), "invalid JSON header at byte 20");
     rejects(file_bytes(R"({"a":{"dtype":"F32"  "shape":[2]}})", ""), "expected '}'");
     rejects(file_bytes("[1,2]", ""), "the header is not a JSON object");
-    rejects(file_bytes("{} x", ""), "unexpected characters after the JSON value");
-    rejects(file_bytes(R"({"a\q":1})", ""), "invalid escape");
+    rejects(file_bytes("{} x", ""), "at byte 3: syntax error while parsing value");
+    rejects(file_bytes(R"({"a\q":1})", ""), "forbidden character after backslash");
     rejects(file_bytes("{\"a\x01\":1}", ""), "control character");
-    rejects(file_bytes(R"({"\ud800":1})", ""), "unpaired high surrogate");
-    rejects(file_bytes("{\"\xc3\x28\":1}", ""), "not valid UTF-8");
+    rejects(file_bytes(R"({"\ud800":1})", ""), "surrogate U+D800..U+DBFF must be followed");
+    rejects(file_bytes("{\"\xc3\x28\":1}", ""), "ill-formed UTF-8");
     rejects(file_bytes(std::string(100, '[') + std::string(100, ']'), ""), "nested too deeply");
+    rejects(file_bytes(R"({"a":NaN})", ""), "invalid literal");
+    rejects(file_bytes(R"({"a":1e400})", ""), "number overflow");
+  }
+  SECTION("a header too large to parse into memory") {
+    // 2^20 + 1 values in about 2 MB: refused while parsing, before the tree holds them all.
+    std::string many = "{\"a\":[0";
+    for (int i = 0; i < (1 << 20); ++i) many += ",0";
+    rejects(file_bytes(many + "]}", ""), "the header holds over 1048576 JSON values");
   }
   SECTION("unknown dtype, bad fields") {
     rejects(file_bytes(R"({"a":{"dtype":"F16","shape":[2],"data_offsets":[0,4]}})", "1234"),
@@ -267,6 +275,8 @@ TEST_CASE("safetensors: corrupt files are rejected with the file and the problem
   SECTION("duplicate names") {
     rejects(file_bytes("{" + tensor_a + "," + tensor_a + "}", eight_bytes),
             "duplicate key \"a\"");
+    rejects(file_bytes(R"({"a":{"dtype":"F32","dtype":"F64","shape":[2],"data_offsets":[0,8]}})",
+                       eight_bytes), "duplicate key \"dtype\"");
   }
   SECTION("truncated data, invalid bool bytes") {
     save_safetensors(path, {{"w", ones({4, 4})}, {"z", zeros({3})}});

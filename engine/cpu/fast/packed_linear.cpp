@@ -2,8 +2,8 @@
 // is recorded (CpuBackend::inference_linear, called by the linear op).
 //
 // Why: OpenBLAS packs both operands into panels on every call. For a weight that serves call after
-// call (a model in eval mode) re-packing it is repeated work, and at a batch-1 transformer's sizes
-// (64 rows, 128-512 features, the weight read from L3) it was a fifth of the model's time. Here a
+// call (a model in eval mode) re-packing it is repeated work, a large share of a batch-1
+// transformer's time (docs/performance.md, "Batch-1 inference"). Here a
 // weight is packed once into panels of 16 output features, each laid out [in_features][16], and the
 // panels are kept in its Storage's derived-data cache together with the version they were packed
 // from. Any write to the weight (an optimizer step, load_state_dict) bumps the version, and the
@@ -28,7 +28,7 @@
 
 #include "engine/cpu/blas.h"  // kParallelGemmWork: when a product is worth splitting
 #include "engine/cpu/cpu_backend.h"
-#include "engine/parallel.h"
+#include "engine/cpu/parallel.h"
 
 #if defined(__AVX2__) && defined(__FMA__)
 #include <immintrin.h>

@@ -1,5 +1,5 @@
 // The thread pool behind parallel_chunks; see parallel.h.
-#include "engine/parallel.h"
+#include "engine/cpu/parallel.h"
 
 #include <cblas.h>
 
@@ -38,13 +38,12 @@ inline void cpu_relax() {
 thread_local bool t_in_region = false;
 
 // How far apart the pool's threads are, measured by how long a spinning worker takes to see a job
-// the caller has just published (a cache line crossing from one core to the other). On this kind
-// of machine that took under 250 ns in 97% of regions while the two vCPUs sat near each other, and
-// 250 ns to 1 us while the host had put them far apart, which it does for minutes at a time. Far
-// apart, everything a region's threads hand each other crosses slowly: a batch-1 CNN took 0.16-0.21
-// ms on two threads against 0.12 on one (and 0.09 on two near ones). So while most recent joins
-// are slow, kernels ask for kFarWorkScale times more work before they split it (worth_splitting),
-// and a few regions that would have stayed whole are split anyway, to keep measuring.
+// the caller has just published (a cache line crossing from one core to the other). A shared host
+// sometimes places the vCPUs far apart for minutes; then everything a region's threads hand each
+// other crosses slowly and small regions run faster on one thread (docs/performance.md,
+// "Threads"). So while most recent joins are slow, kernels ask for kFarWorkScale times more work
+// before they split it (worth_splitting), and a few regions that would have stayed whole are split
+// anyway, to keep measuring.
 constexpr auto kFarJoin = std::chrono::nanoseconds(300);
 constexpr auto kPausedJoin = std::chrono::microseconds(5);  // slower: the worker was preempted
 constexpr int kFarEnter = 12, kFarLeave = 4;                 // slow joins among the last 16

@@ -1,11 +1,9 @@
 // The engine's own thread pool, used by every CPU kernel that splits its work (elementwise loops,
 // reductions, convolutions, GEMM: OpenBLAS is kept at one thread and engine/cpu/blas.h splits
-// products over this pool, so one pool owns the cores). It exists instead of OpenMP because of two
-// cores shared with OpenBLAS: libgomp's idle workers spin for milliseconds after every parallel region (unless the
-// user sets OMP_WAIT_POLICY before the program starts, which a library cannot do for them), and
-// that spinning steals the core OpenBLAS's GEMM thread needs (docs/performance.md measured a
-// training step 20x slower). These workers spin only for a few microseconds after a job (long
-// enough to catch the next op of a training step) and then sleep on a condition variable.
+// products over this pool, so one pool owns the cores). It exists instead of OpenMP because
+// libgomp's idle workers spin for milliseconds after every region, which starves the next kernel
+// on a shared two-core machine (docs/performance.md, "Threads"). These workers poll for a few
+// microseconds after a job (long enough to catch the next op of a training step), then sleep.
 //
 // The calling thread always takes part as thread 0. A region started from inside another region,
 // or from a second user thread while the pool is busy (e.g. a DataLoader's background thread), runs

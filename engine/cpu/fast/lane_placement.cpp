@@ -1,5 +1,5 @@
-// Eight-lane placement of values at fixed increasing positions (engine/cpu/lane_placement.h).
-#include "engine/cpu/lane_placement.h"
+// Eight-lane placement of values at fixed increasing positions (engine/cpu/fast/lane_placement.h).
+#include "engine/cpu/fast/lane_placement.h"
 
 #include <array>
 #include <bit>

@@ -24,7 +24,7 @@
 
 #include "engine/cpu/blas.h"
 #include "engine/cpu/cpu_backend.h"
-#include "engine/parallel.h"
+#include "engine/cpu/parallel.h"
 
 namespace dg::cpu {
 
