@@ -29,16 +29,23 @@
 #include "engine/flops.h"
 #include "engine/ops/functional.h"
 #include "engine/ops/ops.h"
+#include "examples/common/command_line.h"
+#include "examples/common/evaluate.h"
+#include "examples/common/fashion_mnist.h"
+#include "examples/common/plot.h"
+#include "examples/common/result_figures.h"
 #include "nn/basic.h"
 #include "nn/conv.h"
 #include "nn/linear.h"
 #include "nn/lr_schedule.h"
 #include "nn/normalization.h"
 #include "nn/optim.h"
-#include "nn/progress.h"
-#include "nn/run_log.h"
+#include "nn/train/loss_trend.h"
+#include "nn/train/progress.h"
+#include "nn/train/run_log.h"
 
 using namespace dg;
+using dg::experiment::classification_accuracy;
 
 // --------------------------------------------------------------------------- settings
 
@@ -48,65 +55,36 @@ struct Settings {
   double learning_rate = 1e-3;
   uint64_t seed = 0;
   std::string out_dir = "runs";
-  std::string data_dir = data::FashionMnist::kDefaultDir;
+  std::string data_dir;  // empty: the Debian package's directory
   bool quiet = false;
   int64_t train_subset = 0;  // 0: the whole training set
   int64_t test_subset = 0;   // 0: the whole test set
 };
 
-// The whole of `text` as a non-negative integer, or -1 if it is not one.
-long long parse_count(const char* text) {
-  char* end = nullptr;
-  const long long value = std::strtoll(text, &end, 10);
-  return *text != '\0' && *end == '\0' && value >= 0 ? value : -1;
-}
-
 Settings parse_args(int argc, char** argv) {
   Settings s;
-  bool epochs_given = false;
-  for (int i = 1; i < argc; ++i) {
-    const std::string arg = argv[i];
-    const bool has_value = i + 1 < argc;
-    const long long value = has_value ? parse_count(argv[i + 1]) : -1;
-    if (arg == "--smoke") {
-      s.train_subset = 1024;
-      s.test_subset = 500;
-      if (!epochs_given) s.epochs = 2;  // 2 x 16 steps
-    } else if (arg == "--epochs" && value >= 1) {
-      s.epochs = value;
-      epochs_given = true;
-      ++i;
-    } else if (arg == "--seed" && value >= 0) {
-      s.seed = static_cast<uint64_t>(value);
-      ++i;
-    } else if (arg == "--out" && has_value) {
-      s.out_dir = argv[++i];
-    } else if (arg == "--data" && has_value) {
-      s.data_dir = argv[++i];
-    } else if (arg == "--quiet") {
-      s.quiet = true;
-    } else {
-      std::fprintf(stderr,
-                   "usage: %s [--epochs N (>= 1)] [--seed S] [--out DIR] [--data DIR] [--quiet] "
-                   "[--smoke]\n",
-                   argv[0]);
-      std::exit(arg == "--help" || arg == "-h" ? 0 : 2);
-    }
+  bool smoke = false;
+  CLI::App app{"Trains a convolutional network on Fashion-MNIST (the main example)."};
+  app.add_option("--epochs", s.epochs, "training epochs")
+      ->check(CLI::Range(int64_t{1}, int64_t{100000}))
+      ->capture_default_str();
+  app.add_option("--seed", s.seed, "seed of the initial weights, dropout and batch order")
+      ->check(experiment::non_negative())
+      ->capture_default_str();
+  app.add_option("--out", s.out_dir, "where the CSV and the plots go")->capture_default_str();
+  app.add_option("--data", s.data_dir,
+                 "where Fashion-MNIST is (default: the Debian package's folder)");
+  app.add_flag("--quiet", s.quiet, "no progress bars");
+  app.add_flag(
+      "--smoke", smoke,
+      "a seconds-long run on 1024 training and 500 test images (2 epochs unless --epochs)");
+  experiment::parse_command_line(app, argc, argv);
+  if (smoke) {
+    s.train_subset = 1024;
+    s.test_subset = 500;
+    if (!experiment::given(app, "--epochs")) s.epochs = 2;
   }
   return s;
-}
-
-// --------------------------------------------------------------------------- the data
-//
-// Pixels are scaled to [0, 1] and standardised with the training set's mean and standard
-// deviation. The smoke run takes the first images of each split (the files are in no particular
-// class order, so every class is present).
-
-std::shared_ptr<const data::Dataset> first_n(std::shared_ptr<const data::Dataset> all, int64_t n) {
-  if (n <= 0 || n >= all->size()) return all;
-  std::vector<int64_t> indices(n);
-  std::iota(indices.begin(), indices.end(), 0);
-  return std::make_shared<data::Subset>(std::move(all), std::move(indices));
 }
 
 // --------------------------------------------------------------------------- the model
@@ -120,17 +98,18 @@ std::shared_ptr<const data::Dataset> first_n(std::shared_ptr<const data::Dataset
 class FashionCnn : public nn::UnaryModule {
  public:
   explicit FashionCnn(Generator& gen)
-      : conv1(register_module("conv1", std::make_shared<nn::Conv2d>(
-                                           1, 32, 3, Conv2dOptions{.padding = {1, 1}}, false,
-                                           nn::ParamOptions{.generator = &gen}))),
+      : conv1(register_module(
+            "conv1", std::make_shared<nn::Conv2d>(1, 32, 3, Conv2dOptions{.padding = {1, 1}}, false,
+                                                  nn::ParamOptions{.generator = &gen}))),
         bn1(register_module("bn1", std::make_shared<nn::BatchNorm2d>(32))),
-        conv2(register_module("conv2", std::make_shared<nn::Conv2d>(
-                                           32, 64, 3, Conv2dOptions{.padding = {1, 1}}, false,
-                                           nn::ParamOptions{.generator = &gen}))),
+        conv2(register_module(
+            "conv2", std::make_shared<nn::Conv2d>(32, 64, 3, Conv2dOptions{.padding = {1, 1}},
+                                                  false, nn::ParamOptions{.generator = &gen}))),
         bn2(register_module("bn2", std::make_shared<nn::BatchNorm2d>(64))),
         drop1(register_module("drop1", std::make_shared<nn::Dropout>(0.25, &gen))),
-        fc1(register_module("fc1", std::make_shared<nn::Linear>(
-                                       64 * 7 * 7, 128, true, nn::ParamOptions{.generator = &gen}))),
+        fc1(register_module("fc1",
+                            std::make_shared<nn::Linear>(64 * 7 * 7, 128, true,
+                                                         nn::ParamOptions{.generator = &gen}))),
         drop2(register_module("drop2", std::make_shared<nn::Dropout>(0.25, &gen))),
         fc2(register_module("fc2", std::make_shared<nn::Linear>(
                                        128, 10, true, nn::ParamOptions{.generator = &gen}))) {}
@@ -139,10 +118,10 @@ class FashionCnn : public nn::UnaryModule {
   Tensor forward(const Tensor& x) override {
     const Pool2dOptions halve{.kernel = {2, 2}};
     Tensor h = max_pool2d(relu((*bn1)((*conv1)(x))), halve);  // [N, 32, 14, 14]
-    h = max_pool2d(relu((*bn2)((*conv2)(h))), halve);          // [N, 64, 7, 7]
-    h = flatten(h, 1);                                           // [N, 3136]
-    h = relu((*fc1)((*drop1)(h)));                               // [N, 128]
-    return (*fc2)((*drop2)(h));                                  // [N, 10]
+    h = max_pool2d(relu((*bn2)((*conv2)(h))), halve);         // [N, 64, 7, 7]
+    h = flatten(h, 1);                                        // [N, 3136]
+    h = relu((*fc1)((*drop1)(h)));                            // [N, 128]
+    return (*fc2)((*drop2)(h));                               // [N, 10]
   }
   std::string type_name() const override { return "FashionCnn"; }
 
@@ -156,36 +135,16 @@ class FashionCnn : public nn::UnaryModule {
   std::shared_ptr<nn::Linear> fc2;
 };
 
-// --------------------------------------------------------------------------- evaluation
-
-// The fraction of `dataset` the model classifies correctly (eval mode, no graph).
-double evaluate(nn::UnaryModule& model, std::shared_ptr<const data::Dataset> dataset) {
-  NoGradGuard no_grad;
-  model.eval();
-  data::DataLoader loader(std::move(dataset), {.batch_size = 500});
-  double correct = 0;
-  for (const data::Batch& batch : loader.epoch(0))
-    correct += sum(eq(argmax(model(batch.input), 1), batch.target)).item<double>();
-  model.train();
-  return correct / static_cast<double>(loader.dataset().size());
-}
-
 // --------------------------------------------------------------------------- training
 
 int main(int argc, char** argv) {
   std::setvbuf(stdout, nullptr, _IOLBF, 0);  // show each epoch as it ends, even through a pipe
   const Settings s = parse_args(argc, argv);
-  if (!data::FashionMnist::available(s.data_dir)) {
-    std::printf("Fashion-MNIST is not in %s: install the Debian package %s (or pass --data DIR)\n",
-                s.data_dir.c_str(), data::FashionMnist::kDebianPackage);
-    return 77;
-  }
-  const auto train_set = first_n(std::make_shared<data::TensorDataset>(data::FashionMnist::load(
-                                     data::Split::train, /*normalize=*/true, s.data_dir)),
-                                 s.train_subset);
-  const auto test_set = first_n(std::make_shared<data::TensorDataset>(data::FashionMnist::load(
-                                    data::Split::test, /*normalize=*/true, s.data_dir)),
-                                s.test_subset);
+  // The first images of each split (every class is present), standardised with the training set's
+  // mean and std; nothing (exit 77, "skipped") without the data set.
+  const auto splits = experiment::load_fashion_mnist(s.data_dir, s.train_subset, s.test_subset);
+  if (!splits) return 77;
+  const auto& [train_set, test_set] = *splits;
 
   Generator gen(s.seed);
   auto model = std::make_shared<FashionCnn>(gen);
@@ -193,14 +152,15 @@ int main(int argc, char** argv) {
   data::DataLoader loader(train_set, {.batch_size = s.batch_size, .shuffle = true, .seed = s.seed});
   // The learning rate follows half a cosine from its start down to zero over the whole run.
   nn::LrScheduler scheduler(optimizer, nn::warmup_cosine(0, s.epochs * loader.num_batches()));
-  nn::RunLog log(s.out_dir + "/fmnist_cnn.csv",
-                 {"epoch", "train_loss", "train_acc", "test_acc", "seconds"});
+  train::RunLog log(s.out_dir + "/fmnist_cnn.csv",
+                    {"epoch", "train_loss", "train_acc", "test_acc", "seconds"});
 
-  std::printf("CNN (%lld parameters) on Fashion-MNIST: %lld training and %lld test images, %lld "
-              "epochs of %lld batches of %lld, Adam lr %g with cosine decay, seed %llu\n",
-              (long long)model->num_parameters(), (long long)train_set->size(),
-              (long long)test_set->size(), (long long)s.epochs, (long long)loader.num_batches(),
-              (long long)s.batch_size, s.learning_rate, (unsigned long long)s.seed);
+  std::printf(
+      "CNN (%lld parameters) on Fashion-MNIST: %lld training and %lld test images, %lld "
+      "epochs of %lld batches of %lld, Adam lr %g with cosine decay, seed %llu\n",
+      (long long)model->num_parameters(), (long long)train_set->size(), (long long)test_set->size(),
+      (long long)s.epochs, (long long)loader.num_batches(), (long long)s.batch_size,
+      s.learning_rate, (unsigned long long)s.seed);
 
   std::vector<double> step_losses;
   double train_seconds = 0;
@@ -208,8 +168,8 @@ int main(int argc, char** argv) {
   for (int64_t epoch = 1; epoch <= s.epochs; ++epoch) {
     const auto start = std::chrono::steady_clock::now();
     const FlopScope epoch_flops;
-    nn::ProgressBar bar("epoch " + std::to_string(epoch) + "/" + std::to_string(s.epochs),
-                        loader.num_batches(), s.quiet);
+    train::ProgressBar bar("epoch " + std::to_string(epoch) + "/" + std::to_string(s.epochs),
+                           loader.num_batches(), s.quiet);
     double loss_sum = 0, correct = 0;
     for (const data::Batch& batch : loader.epoch(epoch)) {
       Tensor logits = (*model)(batch.input);
@@ -227,10 +187,11 @@ int main(int argc, char** argv) {
     }
     bar.finish();
     train_flops += epoch_flops.count();
-    train_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    train_seconds +=
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 
     const double n = static_cast<double>(train_set->size());
-    const double test_acc = evaluate(*model, test_set);
+    const double test_acc = classification_accuracy(*model, test_set);
     log.add({double(epoch), loss_sum / n, correct / n, test_acc, train_seconds});
     std::printf("epoch %2lld  train loss %.4f  train acc %5.2f%%  test acc %5.2f%%  %6.1f s\n",
                 (long long)epoch, loss_sum / n, 100 * correct / n, 100 * test_acc, train_seconds);
@@ -240,29 +201,23 @@ int main(int argc, char** argv) {
   // --------------------------------------------------------------------------- results
 
   const FlopScope eval_flops;
-  const double test_acc = evaluate(*model, test_set);
+  const double test_acc = classification_accuracy(*model, test_set);
   const double forward_mflop_per_image =
       static_cast<double>(eval_flops.count()) * 1e-6 / static_cast<double>(test_set->size());
-  log.write_plot(s.out_dir + "/fmnist_cnn_loss.png", "epoch", {"train_loss"},
-                 "Fashion-MNIST CNN: training loss");
-  log.write_plot(s.out_dir + "/fmnist_cnn_accuracy.png", "epoch", {"train_acc", "test_acc"},
-                 "Fashion-MNIST CNN: accuracy");
+  plot::write_line_chart(
+      s.out_dir + "/fmnist_cnn_loss.png",
+      plot::curves_chart(log, "epoch", {"train_loss"}, "Fashion-MNIST CNN: training loss"));
+  plot::write_line_chart(
+      s.out_dir + "/fmnist_cnn_accuracy.png",
+      plot::curves_chart(log, "epoch", {"train_acc", "test_acc"}, "Fashion-MNIST CNN: accuracy"));
   std::printf("test accuracy %.2f%%\n", 100 * test_acc);
-  std::printf("training took %.1f s (%.1f GFLOP measured by the engine); a forward pass "
-              "costs %.3f MFLOP per image\n",
-              train_seconds, train_gflop, forward_mflop_per_image);
-  std::printf("curves in %s, plots in %s and %s\n", log.path().c_str(),
-              (s.out_dir + "/fmnist_cnn_loss.png").c_str(),
-              (s.out_dir + "/fmnist_cnn_accuracy.png").c_str());
+  std::printf(
+      "training took %.1f s (%.1f GFLOP measured by the engine); a forward pass "
+      "costs %.3f MFLOP per image\n",
+      train_seconds, train_gflop, forward_mflop_per_image);
+  experiment::print_written(
+      {log.path(), s.out_dir + "/fmnist_cnn_loss.png", s.out_dir + "/fmnist_cnn_accuracy.png"});
 
   // The check the test suite relies on: the loss of the last steps is well below that of the first.
-  const size_t k = std::min<size_t>(5, step_losses.size() / 2);
-  const double first = std::accumulate(step_losses.begin(), step_losses.begin() + k, 0.0) / k;
-  const double last = std::accumulate(step_losses.end() - k, step_losses.end(), 0.0) / k;
-  if (!(last < 0.8 * first)) {
-    std::printf("FAILED: the loss did not go down (first steps %.4f, last steps %.4f)\n", first, last);
-    return 1;
-  }
-  std::printf("the loss went down: first steps %.4f, last steps %.4f\n", first, last);
-  return 0;
+  return train::report_loss_trend(train::loss_trend(step_losses), 0.8) ? 0 : 1;
 }

@@ -50,12 +50,12 @@
 #include "engine/autograd.h"
 #include "engine/flops.h"
 #include "engine/ops/functional.h"
+#include "examples/common/plot.h"
 #include "nn/attention.h"
 #include "nn/basic.h"
 #include "nn/linear.h"
 #include "nn/normalization.h"
 #include "nn/optim.h"
-#include "nn/plot.h"
 
 using namespace dg;
 using namespace dg::dynamic;
@@ -355,20 +355,20 @@ int main(int argc, char** argv) try {
       flops.push_back(r.flops_per_token / 1e6);
       ms.push_back(r.ms_per_step);
       if (seed == 0 && !r.load_share.empty()) {
-        nn::LinePlot plot;
-        plot.title = "per-expert load, " + gate;
-        plot.x_label = "training step";
-        plot.y_label = "share of routed slots";
+        plot::LineChart chart;
+        chart.title = "per-expert load, " + gate;
+        chart.x_label = "training step";
+        chart.y_label = "share of routed slots";
         for (size_t e = 0; e < r.load_share.front().size(); ++e) {
-          nn::LineSeries series;
+          plot::Series series;
           series.name = "expert " + std::to_string(e);
           for (size_t t = 0; t < r.load_share.size(); ++t) {
             series.x.push_back(static_cast<double>(t));
             series.y.push_back(r.load_share[t][e]);
           }
-          plot.series.push_back(series);
+          chart.series.push_back(series);
         }
-        nn::write_line_plot(s.out_dir + "/load_" + gate + ".png", plot);
+        plot::write_line_chart(s.out_dir + "/load_" + gate + ".png", chart);
       }
     }
     auto cell = [](const std::vector<double>& v, int digits) {

@@ -7,154 +7,185 @@
 //
 // Scaled down from the paper (ResNet-50 on ImageNet) to SmallResNet (ResNet-14 layout) at width
 // 0.5 on the first 6000 training and 2000 test images, 3 epochs, 3 seeds, with the recipe of
-// partition/experiment.h (the paper's, scaled). Every partition is computed before training on
-// 10 batches.
+// examples/common/experiment.h (the paper's, scaled). Every partition is computed before training
+// on 10 batches.
 //
 //   padnet_partition [--seeds N] [--epochs N] [--train N] [--test N] [--width W] [--out DIR]
 //                    [--data DIR] [--quiet] [--smoke]
 //
 // Writes DIR/padnet_partition.md, DIR/padnet_partition.csv and DIR/padnet_partition.png (bars
 // with error bars). Exits 1 if a run's loss did not go down, 77 without the data set.
+#include <fmt/format.h>
+
+#include <algorithm>
 #include <cstdio>
-#include <fstream>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
 
-#include "nn/plot.h"
-#include "nn/run_log.h"
-#include "partition/experiment.h"
-#include "partition/experiment_data.h"
-#include "partition/experiment_flags.h"
+#include "examples/common/experiment.h"
+#include "examples/common/experiment_flags.h"
+#include "examples/common/fashion_mnist.h"
+#include "examples/common/plot.h"
+#include "examples/common/result_figures.h"
+#include "examples/common/results_page.h"
+#include "examples/common/statistics.h"
+#include "nn/train/progress.h"
+#include "nn/train/run_log.h"
 
 using namespace dg;
-using namespace dg::partition;
+using namespace dg::experiment;
+using partition::ScaleFactors;
 
 // --------------------------------------------------------------------------- settings
 
 constexpr double kDynamicRatio = 0.3;
-const std::vector<std::string> kMethods = {"Random", "MP", "IMP", "Dynamic", "SNIP-P"};
+// The partitions of PAD-Net, by the name the paper's figure gives them.
+const std::vector<std::pair<std::string, PartitionMethod>> kPartitions = {
+    {"Random", PartitionMethod::random},
+    {"MP", PartitionMethod::one_shot},
+    {"IMP", PartitionMethod::imp}};
+
+// --------------------------------------------------------------------------- the figures
+//
+// From the CSV (one row per run): every seed's top-1 per method, and each method minus the fully
+// dynamic network at the same seed (the claims are orderings against it and between partitions).
+
+std::vector<std::string> draw_figures(const train::CsvTable& csv, const std::string& out_dir) {
+  return draw_seed_figures(seed_results_from_csv(csv, {"method"}, "top1", 100.0), out_dir,
+                           "padnet_partition", "Figure 4 (kappa 30%)", "top-1 %", "Dynamic");
+}
 
 // --------------------------------------------------------------------------- the experiment
 
 int main(int argc, char** argv) {
   std::setvbuf(stdout, nullptr, _IOLBF, 0);
-  ExperimentFlags defaults;
-  const ExperimentFlags flags = parse_experiment_flags(argc, argv, defaults);
-  const std::optional<ExperimentData> data = load_fashion_mnist(flags);
+  const ExperimentFlags flags =
+      parse_experiment_flags(argc, argv, ExperimentFlags{},
+                             "PAD-Net Figure 4 on Fashion-MNIST: partition methods (Random, MP, "
+                             "IMP, fully dynamic, SNIP-P) at kappa 30%.");
+  const std::string csv_path = flags.out_dir + "/padnet_partition.csv";
+  if (flags.replot) {  // the figures again from an earlier run's CSV, no training
+    print_written(draw_figures(train::read_csv(csv_path), flags.out_dir));
+    return 0;
+  }
+  const auto data =
+      load_fashion_mnist_tensors(flags.data_dir, flags.train_examples, flags.test_examples);
   if (!data) return 77;  // not installed: skipped
   const LabelledImages& train = data->train;
   const LabelledImages& test = data->test;
-  std::printf("Figure 4 on Fashion-MNIST: ResNet width %g, %lld training / %lld test images, %lld "
-              "epochs, %lld seeds, kappa %.0f%%\n",
-              flags.width_multiplier, (long long)train.size(), (long long)test.size(),
-              (long long)flags.epochs, (long long)flags.seeds, 100 * kDynamicRatio);
+  std::printf(
+      "Figure 4 on Fashion-MNIST: ResNet width %g, %lld training / %lld test images, %lld "
+      "epochs, %lld seeds, kappa %.0f%%\n",
+      flags.width_multiplier, (long long)train.size(), (long long)test.size(),
+      (long long)flags.epochs, (long long)flags.seeds, 100 * kDynamicRatio);
 
-  nn::RunLog log(flags.out_dir + "/padnet_partition.csv",
-                 {"method", "seed", "top1", "params", "epoch_seconds"});
-  std::vector<std::vector<double>> accuracies(kMethods.size());
-  std::vector<int64_t> params(kMethods.size());
+  train::RunLog log(csv_path, {"method", "seed", "top1", "params", "epoch_seconds"});
+  train::SweepProgress sweep("padnet_partition", flags.seeds * 5, flags.quiet);
+  SeedResults accuracy;
+  std::map<std::string, int64_t> params;
   bool all_went_down = true;
   for (int64_t seed = 0; seed < flags.seeds; ++seed) {
-    TrainOptions options = paper_train_options(Backbone::resnet);
-    options.epochs = flags.epochs;
-    options.seed = static_cast<uint64_t>(seed);
-    options.quiet = flags.quiet;
-    auto record = [&](size_t m, double accuracy, int64_t intrinsic, const TrainingRecord& training) {
+    auto record = [&](const std::string& method, double top1, int64_t intrinsic,
+                      const TrainingRecord& training) {
       all_went_down = all_went_down && training.loss_went_down();
-      accuracies[m].push_back(accuracy);
-      params[m] = intrinsic;
+      accuracy.add(method, seed, top1);
+      params[method] = intrinsic;
       const double epoch_seconds = mean_std(training.epoch_seconds).mean;
-      log.add({double(m), double(seed), accuracy, double(intrinsic), epoch_seconds});
+      log.add({method, seed, top1, intrinsic, epoch_seconds});
+      sweep.run_done(method + " seed " + std::to_string(seed));
       std::printf("%-8s seed %lld  loss %.3f -> %.3f  top-1 %5.2f%%  %lld params  %.1f s/epoch\n",
-                  kMethods[m].c_str(), (long long)seed, training.step_losses.front(),
-                  training.epoch_losses.back(), 100 * accuracy, (long long)intrinsic, epoch_seconds);
+                  method.c_str(), (long long)seed, training.step_losses.front(),
+                  training.epoch_losses.back(), 100 * top1, (long long)intrinsic, epoch_seconds);
+    };
+    auto options = [&](const std::string& method) {
+      return flags_train_options(flags, Backbone::resnet, seed,
+                                 method + " seed " + std::to_string(seed));
     };
 
-    // --------------------------------------------------------------------- Random, MP, IMP, Dynamic
+    // --------------------------------------------------------------------- Random, MP, IMP,
+    // Dynamic
 
-    const ModelRecipe padnet{.backbone = Backbone::resnet, .method = ConvMethod::padnet,
-                             .width_multiplier = flags.width_multiplier,
-                             .resnet_blocks_per_stage = flags.resnet_blocks_per_stage, .partial = {}};
-    const PartitionMethod partitions[] = {PartitionMethod::random, PartitionMethod::one_shot,
-                                          PartitionMethod::imp};
+    const ModelRecipe padnet = flags_recipe(flags, Backbone::resnet, ConvMethod::padnet);
     int64_t padnet_kernel_parameters = 0;
-    for (size_t m = 0; m < 3; ++m) {
-      const PartitionPlan plan{.method = partitions[m], .dynamic_ratio = kDynamicRatio,
-                               .rounds = flags.partition_rounds, .num_batches = flags.partition_batches};
-      options.label = kMethods[m] + " seed " + std::to_string(seed);
-      const RunOutcome run = run_recipe(padnet, plan, train, test, options, static_cast<uint64_t>(seed), 0);
-      if (partitions[m] == PartitionMethod::imp) padnet_kernel_parameters = partitioned_kernel_parameters(*run.model);
-      record(m, run.accuracy, run.report.total.intrinsic(), run.training);
+    for (const auto& [name, method] : kPartitions) {
+      const RunOutcome run = run_recipe(padnet, flags_plan(flags, method, kDynamicRatio), train,
+                                        test, options(name), static_cast<uint64_t>(seed), 0);
+      if (method == PartitionMethod::imp)
+        padnet_kernel_parameters = partition::partitioned_kernel_parameters(*run.model);
+      record(name, run.accuracy, run.report.total.intrinsic(), run.training);
     }
-    ModelRecipe dynamic_recipe = padnet;
-    dynamic_recipe.method = ConvMethod::dyconv;
-    options.label = "Dynamic seed " + std::to_string(seed);
-    const RunOutcome dynamic_run = run_recipe(dynamic_recipe, {}, train, test, options, static_cast<uint64_t>(seed), 0);
-    record(3, dynamic_run.accuracy, dynamic_run.report.total.intrinsic(), dynamic_run.training);
+    const RunOutcome dynamic_run =
+        run_recipe(flags_recipe(flags, Backbone::resnet, ConvMethod::dyconv), {}, train, test,
+                   options("Dynamic"), static_cast<uint64_t>(seed), 0);
+    record("Dynamic", dynamic_run.accuracy, dynamic_run.report.total.intrinsic(),
+           dynamic_run.training);
 
     // --------------------------------------------------------------------- SNIP at PAD-Net's count
     //
     // The fully dynamic network (every mask one, no scale factors: plain DY-Conv) with all but the
     // top |g (.) W| weights of its K kernels zeroed, kept zero after every step.
 
-    ModelRecipe snip_recipe = padnet;
-    snip_recipe.partial.scale_factors = ScaleFactors::none;
+    const ModelRecipe snip_recipe = flags_recipe(flags, Backbone::resnet, ConvMethod::padnet,
+                                                 {.scale_factors = ScaleFactors::none});
     auto snip_model = build_model(snip_recipe, static_cast<uint64_t>(seed));
     snip_model->train();
-    const SnipPruning pruning =
-        snip_prune(*snip_model, classification_batch_loss(*snip_model, train, 64, static_cast<uint64_t>(seed)),
-                   flags.partition_batches, padnet_kernel_parameters);
-    options.label = "SNIP-P seed " + std::to_string(seed);
-    options.after_step = [&pruning] { pruning.apply(); };
-    const TrainingRecord snip_training = train_classifier(*snip_model, train, options);
-    record(4, top1_accuracy(*snip_model, test), parameter_report(*snip_model).total.intrinsic(), snip_training);
+    const partition::SnipPruning pruning = partition::snip_prune(
+        *snip_model, classification_batch_loss(*snip_model, train, 64, static_cast<uint64_t>(seed)),
+        flags.partition_batches, padnet_kernel_parameters);
+    TrainOptions snip_options = options("SNIP-P");
+    snip_options.after_step = [&pruning] { pruning.apply(); };
+    const TrainingRecord snip_training = train_classifier(*snip_model, train, snip_options);
+    record("SNIP-P", top1_accuracy(*snip_model, test),
+           partition::parameter_report(*snip_model).total.intrinsic(), snip_training);
   }
 
   // --------------------------------------------------------------------------- table and figure
 
-  std::string table = "| Partition | Params (intrinsic) | Top-1 % (mean +- std) |\n|---|---:|---:|\n";
-  nn::BarSeries bars{.name = "top-1 %", .values = {}, .errors = {}};
-  std::vector<MeanStd> stats;
-  for (size_t m = 0; m < kMethods.size(); ++m) {
-    stats.push_back(mean_std(accuracies[m]));
-    char row[256];
-    std::snprintf(row, sizeof row, "| %s | %lld | %.2f +- %.2f |\n", kMethods[m].c_str(), (long long)params[m],
-                  100 * stats[m].mean, 100 * stats[m].std);
-    table += row;
-    bars.values.push_back(100 * stats[m].mean);
-    bars.errors.push_back(100 * stats[m].std);
+  MarkdownTable table{.header = {"Partition", "Params (intrinsic)", "Top-1 % (mean +- std)"},
+                      .right_aligned = {false, true, true},
+                      .rows = {}};
+  double noise = 0.0;
+  for (const std::string& method : accuracy.methods()) {
+    const MeanStd s = accuracy.stats(method);
+    noise = std::max(noise, s.std);
+    table.add({method, std::to_string(params.at(method)),
+               fmt::format("{:.2f} +- {:.2f}", 100 * s.mean, 100 * s.std)});
   }
-  std::printf("\n%s", table.c_str());
-  nn::write_bar_chart(flags.out_dir + "/padnet_partition.png",
-                      {.title = "Figure 4: partition methods (kappa 30%)",
-                       .y_label = "top-1 %", .categories = kMethods, .series = {bars}});
+  std::printf("\n%s", table.str().c_str());
+  const std::vector<std::string> figures = draw_figures(train::read_csv(csv_path), flags.out_dir);
 
   // --------------------------------------------------------------------------- the results file
   //
   // The paper's order: IMP > MP > Random, IMP above Dynamic; and (Table 5) pruning below Dynamic.
 
-  auto verdict = [](bool holds) { return holds ? "matches" : "does NOT match"; };
-  const double noise = std::max({stats[0].std, stats[1].std, stats[2].std, stats[3].std, stats[4].std});
-  std::ofstream md(flags.out_dir + "/padnet_partition.md");
-  md << "# PAD-Net Figure 4 on Fashion-MNIST (examples/padnet_partition.cpp)\n\n"
-     << "Command: `build/examples/padnet_partition " << flags.command_line << "`\n\n"
-     << "Scale: ResNet (SmallResNet, " << flags.resnet_blocks_per_stage << " blocks per stage, width "
-     << flags.width_multiplier << "), " << train.size() << " training / " << test.size() << " test images, "
-     << flags.epochs << " epochs, seeds 0.." << flags.seeds - 1 << "; kappa 30%; MP = one round, IMP = "
-     << flags.partition_rounds << " rounds, scored on " << flags.partition_batches
-     << " batches before training; SNIP-P keeps PAD-Net's kernel parameter count.\n\n"
-     << table << "\n![partition methods](padnet_partition.png)\n\n"
-     << "## Where this has the paper's shape and where not\n\n"
-     << "- IMP above MP: " << verdict(stats[2].mean > stats[1].mean) << " the paper.\n"
-     << "- MP above Random: " << verdict(stats[1].mean > stats[0].mean) << " the paper.\n"
-     << "- IMP above fully dynamic: " << verdict(stats[2].mean > stats[3].mean) << " the paper.\n"
-     << "- SNIP-pruned below fully dynamic (Table 5's finding for MoE): " << verdict(stats[4].mean < stats[3].mean)
-     << " the paper.\n"
-     << "- The largest std over the settings is " << 100 * noise
-     << " points; orderings between means closer than that are not resolved by this run.\n";
-  md.close();
-  std::printf("results in %s/padnet_partition.md, .csv and .png\n", flags.out_dir.c_str());
+  const std::string md_path = flags.out_dir + "/padnet_partition.md";
+  write_results_page(
+      md_path,
+      {.title = "PAD-Net Figure 4 on Fashion-MNIST",
+       .program = "padnet_partition",
+       .command_line = flags.command_line,
+       .scale = fmt::format(
+           "Scale: ResNet (SmallResNet, {} blocks per stage, width {}), {} training / {} test "
+           "images, {} epochs, seeds 0..{}; kappa 30%; MP = one round, IMP = {} rounds, scored on "
+           "{} batches before training; SNIP-P keeps PAD-Net's kernel parameter count.",
+           flags.resnet_blocks_per_stage, flags.width_multiplier, train.size(), test.size(),
+           flags.epochs, flags.seeds - 1, flags.partition_rounds, flags.partition_batches),
+       .table = table.str(),
+       .figures = figures_in(figures),
+       .claims = {{"IMP above MP", accuracy.mean("IMP") > accuracy.mean("MP")},
+                  {"MP above Random", accuracy.mean("MP") > accuracy.mean("Random")},
+                  {"IMP above fully dynamic", accuracy.mean("IMP") > accuracy.mean("Dynamic")},
+                  {"SNIP-pruned below fully dynamic (Table 5's finding for MoE)",
+                   accuracy.mean("SNIP-P") < accuracy.mean("Dynamic")}},
+       .notes = {fmt::format(
+           "The largest std over the settings is {:.2f} points; orderings between means closer "
+           "than that are not resolved by this run.",
+           100 * noise)}});
+  std::vector<std::string> written = {md_path, csv_path};
+  written.insert(written.end(), figures.begin(), figures.end());
+  print_written(written);
 
   if (!all_went_down) {
     std::printf("FAILED: the training loss of a run did not go down\n");

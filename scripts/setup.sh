@@ -25,7 +25,10 @@ DG_PACKAGES=(
   catch2            # Catch2 v2, for the tests
   libfmt-dev        # error messages and printing
   nlohmann-json3-dev  # JSON: safetensors headers (nn)
-  libstb-dev        # image loading (datasets), PNG plots (nn)
+  libstb-dev        # image loading (datasets; tests read figures back)
+  libcli11-dev      # command lines of the examples (examples/common/command_line.h)
+  libplplot-dev     # figures of the examples (examples/common/plot.h)
+  plplot-driver-cairo  # PLplot's PNG device (pngcairo), with anti-aliased text and lines
   zlib1g-dev        # gzipped IDX files (datasets)
   dataset-fashion-mnist  # Fashion-MNIST IDX files (datasets, examples)
   wordnet-base           # WordNet 3.0 glosses (datasets, examples)
