@@ -13,6 +13,27 @@
 
 namespace dg::dynamic {
 
+std::vector<int64_t> read_next_tokens(nn::LSTMCell& cell, const Tensor& tokens, int64_t T,
+                                      const std::vector<int64_t>& position,
+                                      const std::vector<bool>& reading, Tensor& h, Tensor& c,
+                                      int64_t& cell_rows) {
+  const int64_t B = static_cast<int64_t>(reading.size());
+  std::vector<int64_t> rows, flat;
+  for (int64_t b = 0; b < B; ++b)
+    if (reading[b]) {
+      rows.push_back(b);
+      flat.push_back(b * T + position[b]);
+    }
+  if (rows.empty()) return rows;
+  const ActiveRows active(rows, B);
+  const nn::LSTMState next =
+      cell.forward(index_select(tokens, 0, from_vector(flat)), {compact(h, active), compact(c, active)});
+  h = write_back(h, next.h, active);
+  c = write_back(c, next.c, active);
+  cell_rows += active.count();
+  return rows;
+}
+
 LSTMJump::LSTMJump(int64_t input_size, int64_t hidden_size, int64_t num_classes,
                    const LSTMJumpOptions& options, const nn::ParamOptions& param)
     : input_size(input_size), hidden_size(hidden_size), num_classes(num_classes), options(options) {
@@ -64,19 +85,9 @@ LSTMJumpOutput LSTMJump::forward(const Tensor& x, const Tensor& lengths, JumpMod
   std::vector<int64_t> decision_samples, decision_jumps;
 
   while (true) {
-    std::vector<int64_t> rows, flat;
-    for (int64_t b = 0; b < B; ++b)
-      if (reading[b]) {
-        rows.push_back(b);
-        flat.push_back(b * T + position[b]);
-      }
+    const std::vector<int64_t> rows =
+        read_next_tokens(*cell, tokens, T, position, reading, h, c, out.cell_rows);
     if (rows.empty()) break;
-    const ActiveRows active(rows, B);
-    const nn::LSTMState next =
-        cell->forward(index_select(tokens, 0, from_vector(flat)), {compact(h, active), compact(c, active)});
-    h = write_back(h, next.h, active);
-    c = write_back(c, next.c, active);
-    out.cell_rows += active.count();
 
     std::vector<int64_t> deciding;
     for (int64_t b : rows) {

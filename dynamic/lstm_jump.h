@@ -52,6 +52,16 @@ struct LSTMJumpOutput {
   int64_t cell_rows = 0;             // rows the cell ran on, summed over ticks (= sum of tokens_read)
 };
 
+// One tick of a reader that moves through its tokens sample by sample (LSTM-Jump, the structural
+// jump reader, the policy readers): every sample with reading[b] reads the token at position[b] of
+// tokens ([B * T, input], row b * T + t), and the cell runs on those samples' rows only (compacted,
+// dynamic/routing.h); h and c [B, hidden] take their new rows, and cell_rows counts them. Returns
+// the samples that read, in order (empty when none is reading).
+std::vector<int64_t> read_next_tokens(nn::LSTMCell& cell, const Tensor& tokens, int64_t T,
+                                      const std::vector<int64_t>& position,
+                                      const std::vector<bool>& reading, Tensor& h, Tensor& c,
+                                      int64_t& cell_rows);
+
 class LSTMJump : public nn::Module {
  public:
   LSTMJump(int64_t input_size, int64_t hidden_size, int64_t num_classes,

@@ -50,19 +50,9 @@ LSTMJumpOutput PolicyReader::forward(const Tensor& x, const Tensor& lengths, Jum
   std::vector<Tensor> log_probs, baselines;
   std::vector<int64_t> decision_samples, decision_moves;
   while (true) {
-    std::vector<int64_t> rows, flat;
-    for (int64_t b = 0; b < B; ++b)
-      if (reading[b]) {
-        rows.push_back(b);
-        flat.push_back(b * T + position[b]);
-      }
+    const std::vector<int64_t> rows =
+        read_next_tokens(*cell, tokens, T, position, reading, h, c, out.cell_rows);
     if (rows.empty()) break;
-    const ActiveRows active(rows, B);
-    const nn::LSTMState next =
-        cell->forward(index_select(tokens, 0, from_vector(flat)), {compact(h, active), compact(c, active)});
-    h = write_back(h, next.h, active);
-    c = write_back(c, next.c, active);
-    out.cell_rows += active.count();
 
     // A sample decides after every token it reads, unless reading has ended anyway.
     std::vector<int64_t> deciding;

@@ -68,19 +68,9 @@ LSTMJumpOutput StructuralJumpLSTM::forward(const Tensor& x, const Tensor& kinds,
   std::vector<Tensor> log_probs, baselines;
   std::vector<int64_t> decision_samples, decision_moves;
   while (true) {
-    std::vector<int64_t> rows, flat;
-    for (int64_t b = 0; b < B; ++b)
-      if (reading[b]) {
-        rows.push_back(b);
-        flat.push_back(b * T + position[b]);
-      }
+    const std::vector<int64_t> rows =
+        read_next_tokens(*cell, tokens, T, position, reading, h, c, out.cell_rows);
     if (rows.empty()) break;
-    const ActiveRows active(rows, B);
-    const nn::LSTMState next =
-        cell->forward(index_select(tokens, 0, from_vector(flat)), {compact(h, active), compact(c, active)});
-    h = write_back(h, next.h, active);
-    c = write_back(c, next.c, active);
-    out.cell_rows += active.count();
 
     // Every sample that has tokens left decides its move.
     std::vector<int64_t> deciding;
