@@ -15,14 +15,16 @@
 // samples leave the batch, so the FLOPs and the time are what really ran.
 //
 //   early_exit [--task wordnet|fmnist|both] [--scheme NAME] [--seeds N] [--epochs N]
-//              [--out DIR] [--smoke]
+//              [--train N] [--test N] [--b1-samples N] [--out DIR] [--smoke]
+//
+// NAME: joint, weighted_joint (the default), two_stage, self_distillation or alternating.
 //
 // Writes DIR/early_exit.csv (DIR is out/early_exit by default): one row per task, seed, rule and
 // threshold with accuracy, mean exit, FLOPs per sample, and microseconds per sample at batch 64 and
 // at batch 1 (the batch-1 time on the first --b1-samples test samples). --smoke trains tiny models
-// on small subsets for a few steps (seconds); the test suite runs it that way. Exits 1 if the
-// training loss did not go down or if a never-exiting threshold does not reproduce the full model;
-// 77 (skipped) if neither data set is installed.
+// on small subsets for a few steps (seconds; flags given explicitly win); the test suite runs it
+// that way. Exits 1 if the training loss did not go down or if a never-exiting threshold does not
+// reproduce the full model; 77 (skipped) if neither data set is installed.
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -48,6 +50,7 @@
 #include "engine/autograd.h"
 #include "engine/ops/ops.h"
 #include "engine/random.h"
+#include "examples/common/command_line.h"
 #include "nn/clip.h"
 #include "nn/lr_schedule.h"
 #include "nn/optim.h"
@@ -70,41 +73,44 @@ struct Settings {
 
 Settings parse_args(int argc, char** argv) {
   Settings s;
-  for (int i = 1; i < argc; ++i) {
-    const std::string arg = argv[i];
-    const bool has = i + 1 < argc;
-    if (arg == "--smoke") {
-      s.smoke = true;
-      s.epochs = 2;
-      s.train_subset = 600;
-      s.test_subset = 128;
-      s.validation_subset = 128;
-      s.b1_samples = 16;
-      s.out_dir = "out/early_exit_smoke";
-    } else if (arg == "--task" && has) {
-      s.task = argv[++i];
-    } else if (arg == "--scheme" && has) {
-      s.scheme = parse_scheme(argv[++i]);
-    } else if (arg == "--seeds" && has) {
-      s.seeds = std::max(1, std::atoi(argv[++i]));
-    } else if (arg == "--epochs" && has) {
-      s.epochs = std::max(1, std::atoi(argv[++i]));
-    } else if (arg == "--train" && has) {
-      s.train_subset = std::max(1, std::atoi(argv[++i]));
-    } else if (arg == "--test" && has) {
-      s.test_subset = std::max(1, std::atoi(argv[++i]));
-    } else if (arg == "--b1-samples" && has) {
-      s.b1_samples = std::max(1, std::atoi(argv[++i]));
-    } else if (arg == "--out" && has) {
-      s.out_dir = argv[++i];
-    } else {
-      std::fprintf(stderr,
-                   "usage: %s [--task wordnet|fmnist|both] [--scheme joint|weighted_joint|two_stage|"
-                   "self_distillation|alternating] [--seeds N] [--epochs N] [--train N] [--test N] "
-                   "[--b1-samples N] [--out DIR] [--smoke]\n",
-                   argv[0]);
-      std::exit(arg == "--help" || arg == "-h" ? 0 : 2);
-    }
+  std::string scheme = scheme_name(s.scheme);
+  CLI::App app{"Early exit: every exit rule's accuracy against measured FLOPs and time."};
+  app.add_option("--task", s.task, "wordnet, fmnist or both")
+      ->check(CLI::IsMember({"wordnet", "fmnist", "both"}))
+      ->capture_default_str();
+  app.add_option("--scheme", scheme, "training scheme (plus BERxiT's learning-to-exit loss)")
+      ->check(CLI::IsMember(
+          {"joint", "weighted_joint", "two_stage", "self_distillation", "alternating"}))
+      ->capture_default_str();
+  app.add_option("--seeds", s.seeds, "models per task (seeds 0 .. N-1)")
+      ->check(CLI::Range(int64_t{1}, int64_t{1000}))
+      ->capture_default_str();
+  app.add_option("--epochs", s.epochs, "training epochs per model")
+      ->check(CLI::Range(int64_t{1}, int64_t{100000}))
+      ->capture_default_str();
+  app.add_option("--train", s.train_subset, "training examples (the first N)")
+      ->check(experiment::positive())
+      ->capture_default_str();
+  app.add_option("--test", s.test_subset, "test examples (the first N)")
+      ->check(experiment::positive())
+      ->capture_default_str();
+  app.add_option("--b1-samples", s.b1_samples, "test samples timed at batch 1")
+      ->check(experiment::positive())
+      ->capture_default_str();
+  app.add_option("--out", s.out_dir, "where early_exit.csv goes")->capture_default_str();
+  app.add_flag("--smoke", s.smoke,
+               "a seconds-long run: tiny models, 600/128 examples, 2 epochs, 16 batch-1 samples "
+               "(flags given explicitly win; --out defaults to out/early_exit_smoke)");
+  experiment::parse_command_line(app, argc, argv);
+  s.scheme = parse_scheme(scheme);
+  if (s.smoke) {
+    using experiment::given;
+    if (!given(app, "--epochs")) s.epochs = 2;
+    if (!given(app, "--train")) s.train_subset = 600;
+    if (!given(app, "--test")) s.test_subset = 128;
+    s.validation_subset = 128;
+    if (!given(app, "--b1-samples")) s.b1_samples = 16;
+    if (!given(app, "--out")) s.out_dir = "out/early_exit_smoke";
   }
   return s;
 }

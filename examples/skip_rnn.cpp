@@ -23,7 +23,7 @@
 //
 // --reference-gradient trains the Skip RNN with the public reference's estimator (candidates
 // computed at skipped steps while training; see skip_rnn.h). --smoke: T = 20, a few dozen steps
-// (seconds); the test suite runs it that way. Exits 1 if a model's training loss did not go down
+// (seconds; flags given explicitly win); the test suite runs it that way. Exits 1 if a model's training loss did not go down
 // or the Skip RNN's measured FLOPs do not follow its updates, 77 (skipped) for --task fmnist when
 // the data set is not installed.
 #include <chrono>
@@ -41,6 +41,7 @@
 #include "engine/flops.h"
 #include "engine/ops/functional.h"
 #include "engine/cpu/parallel.h"
+#include "examples/common/command_line.h"
 #include "nn/linear.h"
 #include "nn/optim.h"
 #include "nn/rnn.h"
@@ -66,65 +67,56 @@ struct Settings {
   bool smoke = false;
 };
 
-long long parse_count(const char* text) {
-  char* end = nullptr;
-  const long long value = std::strtoll(text, &end, 10);
-  return *text != '\0' && *end == '\0' && value >= 0 ? value : -1;
-}
-
 Settings parse_args(int argc, char** argv) {
   Settings s;
-  for (int i = 1; i < argc; ++i) {
-    const std::string arg = argv[i];
-    const bool has_value = i + 1 < argc;
-    const long long value = has_value ? parse_count(argv[i + 1]) : -1;
-    if (arg == "--smoke") {
-      s.smoke = true;
-      s.length = 20;
-      s.steps = 60;
-      s.hidden = 16;
-      s.train_examples = 2000;
-      s.test_examples = 256;
-      s.seeds = {0};
-      s.lambda = 1e-3;
-      s.learning_rate = 1e-2;
-    } else if (arg == "--task" && has_value && (std::string(argv[i + 1]) == "adding" ||
-                                                std::string(argv[i + 1]) == "fmnist")) {
-      s.task = argv[++i];
-    } else if (arg == "--train" && value >= 1) {
-      s.train_examples = value, ++i;
-    } else if (arg == "--test" && value >= 1) {
-      s.test_examples = value, ++i;
-    } else if (arg == "--length" && value >= 2) {
-      s.length = value, ++i;
-    } else if (arg == "--steps" && value >= 1) {
-      s.steps = value, ++i;
-    } else if (arg == "--batch" && value >= 1) {
-      s.batch = value, ++i;
-    } else if (arg == "--hidden" && value >= 1) {
-      s.hidden = value, ++i;
-    } else if (arg == "--threads" && value >= 1) {
-      s.threads = static_cast<int>(value), ++i;
-    } else if (arg == "--lambda" && has_value) {
-      s.lambda = std::strtod(argv[++i], nullptr);
-    } else if (arg == "--seeds" && has_value) {
-      s.seeds.clear();
-      std::string list = argv[++i];
-      for (size_t start = 0; start <= list.size();) {
-        const size_t comma = std::min(list.find(',', start), list.size());
-        s.seeds.push_back(std::strtoull(list.substr(start, comma - start).c_str(), nullptr, 10));
-        start = comma + 1;
-      }
-    } else if (arg == "--reference-gradient") {
-      s.reference_gradient = true;
-    } else {
-      std::fprintf(stderr,
-                   "usage: %s [--task adding|fmnist] [--length T] [--steps N] [--seeds 0,1,2] "
-                   "[--hidden H] [--lambda L] [--batch B] [--train N] [--test N] [--threads N] "
-                   "[--reference-gradient] [--smoke]\n",
-                   argv[0]);
-      std::exit(arg == "--help" || arg == "-h" ? 0 : 2);
-    }
+  CLI::App app{"Skip RNN against the plain LSTM on the adding task or sequential Fashion-MNIST."};
+  app.add_option("--task", s.task, "adding (the synthetic adding task) or fmnist (784 pixel steps)")
+      ->check(CLI::IsMember({"adding", "fmnist"}))
+      ->capture_default_str();
+  app.add_option("--length", s.length, "sequence length T of the adding task")
+      ->check(CLI::Range(int64_t{2}, int64_t{1000000}))
+      ->capture_default_str();
+  app.add_option("--steps", s.steps, "Adam steps per model")
+      ->check(experiment::positive())
+      ->capture_default_str();
+  app.add_option("--seeds", s.seeds, "seeds, comma-separated (one run of each model per seed)")
+      ->delimiter(',')
+      ->check(experiment::non_negative())
+      ->capture_default_str();
+  app.add_option("--hidden", s.hidden, "LSTM cell size")
+      ->check(experiment::positive())
+      ->capture_default_str();
+  app.add_option("--lambda", s.lambda, "the Skip RNN's budget cost per update and sample")
+      ->check(experiment::non_negative())
+      ->capture_default_str();
+  app.add_option("--batch", s.batch, "batch size")
+      ->check(experiment::positive())
+      ->capture_default_str();
+  app.add_option("--train", s.train_examples, "training sequences")
+      ->check(experiment::positive())
+      ->capture_default_str();
+  app.add_option("--test", s.test_examples, "test sequences")
+      ->check(experiment::positive())
+      ->capture_default_str();
+  app.add_option("--threads", s.threads, "worker threads (default: the engine's)")
+      ->check(experiment::positive());
+  app.add_flag("--reference-gradient", s.reference_gradient,
+               "train the Skip RNN with the public reference's estimator (candidates computed at "
+               "skipped steps while training)");
+  app.add_flag("--smoke", s.smoke,
+               "a seconds-long run: T = 20, 60 steps, hidden 16, 2000/256 sequences, seed 0, "
+               "lambda 1e-3 (flags given explicitly win)");
+  experiment::parse_command_line(app, argc, argv);
+  if (s.smoke) {
+    using experiment::given;
+    if (!given(app, "--length")) s.length = 20;
+    if (!given(app, "--steps")) s.steps = 60;
+    if (!given(app, "--hidden")) s.hidden = 16;
+    if (!given(app, "--train")) s.train_examples = 2000;
+    if (!given(app, "--test")) s.test_examples = 256;
+    if (!given(app, "--seeds")) s.seeds = {0};
+    if (!given(app, "--lambda")) s.lambda = 1e-3;
+    s.learning_rate = 1e-2;
   }
   return s;
 }
