@@ -40,6 +40,10 @@ std::string claim_line(const Claim& claim) {
                      claim.resolved ? "" : ", but within the noise (not resolved)");
 }
 
+std::string verdict_line(const Verdict& verdict) {
+  return fmt::format("- {}: {}.", verdict.text, verdict.verdict);
+}
+
 std::string render_results_page(const ResultsPage& page) {
   std::string out = fmt::format("# {} (examples/{}.cpp)\n\n", page.title, page.program);
   out += fmt::format("Command: `build/examples/{}{}{}`\n\n", page.program,
@@ -52,8 +56,9 @@ std::string render_results_page(const ResultsPage& page) {
       out += fmt::format("{}![{}]({})", i ? " " : "", page.figures[i].alt, page.figures[i].file);
     out += "\n";
   }
-  if (!page.claims.empty()) {
+  if (!page.claims.empty() || !page.verdicts.empty()) {
     out += fmt::format("\n## {}\n\n", page.claims_heading);
+    for (const Verdict& verdict : page.verdicts) out += verdict_line(verdict) + "\n";
     for (const Claim& claim : page.claims) out += claim_line(claim) + "\n";
   }
   for (const std::string& note : page.notes) out += "\n" + note + "\n";

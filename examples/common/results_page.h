@@ -28,6 +28,13 @@ struct Claim {
   bool resolved = true;
 };
 
+// A claim checked by a paired comparison over seeds: "- <text>: <verdict>.", the verdict worded
+// from the interval (PairedVerdict::describe, statistics.h).
+struct Verdict {
+  std::string text;
+  std::string verdict;
+};
+
 struct Figure {
   std::string alt;   // what it shows, as the image's alternative text
   std::string file;  // relative to the markdown file
@@ -45,11 +52,13 @@ struct ResultsPage {
   std::string table;         // Markdown
   std::vector<Figure> figures;
   std::string claims_heading = "Where this has the paper's shape and where not";
+  std::vector<Verdict> verdicts = {};  // listed before the claims, under the same heading
   std::vector<Claim> claims;
   std::vector<std::string> notes;  // paragraphs after the claims
 };
 
 std::string claim_line(const Claim& claim);
+std::string verdict_line(const Verdict& verdict);
 std::string render_results_page(const ResultsPage& page);
 // Writes the page to `path` (its folder is made); throws dg::Error when it cannot.
 void write_results_page(const std::string& path, const ResultsPage& page);

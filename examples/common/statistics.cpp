@@ -39,6 +39,37 @@ MeanInterval mean_ci95(const std::vector<double>& values) {
   return {s.mean, student_t95(n - 1) * s.std / std::sqrt(static_cast<double>(n))};
 }
 
+PairedVerdict paired_verdict(const std::vector<double>& differences, ClaimedSign claimed) {
+  check(!differences.empty(), "paired_verdict: no paired differences");
+  PairedVerdict v;
+  v.difference = mean_ci95(differences);
+  v.pairs = static_cast<int64_t>(differences.size());
+  const bool resolved = v.pairs >= 2 && (v.difference.low() > 0.0 || v.difference.high() < 0.0);
+  if (resolved) {
+    const bool positive = v.difference.mean > 0.0;
+    v.outcome = positive == (claimed == ClaimedSign::positive) ? PairedVerdict::Outcome::reproduced
+                                                               : PairedVerdict::Outcome::contradicted;
+  }
+  return v;
+}
+
+std::string PairedVerdict::describe(const std::string& unit, int decimals) const {
+  const std::string interval =
+      pairs >= 2 ? fmt::format("{:+.{}f} [{:+.{}f}, {:+.{}f}] {} over {} seeds (paired t)",
+                               difference.mean, decimals, difference.low(), decimals,
+                               difference.high(), decimals, unit, pairs)
+                 : fmt::format("{:+.{}f} {} from a single seed (no interval)", difference.mean,
+                               decimals, unit);
+  switch (outcome) {
+    case Outcome::reproduced: return interval + ": reproduced";
+    case Outcome::contradicted: return interval + ": contradicted";
+    case Outcome::not_resolved: break;
+  }
+  if (pairs < 2) return interval + ": not resolved";
+  return fmt::format("{}: not resolved, smallest effect this run could detect: {:.{}f} {}", interval,
+                     difference.half_width, decimals, unit);
+}
+
 void SeedResults::add(const std::string& method, int64_t seed, double value) {
   auto& by_seed = values_[method];
   if (by_seed.empty()) methods_.push_back(method);

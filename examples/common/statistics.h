@@ -28,6 +28,25 @@ struct MeanInterval {
 // mean +- t95(n - 1) * std / sqrt(n).
 MeanInterval mean_ci95(const std::vector<double>& values);
 
+// A paired comparison over seeds (the two methods ran with the same seed and the same data order):
+// the mean of the per-seed differences (method - reference) with its 95% t interval, and the
+// verdict worded from that interval alone:
+//   "reproduced"    the interval excludes zero in the direction the paper claims;
+//   "contradicted"  it excludes zero the other way;
+//   "not resolved"  it includes zero (or there is a single pair); the half-width is then the
+//                   smallest effect this run could have told from zero.
+enum class ClaimedSign { positive, negative };
+struct PairedVerdict {
+  MeanInterval difference;
+  int64_t pairs = 0;
+  enum class Outcome { reproduced, contradicted, not_resolved } outcome = Outcome::not_resolved;
+  // e.g. "+0.84 [+0.21, +1.47] points over 5 seeds (paired t): reproduced" or
+  // "... : not resolved, smallest effect this run could detect: 1.20 points".
+  std::string describe(const std::string& unit, int decimals = 2) const;
+};
+// `differences` must not be empty.
+PairedVerdict paired_verdict(const std::vector<double>& differences, ClaimedSign claimed);
+
 // One number per (method, seed), in the order the methods were first added. Adding a method and
 // seed twice is an error; a method never added is an error naming the known ones.
 class SeedResults {

@@ -16,6 +16,7 @@
 #include "engine/random.h"
 #include "examples/common/experiment.h"
 #include "examples/common/experiment_flags.h"
+#include "examples/common/results_page.h"
 #include "examples/common/statistics.h"
 #include "partition/dynamic_property.h"
 #include "tests/engine/test_util.h"
@@ -244,6 +245,34 @@ TEST_CASE("statistics: SeedResults are kept by method name and seed", "[examples
   CHECK(results.paired_differences("IMP", "Random") == std::vector<double>{0.90 - 0.85});
   CHECK_THROWS_WITH(results.values("MP"), Catch::Contains("no method 'MP' (known: IMP, Random)"));
   CHECK_THROWS_WITH(results.add("IMP", 0, 0.1), Catch::Contains("'IMP' seed 0 added twice"));
+}
+
+TEST_CASE("statistics: a paired verdict is worded from the 95% interval of the differences",
+          "[examples][padnet]") {
+  using Outcome = PairedVerdict::Outcome;
+  // {1, 2, 3}: mean 2, std 1, half-width 4.303 / sqrt(3) = 2.484: [-0.48, 4.48] includes zero.
+  const PairedVerdict wide = paired_verdict({1.0, 2.0, 3.0}, ClaimedSign::positive);
+  CHECK(wide.outcome == Outcome::not_resolved);
+  CHECK(wide.pairs == 3);
+  CHECK(wide.describe("points") ==
+        "+2.00 [-0.48, +4.48] points over 3 seeds (paired t): not resolved, smallest effect this "
+        "run could detect: 2.48 points");
+  // {0.9, 1.0, 1.0, 1.1}: mean 1, std sqrt(0.02 / 3) = 0.0816, half-width 3.182 * 0.0816 / 2 =
+  // 0.130: [0.87, 1.13] excludes zero on the positive side.
+  const std::vector<double> tight = {0.9, 1.0, 1.0, 1.1};
+  CHECK(paired_verdict(tight, ClaimedSign::positive).outcome == Outcome::reproduced);
+  CHECK(paired_verdict(tight, ClaimedSign::negative).outcome == Outcome::contradicted);
+  CHECK(paired_verdict(tight, ClaimedSign::positive).describe("points") ==
+        "+1.00 [+0.87, +1.13] points over 4 seeds (paired t): reproduced");
+  // The same differences negated: a claimed decrease is then reproduced.
+  CHECK(paired_verdict({-0.9, -1.0, -1.0, -1.1}, ClaimedSign::negative).outcome ==
+        Outcome::reproduced);
+  // A single pair has no interval, whatever its size.
+  const PairedVerdict one = paired_verdict({5.0}, ClaimedSign::positive);
+  CHECK(one.outcome == Outcome::not_resolved);
+  CHECK(one.describe("points") == "+5.00 points from a single seed (no interval): not resolved");
+  CHECK_THROWS_AS(paired_verdict({}, ClaimedSign::positive), Error);
+  CHECK(verdict_line({"PAD-Net above MoE", "reproduced"}) == "- PAD-Net above MoE: reproduced.");
 }
 
 TEST_CASE("experiment flags: values, --smoke scale, explicit flags over the smoke scale",
