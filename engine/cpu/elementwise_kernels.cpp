@@ -118,7 +118,7 @@ void CpuBackend::unary(UnaryOp op, const Tensor& out, const Tensor& in, double p
       fail("unary: op not defined for bool tensors");
     } else {
       math::dispatch_unary(op, p0, p1, [&](auto f) {
-        for_each_strided<2>(out.shape(), {&out, &in}, [op, f](auto p, auto s, int64_t n) {
+        for_each_strided<2>(out.shape(), {&out, &in}, [=](auto p, auto s, int64_t n) {
           T* o = reinterpret_cast<T*>(p[0]);
           const T* x = reinterpret_cast<const T*>(p[1]);
           if constexpr (std::is_floating_point_v<T>) {

@@ -86,7 +86,7 @@ void scatter_loop(const Tensor& out, int dim, const Tensor& index, const Tensor&
       T* o = reinterpret_cast<T*>(p[0]);
       const int64_t* idx = reinterpret_cast<const int64_t*>(p[1]);
       const T* x = reinterpret_cast<const T*>(p[2]);
-      auto write = [accumulate](T& target, T value) {
+      auto write = [=](T& target, T value) {
         if constexpr (std::is_same_v<T, bool>) {
           target = value;
         } else {
