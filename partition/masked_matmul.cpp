@@ -1,0 +1,90 @@
+// Products with a matrix stored at the positions of a mode mask (see masked_matmul.h).
+#include "partition/masked_matmul.h"
+
+#include <algorithm>
+
+#include "engine/autograd.h"
+#include "engine/cpu/parallel.h"
+#include "engine/error.h"
+#include "engine/flops.h"
+#include "engine/ops/ops.h"
+
+namespace dg::partition {
+
+CompressedRows compressed_rows(const Tensor& bitmask, int64_t rows, int64_t cols, bool set) {
+  check(rows >= 0 && cols >= 0 && cols <= INT32_MAX, "compressed_rows: a {} x {} matrix", rows, cols);
+  const int64_t size = rows * cols;
+  check(bitmask.dtype() == DType::i64 && bitmask.dim() == 1 && bitmask.numel() * 64 >= size,
+        "compressed_rows: a {} x {} matrix needs an i64 bitmask of {} words, got {} {}", rows, cols,
+        (size + 63) / 64, bitmask.dtype(), bitmask.shape());
+  const Tensor words = bitmask.contiguous();
+  const auto* w = words.data<int64_t>();
+  CompressedRows out;
+  out.rows = rows;
+  out.cols = cols;
+  out.row_starts.reserve(static_cast<size_t>(rows + 1));
+  out.row_starts.push_back(0);
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t c = 0; c < cols; ++c) {
+      const int64_t j = r * cols + c;
+      const bool bit = (static_cast<uint64_t>(w[j / 64]) >> (j % 64)) & 1u;
+      if (bit == set) out.columns.push_back(static_cast<int32_t>(c));
+    }
+    out.row_starts.push_back(out.nnz());
+  }
+  return out;
+}
+
+namespace {
+
+template <class T>
+void masked_matmul_rows(const T* x, const CompressedRows& p, const T* values, T* y, int64_t first,
+                        int64_t last) {
+  for (int64_t t = first; t < last; ++t) {
+    const T* x_row = x + t * p.rows;
+    T* y_row = y + t * p.cols;
+    for (int64_t r = 0; r < p.rows; ++r) {
+      const T x_value = x_row[r];
+      for (int64_t k = p.row_starts[static_cast<size_t>(r)]; k < p.row_starts[static_cast<size_t>(r + 1)]; ++k)
+        y_row[p.columns[static_cast<size_t>(k)]] += x_value * values[k];
+    }
+  }
+}
+
+}  // namespace
+
+Tensor masked_matmul(const Tensor& x, const CompressedRows& pattern, const Tensor& values) {
+  check(!needs_grad(x, values),
+        "masked_matmul: inference only (no gradient), but x or values require grad with grad mode on");
+  check(x.dim() == 2 && x.shape()[1] == pattern.rows,
+        "masked_matmul: x of shape {} for a {} x {} matrix (needs [T, {}])", x.shape(), pattern.rows,
+        pattern.cols, pattern.rows);
+  check(values.dim() == 1 && values.numel() == pattern.nnz() && values.dtype() == x.dtype(),
+        "masked_matmul: values {} {} for {} positions of a {} x {} matrix and x of dtype {}",
+        values.dtype(), values.shape(), pattern.nnz(), pattern.rows, pattern.cols, x.dtype());
+  check(x.dtype() == DType::f32 || x.dtype() == DType::f64,
+        "masked_matmul: dtype {} (needs f32 or f64)", x.dtype());
+  check(static_cast<int64_t>(pattern.row_starts.size()) == pattern.rows + 1,
+        "masked_matmul: a pattern of {} rows with {} row starts", pattern.rows, pattern.row_starts.size());
+  const int64_t tokens = x.shape()[0];
+  Tensor y = zeros({tokens, pattern.cols}, x.dtype());
+  const Tensor xc = x.contiguous(), vc = values.contiguous();
+  // Rows of x in chunks of 16 (each chunk writes its own rows of y: no two threads share a row).
+  constexpr int64_t kChunk = 16;
+  const int64_t chunks = (tokens + kChunk - 1) / kChunk;
+  const bool split = worth_splitting(tokens * pattern.nnz(), int64_t{1} << 18);
+  auto run = [&]<class T>() {
+    const T* xp = xc.data<T>();
+    const T* vp = vc.data<T>();
+    T* yp = y.data<T>();
+    parallel_chunks(chunks, split ? num_threads() : 1, [&](int64_t chunk, int) {
+      masked_matmul_rows<T>(xp, pattern, vp, yp, chunk * kChunk, std::min(tokens, (chunk + 1) * kChunk));
+    });
+  };
+  if (x.dtype() == DType::f32) run.template operator()<float>();
+  else run.template operator()<double>();
+  flops::add(tokens * pattern.nnz());
+  return y;
+}
+
+}  // namespace dg::partition
