@@ -26,6 +26,8 @@ fi
 PYTHON=$(command -v python3)
 if ! "$PYTHON" -m pip --version >/dev/null 2>&1; then
   echo "fetch-model: installing python3-pip"
+  # A fresh machine has no package lists yet.
+  apt-get update -qq
   apt-get install -y --no-install-recommends python3-pip
 fi
 
