@@ -386,8 +386,10 @@ std::string modern_name(std::string name) {
 
 }  // namespace
 
-void load_bert_weights(BertModel& model, const std::string& path) {
-  const StateDict file = load_safetensors(path);
+namespace {
+
+// load_bert_weights on a checkpoint already read from `path`.
+void load_bert_state(BertModel& model, const StateDict& file, const std::string& path) {
   bool prefixed = false;
   for (const auto& [name, _] : file) prefixed = prefixed || starts_with(name, "bert.");
 
@@ -395,7 +397,9 @@ void load_bert_weights(BertModel& model, const std::string& path) {
   for (const auto& [raw_name, tensor] : file) {
     std::string name = raw_name;
     if (prefixed) {
-      if (starts_with(name, "cls.")) continue;  // masked-LM / next-sentence pre-training heads
+      // The masked-LM / next-sentence pre-training heads, and a task head (which
+      // load_pretrained_bert_for_classification reads itself).
+      if (starts_with(name, "cls.") || starts_with(name, "classifier.")) continue;
       if (starts_with(name, "bert.")) name = name.substr(5);
     }
     if (name == "embeddings.position_ids") continue;  // a buffer of arange(max_positions)
@@ -424,6 +428,12 @@ void load_bert_weights(BertModel& model, const std::string& path) {
   model.load_state_dict(state, /*strict=*/true);
 }
 
+}  // namespace
+
+void load_bert_weights(BertModel& model, const std::string& path) {
+  load_bert_state(model, load_safetensors(path), path);
+}
+
 std::shared_ptr<BertModel> load_pretrained_bert(const std::string& dir, const ParamOptions& param) {
   const std::filesystem::path folder(dir);
   const BertConfig config = read_bert_config((folder / "config.json").string());
@@ -449,7 +459,28 @@ std::shared_ptr<BertForSequenceClassification> load_pretrained_bert_for_classifi
   check(std::filesystem::is_regular_file(weights), "load_pretrained_bert: {} does not exist",
         weights);
   auto model = std::make_shared<BertForSequenceClassification>(config, num_labels, param);
-  load_bert_weights(*model->bert, weights);
+  const StateDict file = load_safetensors(weights);
+  // A fine-tuned checkpoint's head (Hugging Face names classifier.weight, classifier.bias) is
+  // loaded when it has num_labels outputs; a base checkpoint has none and the head stays fresh.
+  StateDict head;
+  for (const char* name : {"weight", "bias"}) {
+    const auto it = file.find(std::string("classifier.") + name);
+    if (it == file.end()) continue;
+    const Shape expected = std::string(name) == "weight"
+                               ? Shape{num_labels, config.hidden_size}
+                               : Shape{num_labels};
+    check(it->second.shape() == expected && is_floating(it->second.dtype()),
+          "load_pretrained_bert_for_classification: {}: 'classifier.{}' is {} {}, but {} labels "
+          "need {}",
+          weights, name, it->second.dtype(), it->second.shape(), num_labels, expected);
+    head[name] = to_dtype(it->second, model->classifier->weight.dtype());
+  }
+  check(head.empty() || head.size() == 2,
+        "load_pretrained_bert_for_classification: {} holds only one of classifier.weight and "
+        "classifier.bias",
+        weights);
+  load_bert_state(*model->bert, file, weights);
+  if (!head.empty()) model->classifier->load_state_dict(head);
   return model;
 }
 

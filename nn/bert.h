@@ -239,13 +239,15 @@ class BertForSequenceClassification : public Module {
 // Builds a BertModel from dir/config.json and fills it from dir/model.safetensors.
 std::shared_ptr<BertModel> load_pretrained_bert(const std::string& dir,
                                                 const ParamOptions& param = {});
-// A classifier whose encoder comes from dir (as load_pretrained_bert) and whose head is fresh.
+// A classifier whose encoder comes from dir (as load_pretrained_bert); its head too when the
+// checkpoint holds classifier.weight [num_labels, d] and classifier.bias (a fine-tuned Hugging
+// Face BertForSequenceClassification), else a fresh head.
 std::shared_ptr<BertForSequenceClassification> load_pretrained_bert_for_classification(
     const std::string& dir, int64_t num_labels, const ParamOptions& param = {});
 
 // Copies a safetensors checkpoint into `model`. Names are Hugging Face's; a "bert." prefix (as
 // bert-base-uncased and task checkpoints carry) is stripped, the "cls.*" pre-training heads and
-// the "embeddings.position_ids" buffer are ignored, and old "LayerNorm.gamma/beta" names read as
+// the "embeddings.position_ids" buffer are ignored (and "classifier.*" beside "bert.*" names), and old "LayerNorm.gamma/beta" names read as
 // weight/bias. Every name and shape is checked before anything is copied: the first mismatch, in
 // the model's parameter order (a missing tensor, a shape that disagrees with the config), then an
 // unexpected name in sorted order, is a dg::Error naming the file and the tensor, and the model is

@@ -463,6 +463,17 @@ TEST_CASE("BertForSequenceClassification: names, logits and losses", "[bert]") {
   write_model_dir(dir, tiny_config(), encoder.state_dict());
   auto loaded = load_pretrained_bert_for_classification(dir.path.string(), 2);
   CHECK(max_abs_diff(parameter(*loaded, "bert.pooler.dense.weight"), encoder.pooler->dense->weight) == 0.0);
+
+  // A fine-tuned checkpoint (bert.* and classifier.*) loads whole, head included.
+  TempDir tuned_dir;
+  write_model_dir(tuned_dir, tiny_config(), model.state_dict());
+  auto tuned = load_pretrained_bert_for_classification(tuned_dir.path.string(), 3);
+  model.eval();
+  tuned->eval();
+  CHECK(max_abs_diff(tuned->forward(b.ids, b.mask, b.types), model.forward(b.ids, b.mask, b.types)) == 0.0);
+  // ... and a head of another size is an error naming it.
+  CHECK(error_of([&] { load_pretrained_bert_for_classification(tuned_dir.path.string(), 2); })
+            .find("'classifier.weight'") != std::string::npos);
 }
 
 TEST_CASE("mean_pool and sentence_embeddings", "[bert]") {
