@@ -46,6 +46,16 @@ void Module::add_child(const std::string& name, std::shared_ptr<Module> module) 
   children_.emplace_back(name, std::move(module));
 }
 
+void Module::unregister_module(const std::string& name) {
+  for (auto it = children_.begin(); it != children_.end(); ++it) {
+    if (it->first == name) {
+      children_.erase(it);
+      return;
+    }
+  }
+  throw Error(fmt::format("{}: no child module named '{}'", type_name(), name));
+}
+
 void Module::collect(NamedTensors& out, const std::string& prefix, bool params, bool recurse) const {
   for (const auto& [name, t] : params ? parameters_ : buffers_) out.emplace_back(prefix + name, t);
   if (!recurse) return;

@@ -76,6 +76,10 @@ class Module {
     add_child(name, module);
     return module;
   }
+  // Removes the child registered under `name` (its parameters leave this module's state dict),
+  // for layers whose parts can be swapped after construction (a BERT layer's feed-forward block
+  // replaced by a mixture of experts).
+  void unregister_module(const std::string& name);
 
  private:
   void add_child(const std::string& name, std::shared_ptr<Module> module);

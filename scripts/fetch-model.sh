@@ -23,10 +23,13 @@ if [[ -f $MODEL_DIR/model.safetensors && -f $MODEL_DIR/config.json && -f $MODEL_
   exit 0
 fi
 
-PYTHON=$(command -v python3)
-if ! "$PYTHON" -m pip --version >/dev/null 2>&1; then
-  echo "fetch-model: installing python3-pip"
-  apt-get install -y --no-install-recommends python3-pip
+PYTHON=$(command -v python3 || true)
+if [[ -z $PYTHON ]] || ! "$PYTHON" -m pip --version >/dev/null 2>&1; then
+  echo "fetch-model: installing python3 and python3-pip"
+  # A fresh machine may have no package lists yet (.ci/run calls this before scripts/setup.sh).
+  apt-get update -qq
+  apt-get install -y --no-install-recommends python3 python3-pip
+  PYTHON=$(command -v python3)
 fi
 
 WORK=$(mktemp -d)

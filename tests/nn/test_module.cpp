@@ -1,6 +1,6 @@
 // Module: hierarchical names, state dicts (round trip; missing, unexpected and mis-shaped entries
-// rejected with nothing modified), train/eval propagation, apply, parameter counts, printing; and
-// the init helpers' distributions.
+// rejected with nothing modified), train/eval propagation, apply, removing a child, parameter
+// counts, printing; and the init helpers' distributions.
 #include <catch2/catch.hpp>
 
 #include <cmath>
@@ -144,6 +144,26 @@ TEST_CASE("module: registration errors and printing") {
   CHECK_THROWS_WITH(bad.dotted(), Catch::Contains("invalid name 'a.b'"));
   Net net;
   CHECK(net.to_string() == "Module(\n  (layer): Block(\n    (first): Affine()\n    (second): Affine()\n  )\n)\n");
+}
+
+TEST_CASE("module: unregister_module removes a child and its parameters; the name can be reused") {
+  class Swappable : public Block {
+   public:
+    void swap_second() {
+      unregister_module("second");
+      second = register_module("second", std::make_shared<Affine>(3, 4));
+    }
+    void remove_missing() { unregister_module("third"); }
+  };
+  Swappable block;
+  CHECK(names(block.named_parameters()) ==
+        std::vector<std::string>{"first.weight", "first.bias", "second.weight", "second.bias"});
+  block.swap_second();
+  CHECK(names(block.named_parameters()) ==
+        std::vector<std::string>{"first.weight", "first.bias", "second.weight", "second.bias"});
+  CHECK(block.state_dict().at("second.weight").shape() == Shape{4, 3});
+  CHECK(block.named_children().size() == 2);
+  CHECK_THROWS_WITH(block.remove_missing(), Catch::Contains("no child module named 'third'"));
 }
 
 TEST_CASE("module: zero_grad clears every parameter's gradient") {
