@@ -20,6 +20,11 @@
 // existing MoE sets W_s to the mean of the experts' weights, which is the dense FFN again for an
 // MoE upcycled without noise.
 //
+// When to partition. While every expert still equals W_s (upcycled without noise, lambdas 1),
+// dL/dM = sum_e dL/dW_hat_e (.) (lambda_d W_e - lambda_s W_s) is exactly zero and the mode partition
+// has nothing to rank (ties then go to the lower index). PAD-Net therefore partitions an upcycled
+// MoE at the start of the second epoch, "when experts differentiate from each other".
+//
 // The masks are buffers ("mask_w1" [d, d_ff], "mask_w2" [d_ff, d]), all ones at construction (the
 // layer then computes exactly the MoE, up to the scale factors). Making one require grad
 // (mask_w1.set_requires_grad(true)) leaves dL/dM in its .grad after a backward pass, on the

@@ -133,6 +133,25 @@ TEST_CASE("PAD-Net MoE: dL/dM equals float64 central differences in every entry 
   CHECK(worst < 1e-7);
 }
 
+TEST_CASE("PAD-Net MoE: freshly upcycled without noise, dL/dM is zero everywhere", "[partition][padnet][moe]") {
+  // Every expert equals W_s and lambda_d = lambda_s = 1, so dL/dM_j = sum_e dL/dW_hat_ej (W_ej - W_sj)
+  // vanishes: the mode partition has nothing to rank until the experts have begun to differ, which
+  // is why PAD-Net partitions an upcycled MoE at the start of the second epoch (Appendix A).
+  Generator generator(12);
+  const nn::ParamOptions param{.generator = &generator, .dtype = DType::f64};
+  nn::Linear fc1(3, 5, true, param), fc2(5, 3, true, param);
+  const Tensor x = test::uniform_f64({8, 3}, 13);
+  for (double noise : {0.0, 0.05}) {
+    auto gate = std::make_shared<dynamic::SoftmaxTopKGate>(3, 4, 2, dynamic::SoftmaxTopKOptions{}, param);
+    auto layer = PartiallyDynamicMoE::upcycle(fc1, fc2, gate, {}, {}, noise, param);
+    const BatchLoss loss = [&](int64_t) { return sum(pow(layer->forward(x), 2.0)); };
+    double largest = 0.0;
+    for (const Tensor& g : mask_gradients(*layer, loss, 1)) largest = std::max(largest, amax(abs(g)).item<double>());
+    if (noise == 0.0) CHECK(largest == 0.0);
+    else CHECK(largest > 1e-4);
+  }
+}
+
 TEST_CASE("PAD-Net MoE: bad masks, sites and expert weights are dg::Errors", "[partition][padnet][moe]") {
   auto layer = padnet_moe(3, 4, 3, 2, 41);
   CHECK_THROWS_AS(layer->set_mask_w1(ones({4, 3}, DType::f64)), Error);
