@@ -133,7 +133,7 @@ TEST_CASE("PAD-Net MoE: dL/dM equals float64 central differences in every entry 
   CHECK(worst < 1e-7);
 }
 
-TEST_CASE("PAD-Net MoE: freshly upcycled without noise, dL/dM is zero everywhere", "[partition][padnet][moe]") {
+TEST_CASE("PAD-Net MoE: freshly upcycled without noise, dL/dM is zero everywhere (to rounding)", "[partition][padnet][moe]") {
   // Every expert equals W_s and lambda_d = lambda_s = 1, so dL/dM_j = sum_e dL/dW_hat_ej (W_ej - W_sj)
   // vanishes: the mode partition has nothing to rank until the experts have begun to differ, which
   // is why PAD-Net partitions an upcycled MoE at the start of the second epoch (Appendix A).
@@ -147,7 +147,8 @@ TEST_CASE("PAD-Net MoE: freshly upcycled without noise, dL/dM is zero everywhere
     const BatchLoss loss = [&](int64_t) { return sum(pow(layer->forward(x), 2.0)); };
     double largest = 0.0;
     for (const Tensor& g : mask_gradients(*layer, loss, 1)) largest = std::max(largest, amax(abs(g)).item<double>());
-    if (noise == 0.0) CHECK(largest == 0.0);
+    INFO("noise " << noise << ": largest |dL/dM| " << largest);
+    if (noise == 0.0) CHECK(largest < 1e-13);  // zero up to the rounding of two summation orders
     else CHECK(largest > 1e-4);
   }
 }
