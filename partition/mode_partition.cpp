@@ -49,21 +49,34 @@ std::vector<std::vector<double>> to_vectors(const std::vector<Tensor>& tensors) 
   return out;
 }
 
-std::vector<Tensor> current_masks(const std::vector<NamedPartialLayer>& layers) {
-  std::vector<Tensor> masks;
-  NoGradGuard no_grad;
-  for (const auto& l : layers) masks.push_back(to_dtype(l.layer->mode_mask, DType::f64));
+constexpr const char* kNoLayer =
+    "the model has no partitioned layer (PartiallyDynamicConv2d, PartiallyDynamicMoE)";
+
+std::vector<NamedModeMask> require_masks(nn::Module& model, const char* op) {
+  auto masks = mode_masks(model);
+  check(!masks.empty(), "{}: {}", op, kNoLayer);
   return masks;
 }
 
-std::vector<int64_t> layer_sizes(const std::vector<NamedPartialLayer>& layers) {
+std::vector<Tensor> current_masks(const std::vector<NamedModeMask>& masks) {
+  std::vector<Tensor> out;
+  NoGradGuard no_grad;
+  for (const auto& m : masks) out.push_back(to_dtype(m.view.mask, DType::f64));
+  return out;
+}
+
+std::vector<int64_t> mask_sizes(const std::vector<NamedModeMask>& masks) {
   std::vector<int64_t> sizes;
-  for (const auto& l : layers) sizes.push_back(l.layer->mode_mask.numel());
+  for (const auto& m : masks) sizes.push_back(m.view.mask.numel());
   return sizes;
 }
 
-void set_masks(const std::vector<NamedPartialLayer>& layers, const std::vector<Tensor>& masks) {
-  for (size_t i = 0; i < layers.size(); ++i) layers[i].layer->set_mode_mask(masks[i]);
+void set_masks(const std::vector<NamedModeMask>& masks, const std::vector<Tensor>& values) {
+  for (size_t i = 0; i < masks.size(); ++i) masks[i].layer->set_mode_mask(masks[i].site, values[i]);
+}
+
+double ratio_of(const Tensor& mask) {
+  return static_cast<double>(dynamic_elements(mask)) / static_cast<double>(mask.numel());
 }
 
 // Sums dL/d(tensors) over the batches with dg::grad (parameters' .grad untouched).
@@ -88,6 +101,23 @@ std::vector<Tensor> summed_gradients(const std::vector<Tensor>& tensors, const B
 
 }  // namespace
 
+std::vector<NamedPartitionedLayer> partitioned_layers(nn::Module& model) {
+  std::vector<NamedPartitionedLayer> out;
+  for (const auto& [name, module] : model.named_modules())
+    if (auto* layer = dynamic_cast<PartitionedLayer*>(module)) out.push_back({name, layer});
+  return out;
+}
+
+std::vector<NamedModeMask> mode_masks(nn::Module& model) {
+  std::vector<NamedModeMask> out;
+  for (const auto& [name, layer] : partitioned_layers(model)) {
+    const auto sites = layer->mode_mask_sites();
+    for (size_t i = 0; i < sites.size(); ++i)
+      out.push_back({name.empty() ? sites[i].name : name + "." + sites[i].name, layer, i, sites[i]});
+  }
+  return out;
+}
+
 std::vector<NamedPartialLayer> partially_dynamic_layers(nn::Module& model) {
   std::vector<NamedPartialLayer> out;
   for (const auto& [name, module] : model.named_modules())
@@ -96,20 +126,17 @@ std::vector<NamedPartialLayer> partially_dynamic_layers(nn::Module& model) {
 }
 
 std::vector<Tensor> mask_gradients(nn::Module& model, const BatchLoss& loss, int64_t num_batches) {
-  const auto layers = partially_dynamic_layers(model);
-  check(!layers.empty(), "mask_gradients: the model has no PartiallyDynamicConv2d layer");
+  const auto sites = require_masks(model, "mask_gradients");
   std::vector<Tensor> masks;
-  for (const auto& l : layers) {
-    l.layer->mode_mask.set_requires_grad(true);
-    masks.push_back(l.layer->mode_mask);
-  }
+  for (const auto& m : sites) masks.push_back(m.view.mask);
   // The masks are plain buffers again whatever the callback throws.
   struct Restore {
-    const std::vector<NamedPartialLayer>& layers;
+    std::vector<Tensor>& masks;
     ~Restore() {
-      for (const auto& l : layers) l.layer->mode_mask.set_requires_grad(false);
+      for (Tensor& m : masks) m.set_requires_grad(false);
     }
-  } restore{layers};
+  } restore{masks};
+  for (Tensor& m : masks) m.set_requires_grad(true);
   return summed_gradients(masks, loss, num_batches, "mask_gradients");
 }
 
@@ -121,7 +148,7 @@ std::vector<Tensor> normalized_scores(const std::vector<Tensor>& gradients,
   std::vector<Tensor> magnitudes;
   for (size_t i = 0; i < gradients.size(); ++i) {
     check(gradients[i].shape() == eligible[i].shape(),
-          "normalized_scores: layer {} gradient shape {} differs from its mask's {}", i,
+          "normalized_scores: mask {} gradient shape {} differs from its mask's {}", i,
           gradients[i].shape(), eligible[i].shape());
     magnitudes.push_back(abs(to_dtype(gradients[i], DType::f64)) * ne(eligible[i], 0.0).to(DType::f64));
   }
@@ -167,23 +194,21 @@ std::vector<PartitionRound> mode_partition(nn::Module& model, const BatchLoss& l
   check(options.rounds > 0, "mode_partition: the number of rounds must be positive, got {}", options.rounds);
   check(options.dynamic_ratio >= 0.0 && options.dynamic_ratio <= 1.0,
         "mode_partition: the dynamic ratio must be in [0, 1], got {}", options.dynamic_ratio);
-  const auto layers = partially_dynamic_layers(model);
-  check(!layers.empty(), "mode_partition: the model has no PartiallyDynamicConv2d layer");
-  const auto sizes = layer_sizes(layers);
+  const auto masks = require_masks(model, "mode_partition");
+  const auto sizes = mask_sizes(masks);
   std::vector<PartitionRound> rounds;
   for (int64_t e = 0; e < options.rounds; ++e) {
     const double density =
         std::pow(options.dynamic_ratio, static_cast<double>(e + 1) / static_cast<double>(options.rounds));
-    const std::vector<Tensor> eligible = current_masks(layers);
+    const std::vector<Tensor> eligible = current_masks(masks);
     const auto gradients = mask_gradients(model, loss, options.num_batches);
     const auto scores = normalized_scores(gradients, eligible, options.scope);
-    const auto masks = select_dynamic(scores, eligible, dynamic_counts(sizes, density, options.scope), options.scope);
-    set_masks(layers, masks);
+    set_masks(masks, select_dynamic(scores, eligible, dynamic_counts(sizes, density, options.scope), options.scope));
     PartitionRound round;
     round.target_density = density;
-    for (const auto& l : layers) {
-      round.layer_ratios.push_back(l.layer->dynamic_ratio());
-      round.dynamic_elements += std::llround(round.layer_ratios.back() * static_cast<double>(l.layer->mode_mask.numel()));
+    for (const auto& m : masks) {
+      round.layer_ratios.push_back(ratio_of(m.view.mask));
+      round.dynamic_elements += dynamic_elements(m.view.mask);
     }
     rounds.push_back(std::move(round));
   }
@@ -191,47 +216,43 @@ std::vector<PartitionRound> mode_partition(nn::Module& model, const BatchLoss& l
 }
 
 void random_partition(nn::Module& model, double dynamic_ratio, uint64_t seed, PartitionScope scope) {
-  const auto layers = partially_dynamic_layers(model);
-  check(!layers.empty(), "random_partition: the model has no PartiallyDynamicConv2d layer");
+  const auto masks = require_masks(model, "random_partition");
   Generator generator(seed);
   std::vector<Tensor> scores;
-  for (const auto& l : layers) scores.push_back(rand(l.layer->mode_mask.shape(), generator, DType::f64));
-  const auto eligible = current_masks(layers);
-  set_masks(layers, select_dynamic(scores, eligible, dynamic_counts(layer_sizes(layers), dynamic_ratio, scope), scope));
+  for (const auto& m : masks) scores.push_back(rand(m.view.mask.shape(), generator, DType::f64));
+  const auto eligible = current_masks(masks);
+  set_masks(masks, select_dynamic(scores, eligible, dynamic_counts(mask_sizes(masks), dynamic_ratio, scope), scope));
 }
 
 int64_t partitioned_kernel_parameters(nn::Module& model) {
   int64_t total = 0;
-  for (const auto& l : partially_dynamic_layers(model)) {
-    const int64_t m = l.layer->mode_mask.numel();
-    const int64_t dynamic_elements = std::llround(l.layer->dynamic_ratio() * static_cast<double>(m));
-    total += l.layer->dynamic->num_kernels * dynamic_elements + (m - dynamic_elements);
-  }
+  for (const auto& l : partitioned_layers(model)) total += l.layer->kept_parameters();
   return total;
 }
 
 void SnipPruning::apply() const {
   NoGradGuard no_grad;
-  for (size_t i = 0; i < layers.size(); ++i) {
-    Tensor weight = layers[i].layer->dynamic->weight;
+  for (size_t i = 0; i < weights.size(); ++i) {
+    Tensor weight = weights[i];
     weight.mul_(to_dtype(keep[i], weight.dtype()));
   }
 }
 
 SnipPruning snip_prune(nn::Module& model, const BatchLoss& loss, int64_t num_batches, int64_t kept) {
   SnipPruning pruning;
-  pruning.layers = partially_dynamic_layers(model);
-  check(!pruning.layers.empty(), "snip_prune: the model has no PartiallyDynamicConv2d layer");
-  std::vector<Tensor> weights;
-  for (const auto& l : pruning.layers) {
-    check(l.layer->dynamic_ratio() == 1.0,
-          "snip_prune: layer '{}' has dynamic ratio {}; SNIP prunes the fully dynamic network (all masks ones)",
-          l.name, l.layer->dynamic_ratio());
-    weights.push_back(l.layer->dynamic->weight);
+  const auto masks = require_masks(model, "snip_prune");
+  for (const auto& m : masks) {
+    const double ratio = ratio_of(m.view.mask);
+    check(ratio == 1.0,
+          "snip_prune: mask '{}' has dynamic ratio {}; SNIP prunes the fully dynamic network (all masks ones)",
+          m.name, ratio);
+    pruning.names.push_back(m.name);
+    pruning.weights.push_back(m.view.dynamic_weights);
   }
+  const std::vector<Tensor>& weights = pruning.weights;
   int64_t total = 0;
   for (const Tensor& w : weights) total += w.numel();
-  check(kept >= 0 && kept <= total, "snip_prune: cannot keep {} of {} dynamic-kernel weights", kept, total);
+  check(kept >= 0 && kept <= total, "snip_prune: cannot keep {} of {} dynamic weights", kept, total);
   const auto gradients = summed_gradients(weights, loss, num_batches, "snip_prune");
   std::vector<Tensor> sensitivity, everywhere;
   {

@@ -10,21 +10,6 @@
 
 namespace dg::partition {
 
-namespace {
-
-const char* scale_name(ScaleFactors s) {
-  switch (s) {
-    case ScaleFactors::none: return "none";
-    case ScaleFactors::static_only: return "static_only";
-    case ScaleFactors::dynamic_only: return "dynamic_only";
-    case ScaleFactors::both_free: return "both_free";
-    case ScaleFactors::both_constrained: return "both_constrained";
-  }
-  return "?";
-}
-
-}  // namespace
-
 PartiallyDynamicConv2d::PartiallyDynamicConv2d(std::shared_ptr<dynamic::KernelMixtureConv2d> dynamic_layer,
                                                const PartiallyDynamicOptions& partial,
                                                const nn::ParamOptions& options)
@@ -38,10 +23,8 @@ PartiallyDynamicConv2d::PartiallyDynamicConv2d(std::shared_ptr<dynamic::KernelMi
   const double fan_in = static_cast<double>(numel(kernel_shape) / kernel_shape[0]);
   nn::init::uniform_(static_weight, -1.0 / std::sqrt(fan_in), 1.0 / std::sqrt(fan_in),
                      options.generator);
-  const bool learn_static =
-      scale_factors == ScaleFactors::static_only || scale_factors == ScaleFactors::both_free;
-  const bool learn_dynamic =
-      scale_factors == ScaleFactors::dynamic_only || scale_factors == ScaleFactors::both_free;
+  const bool learn_static = learns_scale_static(scale_factors);
+  const bool learn_dynamic = learns_scale_dynamic(scale_factors);
   if (scale_factors == ScaleFactors::both_constrained)
     scale_logit = register_parameter("scale_logit", zeros({}, dtype));
   if (learn_static) scale_static = register_parameter("scale_static", ones({}, dtype));
@@ -50,15 +33,11 @@ PartiallyDynamicConv2d::PartiallyDynamicConv2d(std::shared_ptr<dynamic::KernelMi
 }
 
 Tensor PartiallyDynamicConv2d::lambda_dynamic() const {
-  if (scale_logit.defined()) return 2.0 * sigmoid(scale_logit);
-  if (scale_dynamic.defined()) return scale_dynamic;
-  return ones({}, static_weight.dtype());
+  return lambda_dynamic_of(scale_logit, scale_dynamic, static_weight.dtype());
 }
 
 Tensor PartiallyDynamicConv2d::lambda_static() const {
-  if (scale_logit.defined()) return 2.0 - 2.0 * sigmoid(scale_logit);
-  if (scale_static.defined()) return scale_static;
-  return ones({}, static_weight.dtype());
+  return lambda_static_of(scale_logit, scale_static, static_weight.dtype());
 }
 
 Tensor PartiallyDynamicConv2d::computational_kernels(const Tensor& mixing_weights) const {
@@ -86,13 +65,22 @@ void PartiallyDynamicConv2d::set_mode_mask(const Tensor& mask) {
   mode_mask.copy_(to_dtype(mask, mode_mask.dtype()));
 }
 
+std::vector<ModeMaskSite> PartiallyDynamicConv2d::mode_mask_sites() const {
+  return {{"mode_mask", mode_mask, dynamic->weight, static_weight}};
+}
+
+void PartiallyDynamicConv2d::set_mode_mask(size_t site, const Tensor& mask) {
+  check(site == 0, "PartiallyDynamicConv2d: mask site {} does not exist (the layer has one mask)", site);
+  set_mode_mask(mask);
+}
+
 double PartiallyDynamicConv2d::dynamic_ratio() const {
   NoGradGuard no_grad;
   return mean(to_dtype(eq(mode_mask, 1.0), DType::f64)).item<double>();
 }
 
 std::string PartiallyDynamicConv2d::extra_repr() const {
-  return fmt::format("scale_factors={}, dynamic_ratio={:.4g}", scale_name(scale_factors),
+  return fmt::format("scale_factors={}, dynamic_ratio={:.4g}", scale_factors_name(scale_factors),
                      dynamic_ratio());
 }
 

@@ -9,19 +9,14 @@
 // and sample n is convolved with Theta_hat(x_n) (per_sample_conv2d, one grouped convolution). The
 // bias, when the wrapped layer has one, stays the dynamic layer's mixed bias.
 //
-// Scale factors, PAD-Net Table 4's options (ScaleFactors):
-//   none              lambda_d = lambda_s = 1 (Eq. 3)
-//   static_only       lambda_s a trainable scalar (init 1), lambda_d = 1
-//   dynamic_only      lambda_d a trainable scalar (init 1), lambda_s = 1
-//   both_free         both trainable scalars (init 1), unconstrained
-//   both_constrained  lambda_d = 2 sigmoid(phi), lambda_s = 2 - lambda_d, phi trainable (init 0,
-//                     so both start at 1): the paper's default, lambda_s + lambda_d = 2
+// Scale factors: PAD-Net Table 4's options (scale_factors.h), both_constrained by default.
 //
 // The mask is a buffer ("mode_mask"), not a parameter: the optimiser never moves it. For the mode
 // partition, make it require grad (mode_mask.set_requires_grad(true)): a backward pass then
 // leaves dL/dM in mode_mask.grad(), computed on the graph like any other gradient.
 // State-dict names: dynamic.* (the wrapped layer), static_weight, scale_logit / scale_static /
-// scale_dynamic (by option), mode_mask.
+// scale_dynamic (by option), mode_mask. As a PartitionedLayer it exposes one mask, "mode_mask",
+// over the K kernels dynamic->weight and static_weight.
 #pragma once
 
 #include <cstdint>
@@ -31,16 +26,12 @@
 #include "dynamic/dyconv.h"
 #include "dynamic/kernel_mixture_conv.h"
 #include "nn/conv.h"
+#include "partition/partitioned_layer.h"
+#include "partition/scale_factors.h"
 
 namespace dg::partition {
 
-enum class ScaleFactors { none, static_only, dynamic_only, both_free, both_constrained };
-
-struct PartiallyDynamicOptions {
-  ScaleFactors scale_factors = ScaleFactors::both_constrained;
-};
-
-class PartiallyDynamicConv2d : public nn::UnaryModule {
+class PartiallyDynamicConv2d : public nn::UnaryModule, public PartitionedLayer {
  public:
   // Wraps `dynamic` (its parameters become this layer's dynamic.*); the static kernel gets
   // nn::Conv2d's default initialisation from options.generator; the mask starts all ones (the
@@ -62,6 +53,10 @@ class PartiallyDynamicConv2d : public nn::UnaryModule {
   void set_mode_mask(const Tensor& mask);
   // The fraction of mask entries equal to 1 (the dynamic ratio kappa).
   double dynamic_ratio() const;
+
+  // PartitionedLayer: one site, the kernel's mask.
+  std::vector<ModeMaskSite> mode_mask_sites() const override;
+  void set_mode_mask(size_t site, const Tensor& mask) override;
 
   std::string type_name() const override { return "PartiallyDynamicConv2d"; }
   std::string extra_repr() const override;

@@ -63,6 +63,14 @@ std::vector<int64_t> apply_capacity(const std::vector<int64_t>& experts, const s
 
 MoE::MoE(int64_t d_model, int64_t d_ff, std::shared_ptr<Gate> gate_, const MoEOptions& moe,
          const nn::ParamOptions& param)
+    : MoE(d_model, d_ff, std::move(gate_), true, moe, param) {}
+
+MoE::MoE(int64_t d_model, int64_t d_ff, std::shared_ptr<Gate> gate_, ExternalExperts,
+         const MoEOptions& moe, const nn::ParamOptions& param)
+    : MoE(d_model, d_ff, std::move(gate_), false, moe, param) {}
+
+MoE::MoE(int64_t d_model, int64_t d_ff, std::shared_ptr<Gate> gate_, bool with_experts,
+         const MoEOptions& moe, const nn::ParamOptions& param)
     : d_model(d_model), d_ff(d_ff), num_experts(gate_ ? gate_->num_experts() : 0), options(moe),
       gate(std::move(gate_)), dtype_(param.dtype) {
   const std::string& n = moe.name;
@@ -79,18 +87,20 @@ MoE::MoE(int64_t d_model, int64_t d_ff, std::shared_ptr<Gate> gate_, const MoEOp
         moe.shared_experts, moe.shared_d_ff);
   register_module("gate", gate);
   const int64_t E = num_experts;
-  w1 = Tensor::empty({E, d_model, d_ff}, param.dtype);
-  b1 = Tensor::empty({E, d_ff}, param.dtype);
-  w2 = Tensor::empty({E, d_ff, d_model}, param.dtype);
-  b2 = Tensor::empty({E, d_model}, param.dtype);
-  fan_in_uniform(w1, d_model, param.generator);
-  fan_in_uniform(b1, d_model, param.generator);
-  fan_in_uniform(w2, d_ff, param.generator);
-  fan_in_uniform(b2, d_ff, param.generator);
-  w1 = register_parameter("w1", w1);
-  b1 = register_parameter("b1", b1);
-  w2 = register_parameter("w2", w2);
-  b2 = register_parameter("b2", b2);
+  if (with_experts) {
+    w1 = Tensor::empty({E, d_model, d_ff}, param.dtype);
+    b1 = Tensor::empty({E, d_ff}, param.dtype);
+    w2 = Tensor::empty({E, d_ff, d_model}, param.dtype);
+    b2 = Tensor::empty({E, d_model}, param.dtype);
+    fan_in_uniform(w1, d_model, param.generator);
+    fan_in_uniform(b1, d_model, param.generator);
+    fan_in_uniform(w2, d_ff, param.generator);
+    fan_in_uniform(b2, d_ff, param.generator);
+    w1 = register_parameter("w1", w1);
+    b1 = register_parameter("b1", b1);
+    w2 = register_parameter("w2", w2);
+    b2 = register_parameter("b2", b2);
+  }
   if (moe.shared_experts > 0) {
     const int64_t width = moe.shared_experts * (moe.shared_d_ff > 0 ? moe.shared_d_ff : d_ff);
     shared_fc1 = register_module("shared_fc1", std::make_shared<nn::Linear>(d_model, width, true, param));
@@ -139,7 +149,26 @@ Tensor MoE::expert_activation(const Tensor& h) const {
 }
 
 Tensor MoE::forward(const Tensor& x, const Tensor& token_ids) {
+  check(owns_experts(), "MoE '{}': this layer holds no expert weights (ExternalExperts); call forward_with",
+        options.name);
+  return forward_with(x, token_ids, expert_weights());
+}
+
+Tensor MoE::forward_with(const Tensor& x, const Tensor& token_ids, const ExpertWeights& experts) {
   const std::string& n = options.name;
+  const int64_t E = num_experts;
+  const auto fits = [&](const Tensor& t, const Shape& shape) {
+    return t.defined() && t.shape() == shape && t.dtype() == dtype_;
+  };
+  check(fits(experts.w1, {E, d_model, d_ff}) && fits(experts.b1, {E, d_ff}) &&
+            fits(experts.w2, {E, d_ff, d_model}) && fits(experts.b2, {E, d_model}),
+        "MoE '{}': expert weights w1 {}, b1 {}, w2 {}, b2 {} do not fit [{}, {}, {}], [{}, {}], "
+        "[{}, {}, {}], [{}, {}] in {}",
+        n, experts.w1.defined() ? experts.w1.shape() : Shape{},
+        experts.b1.defined() ? experts.b1.shape() : Shape{},
+        experts.w2.defined() ? experts.w2.shape() : Shape{},
+        experts.b2.defined() ? experts.b2.shape() : Shape{}, E, d_model, d_ff, E, d_ff, E, d_ff,
+        d_model, E, d_model, dtype_);
   check(x.defined() && x.dim() >= 1 && x.shape().back() == d_model,
         "MoE '{}': input of shape {} is not a whole number of tokens of d_model = {} (expected "
         "[..., {}])",
@@ -176,9 +205,11 @@ Tensor MoE::forward(const Tensor& x, const Tensor& token_ids) {
   if (plan.routed() > 0) {
     const Tensor rows = dispatch(tokens, plan);
     const Tensor& experts_of_rows = plan.position_destinations();
-    Tensor h = grouped_matmul(rows, w1, plan.group_sizes()) + index_select(b1, 0, experts_of_rows);
+    Tensor h = grouped_matmul(rows, experts.w1, plan.group_sizes()) +
+               index_select(experts.b1, 0, experts_of_rows);
     h = expert_activation(h);
-    const Tensor y = grouped_matmul(h, w2, plan.group_sizes()) + index_select(b2, 0, experts_of_rows);
+    const Tensor y = grouped_matmul(h, experts.w2, plan.group_sizes()) +
+                     index_select(experts.b2, 0, experts_of_rows);
     out = combine(y, plan, decision.weights);
   } else {
     out = zeros({T, d_model}, x.dtype());

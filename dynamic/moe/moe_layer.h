@@ -30,6 +30,12 @@
 //
 // Parameter names: w1 [E, d, d_ff], b1 [E, d_ff], w2 [E, d_ff, d], b2 [E, d], gate.*,
 // shared_fc1.*, shared_fc2.*.
+//
+// Layers built on this one (PAD-Net's partially dynamic experts, partition/) compute their own
+// expert weights and pass them to forward_with, so the gate, capacity, dispatch, statistics and
+// auxiliary losses are this layer's. A layer constructed with MoE::ExternalExperts holds no
+// w1/b1/w2/b2 at all (its parameters are the gate's and the shared experts'): only forward_with
+// runs it.
 #pragma once
 
 #include <memory>
@@ -67,10 +73,20 @@ struct MoEStats {
   std::vector<std::pair<std::string, double>> aux_losses;  // unweighted values
 };
 
+// The expert weights one forward computes with: w1 [E, d, d_ff], b1 [E, d_ff], w2 [E, d_ff, d],
+// b2 [E, d], in the layer's dtype.
+struct ExpertWeights {
+  Tensor w1, b1, w2, b2;
+};
+
 class MoE : public nn::Module {
  public:
   MoE(int64_t d_model, int64_t d_ff, std::shared_ptr<Gate> gate, const MoEOptions& moe = {},
       const nn::ParamOptions& options = {});
+  // The routing part only: no expert weights are allocated or registered; run it with forward_with.
+  struct ExternalExperts {};
+  MoE(int64_t d_model, int64_t d_ff, std::shared_ptr<Gate> gate, ExternalExperts,
+      const MoEOptions& moe = {}, const nn::ParamOptions& options = {});
 
   // An MoE whose every expert is a copy of the dense FFN fc2(act(fc1(x))) (fc1 [d_ff, d],
   // fc2 [d, d_ff]), plus N(0, noise_std^2) noise on each copy's weights when noise_std > 0.
@@ -81,6 +97,12 @@ class MoE : public nn::Module {
   // x [..., d_model] -> [..., d_model]; token_ids (i64, one per token) for gates that need them.
   Tensor forward(const Tensor& x, const Tensor& token_ids = Tensor());
   Tensor operator()(const Tensor& x, const Tensor& token_ids = Tensor()) { return forward(x, token_ids); }
+  // The same layer computed with `experts` in place of w1, b1, w2, b2 (checked against [E, d, d_ff],
+  // [E, d_ff], [E, d_ff, d], [E, d]); only the experts that receive tokens are computed.
+  Tensor forward_with(const Tensor& x, const Tensor& token_ids, const ExpertWeights& experts);
+  // This layer's own expert weights (undefined for an ExternalExperts layer).
+  ExpertWeights expert_weights() const { return {w1, b1, w2, b2}; }
+  bool owns_experts() const { return w1.defined(); }
 
   // sum of coefficient * value over the last forward's auxiliary losses (0-dim; zero if none).
   Tensor aux_loss() const;
@@ -98,6 +120,8 @@ class MoE : public nn::Module {
   std::shared_ptr<nn::Linear> shared_fc1, shared_fc2;  // null without shared experts
 
  private:
+  MoE(int64_t d_model, int64_t d_ff, std::shared_ptr<Gate> gate, bool with_experts,
+      const MoEOptions& moe, const nn::ParamOptions& options);
   Tensor expert_activation(const Tensor& h) const;
   MoEStats stats_;
   std::vector<AuxLoss> last_losses_;

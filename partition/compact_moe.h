@@ -1,0 +1,84 @@
+// CompactPartiallyDynamicMoE: the deployed form of a partitioned PartiallyDynamicMoE (PAD-Net's
+// post-processing, Figure 2: "the indicator mask prunes the redundant dynamic factors and static
+// parameters"; Section 4.2: "M can be directly applied to parallel experts").
+//
+// Per expert matrix (W1 [d, d_ff], W2 [d_ff, d]) it stores only what the partition left
+// meaningful, with the scale factors (constants after training) folded in:
+//   w*_dynamic  [E, m_dyn]      each expert's values at the m_dyn dynamic positions, times lambda_d
+//   w*_static   [m - m_dyn]     the shared static weight at the static positions, times lambda_s
+//   w*_bitmask  i64 [ceil(m/64)] the mode mask as a packed bitmask (bit j % 64 of word j / 64 is
+//                               M_j), 1 bit per position: m / 8 bytes, against 4 m_dyn for int32
+//                               positions or 8 m_dyn for i64 ones
+// plus every expert's own biases b1 [E, d_ff], b2 [E, d] (dynamic, as in the uncompacted layer),
+// the gate and any shared experts. The expert weights the routed tokens are multiplied with are
+// the same W_hat_e as the uncompacted layer's: the dynamic values placed at their positions of the
+// static matrix. Outside a graph (inference) they are placed once and kept until a stored tensor
+// changes; when a graph is recorded (fine-tuning the compacted layer) they are composed from ops
+// (scatter, index_add), so gradients reach the stored values.
+//
+// Routing, capacity, statistics and auxiliary losses are a dynamic::MoE's, built with
+// MoE::ExternalExperts (it holds the gate and shared experts, no expert weights) and run with
+// forward_with. What this layer saves is storage. The multiplications per token are the MoE's own:
+// each routed token meets dense d x d_ff and d_ff x d expert matrices, because the engine has no
+// sparse grouped matmul yet (planned); PAD-Net's n kappa c + (1 - kappa) c of Figure 5 needs one
+// (dynamic positions per routed expert, static positions once per token).
+//
+// The gate cannot be cloned generically (gates are many classes): pass a freshly constructed gate
+// of the same kind and size to get a copy (the source gate's state is loaded into it), or none to
+// share the source's gate object.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "dynamic/moe/moe_layer.h"
+#include "partition/partially_dynamic_moe.h"
+
+namespace dg::partition {
+
+class CompactPartiallyDynamicMoE : public nn::Module {
+ public:
+  // The compaction of `source` with its current masks, scale factors and weights (copied). `gate`:
+  // see the header comment.
+  explicit CompactPartiallyDynamicMoE(const PartiallyDynamicMoE& source,
+                                      std::shared_ptr<dynamic::Gate> gate = nullptr);
+
+  // x [..., d] -> [..., d], as PartiallyDynamicMoE::forward.
+  Tensor forward(const Tensor& x, const Tensor& token_ids = Tensor());
+  Tensor operator()(const Tensor& x, const Tensor& token_ids = Tensor()) { return forward(x, token_ids); }
+
+  // The experts' computational weights W_hat_e rebuilt from the stored values.
+  dynamic::ExpertWeights expert_weights() const;
+  const dynamic::MoEStats& stats() const { return moe->stats(); }
+  Tensor aux_loss() const { return moe->aux_loss(); }
+
+  // The decoded masks (f64 0/1, [d, d_ff] and [d_ff, d]).
+  Tensor mask_w1() const;
+  Tensor mask_w2() const;
+  double dynamic_ratio() const;
+
+  std::string type_name() const override { return "CompactPartiallyDynamicMoE"; }
+  std::string extra_repr() const override;
+
+  const int64_t d_model, d_ff, num_experts;
+  std::shared_ptr<dynamic::MoE> moe;  // routing only (ExternalExperts)
+  Tensor w1_dynamic, w1_static, w2_dynamic, w2_static, b1, b2;
+  Tensor w1_bitmask, w2_bitmask;
+
+ private:
+  // One matrix's W_hat for all experts, [E, rows, cols].
+  Tensor place(const Tensor& dynamic_values, const Tensor& static_values, const Tensor& bitmask,
+               int64_t rows, int64_t cols) const;
+  mutable Tensor cache_w1_, cache_w2_;
+  mutable std::vector<std::pair<const void*, uint64_t>> cache_key_;
+};
+
+// Packs a 0/1 mask (any shape, row-major) into i64 words, 64 positions per word; and back.
+Tensor pack_bitmask(const Tensor& mask);
+// The positions (ascending flat indices among the first `size`) whose bit is set (`set` true) or
+// clear (false), as i64 [count].
+Tensor bitmask_positions(const Tensor& bitmask, int64_t size, bool set);
+
+}  // namespace dg::partition
