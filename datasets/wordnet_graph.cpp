@@ -71,14 +71,19 @@ void WordNetGraph::build_index() {
   for (int32_t i = 0; i < size(); ++i) index_.emplace(synsets[i].offset, i);
 }
 
+void WordNetGraph::check_index(int32_t s) const {
+  check(s >= 0 && s < size(), "wordnet_graph: synset index {} out of range [0, {})", s, size());
+}
+
 std::vector<int32_t> WordNetGraph::parents(int32_t s) const {
+  check_index(s);
   std::vector<int32_t> up = synsets[s].hypernyms;
   up.insert(up.end(), synsets[s].instance_hypernyms.begin(), synsets[s].instance_hypernyms.end());
   return up;
 }
 
 std::vector<std::pair<int32_t, int32_t>> WordNetGraph::ancestor_distances(int32_t s) const {
-  check(s >= 0 && s < size(), "wordnet_graph: synset index {} out of range [0, {})", s, size());
+  check_index(s);
   // NLTK's _shortest_hypernym_paths: breadth-first, so the first visit has the fewest links.
   std::vector<std::pair<int32_t, int32_t>> found{{s, 0}};
   std::unordered_set<int32_t> seen{s};
@@ -92,6 +97,7 @@ std::vector<std::pair<int32_t, int32_t>> WordNetGraph::ancestor_distances(int32_
 }
 
 bool WordNetGraph::is_ancestor(int32_t ancestor, int32_t s) const {
+  check_index(ancestor);
   if (ancestor == s) return false;
   for (const auto& [node, depth] : ancestor_distances(s))
     if (node == ancestor) return true;
@@ -99,6 +105,8 @@ bool WordNetGraph::is_ancestor(int32_t ancestor, int32_t s) const {
 }
 
 bool WordNetGraph::directly_linked(int32_t a, int32_t b) const {
+  check_index(a);
+  check_index(b);
   const auto links_to = [this](int32_t from, int32_t to) {
     const WordNetSynset& s = synsets[from];
     return std::find(s.hypernyms.begin(), s.hypernyms.end(), to) != s.hypernyms.end() ||
@@ -109,6 +117,8 @@ bool WordNetGraph::directly_linked(int32_t a, int32_t b) const {
 }
 
 std::optional<int32_t> WordNetGraph::path_distance(int32_t a, int32_t b) const {
+  check_index(a);
+  check_index(b);
   if (a == b) return 0;
   std::unordered_map<int32_t, int32_t> up_from_a;
   for (const auto& [node, depth] : ancestor_distances(a)) up_from_a.emplace(node, depth);

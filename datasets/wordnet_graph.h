@@ -52,6 +52,7 @@ struct WordNetSynset {
   std::vector<int32_t> instance_hypernyms;  // synset indices of the '@i' targets
 };
 
+// Member functions taking synset indices reject an index outside [0, size()) with a dg::Error.
 class WordNetGraph {
  public:
   std::vector<WordNetSynset> synsets;         // in file order
@@ -77,6 +78,7 @@ class WordNetGraph {
   void build_index();  // fills the offset index from `synsets` (done by read_wordnet_graph)
 
  private:
+  void check_index(int32_t s) const;  // a dg::Error for an index outside [0, size())
   std::unordered_map<uint32_t, int32_t> index_;
 };
 

@@ -28,7 +28,8 @@
 //
 // Splits: for B and C the synsets are split first, with split_indices over the synsets in file
 // order (kWordNetSplitSeed, 80 / 10 / 10 by default: the same partition task A uses), and pairs are
-// built within each split only, so no synset (and no gloss) of the test split occurs in training.
+// built within each split only, so no synset of the test split occurs in training (its gloss may:
+// data.noun has 355 glosses shared by two or more synsets).
 // A link whose two ends fall in different splits is used by no split. Everything is seeded
 // (split_seed for the partition, pair_seed for pair sampling) and bit-identical across platforms.
 // The max_*_examples caps subsample a split after it is built (B keeps its balance: it caps the

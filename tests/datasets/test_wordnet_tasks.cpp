@@ -152,6 +152,8 @@ TEST_CASE("wordnet_graph: lemmas, glosses, hypernym and instance-hypernym links"
   CHECK(g.is_ancestor(s.at(100), s.at(400)));
   CHECK_FALSE(g.is_ancestor(s.at(400), s.at(100)));
   CHECK_FALSE(g.is_ancestor(s.at(400), s.at(400)));
+  CHECK_THROWS_WITH(g.path_distance(0, 11), Catch::Contains("synset index 11 out of range [0, 11)"));
+  CHECK_THROWS_WITH(g.directly_linked(-1, 0), Catch::Contains("synset index -1 out of range"));
 }
 
 TEST_CASE("wordnet_graph: NLTK path distance and similarity, worked by hand",
