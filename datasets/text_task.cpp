@@ -159,20 +159,21 @@ std::vector<std::pair<std::string, double>> evaluate_text_task(
   labels.reserve(truth.examples.size());
   for (const TextExample& e : truth.examples) labels.push_back(e.label);
   std::vector<std::pair<std::string, double>> out;
-  for (const std::string& m : task.metrics) out.emplace_back(m, metric(m, predicted_classes, labels));
+  for (const std::string& m : task.metrics)
+    out.emplace_back(m, metric(m, predicted_classes, labels));
   return out;
 }
 
 std::vector<std::pair<std::string, double>> evaluate_text_task(
     const TextTask& task, std::span<const double> predicted_values, const TextDataset& truth) {
   check(task.regression,
-        "evaluate_text_task: '{}' is a classification task; pass class ids, not values",
-        task.name);
+        "evaluate_text_task: '{}' is a classification task; pass class ids, not values", task.name);
   std::vector<double> targets;
   targets.reserve(truth.examples.size());
   for (const TextExample& e : truth.examples) targets.push_back(e.value);
   std::vector<std::pair<std::string, double>> out;
-  for (const std::string& m : task.metrics) out.emplace_back(m, metric(m, predicted_values, targets));
+  for (const std::string& m : task.metrics)
+    out.emplace_back(m, metric(m, predicted_values, targets));
   return out;
 }
 

@@ -176,15 +176,17 @@ WordNetGraph read_wordnet_graph(const std::string& path) {
     const size_t p_field = 4 + 2 * words;  // within bounds: checked before it is read
     if (f.size() <= p_field) bad("fewer fields than w_cnt words and p_cnt need");
     if (!all_of_width(f[p_field], 3, false))
-      fail("wordnet: '{}' line {}: not a synset line (p_cnt, field {} after {} words, is not 3 "
-           "decimal digits: '{}'): '{}'",
-           path, line_number, p_field + 1, words, f[p_field].substr(0, 16), line.substr(0, 60));
+      fail(
+          "wordnet: '{}' line {}: not a synset line (p_cnt, field {} after {} words, is not 3 "
+          "decimal digits: '{}'): '{}'",
+          path, line_number, p_field + 1, words, f[p_field].substr(0, 16), line.substr(0, 60));
     const size_t pointers = parse_number(f[p_field], 10);
     if (f.size() != p_field + 1 + 4 * pointers)
-      fail("wordnet: '{}' line {}: not a synset line ({} words and {} pointers need {} fields "
-           "before '|', found {}): '{}'",
-           path, line_number, words, pointers, p_field + 1 + 4 * pointers, f.size(),
-           line.substr(0, 60));
+      fail(
+          "wordnet: '{}' line {}: not a synset line ({} words and {} pointers need {} fields "
+          "before '|', found {}): '{}'",
+          path, line_number, words, pointers, p_field + 1 + 4 * pointers, f.size(),
+          line.substr(0, 60));
 
     WordNetSynset synset;
     synset.offset = parse_number(f[0], 10);

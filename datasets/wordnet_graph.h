@@ -44,18 +44,18 @@
 namespace dg::data {
 
 struct WordNetSynset {
-  uint32_t offset = 0;               // synset_offset, the line's byte offset in data.noun
-  int lex_file = 0;                  // lexicographer file number, 3 (noun.Tops) .. 28 (noun.time)
-  std::vector<std::string> lemmas;   // the words of the synset, as spelled in the file
-  std::string gloss;                 // definition and examples, the text after '|', trimmed
-  std::vector<int32_t> hypernyms;           // synset indices of the '@' targets
+  uint32_t offset = 0;              // synset_offset, the line's byte offset in data.noun
+  int lex_file = 0;                 // lexicographer file number, 3 (noun.Tops) .. 28 (noun.time)
+  std::vector<std::string> lemmas;  // the words of the synset, as spelled in the file
+  std::string gloss;                // definition and examples, the text after '|', trimmed
+  std::vector<int32_t> hypernyms;   // synset indices of the '@' targets
   std::vector<int32_t> instance_hypernyms;  // synset indices of the '@i' targets
 };
 
 // Member functions taking synset indices reject an index outside [0, size()) with a dg::Error.
 class WordNetGraph {
  public:
-  std::vector<WordNetSynset> synsets;         // in file order
+  std::vector<WordNetSynset> synsets;          // in file order
   std::vector<std::vector<int32_t>> hyponyms;  // inverse of hypernyms and instance hypernyms
 
   int32_t size() const { return static_cast<int32_t>(synsets.size()); }

@@ -33,7 +33,7 @@ bool claim(PairSet& used, int32_t a, int32_t b) {
 }
 
 int64_t cap_of(const WordNetTaskOptions& o, int part) {
-  const int64_t cap = part == 0 ? o.max_train_examples
+  const int64_t cap = part == 0   ? o.max_train_examples
                       : part == 1 ? o.max_validation_examples
                                   : o.max_test_examples;
   check(cap >= 0, "wordnet_tasks: max examples per split must be >= 0, got {}", cap);
@@ -110,10 +110,13 @@ std::vector<SynsetPair> hypernym_pairs_in(const WordNetGraph& graph,
 struct DistanceBin {
   int32_t lo, hi;  // inclusive; hi < 0: no upper bound
 };
-constexpr std::array<DistanceBin, 5> kBins = {
-    DistanceBin{1, 1}, DistanceBin{2, 2}, DistanceBin{3, 4}, DistanceBin{5, 9}, DistanceBin{10, -1}};
+constexpr std::array<DistanceBin, 5> kBins = {DistanceBin{1, 1}, DistanceBin{2, 2},
+                                              DistanceBin{3, 4}, DistanceBin{5, 9},
+                                              DistanceBin{10, -1}};
 
-bool in_bin(int32_t d, const DistanceBin& bin) { return d >= bin.lo && (bin.hi < 0 || d <= bin.hi); }
+bool in_bin(int32_t d, const DistanceBin& bin) {
+  return d >= bin.lo && (bin.hi < 0 || d <= bin.hi);
+}
 
 // One candidate pair for a bounded bin: u links up from a, then d - u links down, the last one to
 // a synset of the split. -1 when the walk cannot be made.
@@ -144,8 +147,8 @@ int32_t walk(const WordNetGraph& graph, int32_t a, int32_t d, const std::vector<
 
 std::vector<SynsetPair> similarity_pairs_in(const WordNetGraph& graph,
                                             const std::vector<int32_t>& members,
-                                            const std::vector<int8_t>& in, int part,
-                                            int64_t wanted, Generator& gen) {
+                                            const std::vector<int8_t>& in, int part, int64_t wanted,
+                                            Generator& gen) {
   std::vector<SynsetPair> pairs;
   if (members.size() < 2 || wanted == 0) return pairs;
   PairSet used;

@@ -18,13 +18,14 @@
 //     distance (wordnet_graph.h). Two different synsets are at least 1 link apart, so similarity
 //     is at most 1/2; the factor 10 maps that range (0, 1/2] onto (0, 5], STS-B's scale. Pairs are
 //     stratified by distance into five equal bins, one per unit of the target: d = 1 (target 5),
-//     d = 2 (3.33), d = 3..4 (2.5, 2), d = 5..9 (1.67 .. 1) and d >= 10 (below 1). A pair for one of
-//     the first four bins comes from a random walk (a random synset of the split, u links up, then
-//     d - u links down, the last step to a synset of the split), kept when its true distance lies
-//     in the bin; the last bin takes two random synsets of the split at distance >= 10. Each bin
-//     gets up to 100 * wanted + 1000 tries; a bin the split cannot fill is left short (only on small
-//     or unusual files; the real file fills every bin). Pairs are distinct (unordered), texts
-//     swapped with probability 1/2, examples shuffled.
+//     d = 2 (3.33), d = 3..4 (2.5, 2), d = 5..9 (1.67 .. 1) and d >= 10 (below 1). A pair for one
+//     of the first four bins comes from a random walk (a random synset of the split, u links up,
+//     then d - u links down, the last step to a synset of the split), kept when its true distance
+//     lies in the bin; the last bin takes two random synsets of the split at distance >= 10. A bin
+//     asking for q pairs gets up to 100 q + 1000 tries; a bin the split cannot fill is left short
+//     (on small files, or when a split asks for more d = 1 pairs than it has links; the real file
+//     fills every bin at the default sizes). Pairs are distinct (unordered), texts swapped with
+//     probability 1/2, examples shuffled.
 //
 // Splits: for B and C the synsets are split first, with split_indices over the synsets in file
 // order (kWordNetSplitSeed, 80 / 10 / 10 by default: the same partition task A uses), and pairs are

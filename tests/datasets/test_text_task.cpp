@@ -62,12 +62,14 @@ TEST_CASE("text_task: GLUE folders by task name, with each task's columns and la
   CHECK(small.splits.validation.size() == 10);
 
   // MRPC, DIR being the task's own folder.
-  test::write_text(dir.file("mrpc/train.tsv"),
+  test::write_text(
+      dir.file("mrpc/train.tsv"),
+      "Quality\t#1 ID\t#2 ID\t#1 String\t#2 String\n"
+      "1\t702876\t702977\tAmrozi accused his brother .\tReferring to him , Amrozi .\n"
+      "0\t2108705\t2108831\tYucaipa owned Dominick 's .\tYucaipa bought Dominick 's .\n");
+  test::write_text(dir.file("mrpc/dev.tsv"),
                    "Quality\t#1 ID\t#2 ID\t#1 String\t#2 String\n"
-                   "1\t702876\t702977\tAmrozi accused his brother .\tReferring to him , Amrozi .\n"
-                   "0\t2108705\t2108831\tYucaipa owned Dominick 's .\tYucaipa bought Dominick 's .\n");
-  test::write_text(dir.file("mrpc/dev.tsv"), "Quality\t#1 ID\t#2 ID\t#1 String\t#2 String\n"
-                                             "1\t1\t2\tHe said .\tHe says .\n");
+                   "1\t1\t2\tHe said .\tHe says .\n");
   const TextTaskData mrpc = load_text_task("glue:" + dir.file("mrpc") + ":MRPC");
   CHECK(mrpc.task.sentence_pair);
   CHECK(mrpc.task.metrics == std::vector<std::string>{"f1", "accuracy"});
@@ -94,17 +96,20 @@ TEST_CASE("text_task: GLUE folders by task name, with each task's columns and la
   CHECK(sts.splits.test.examples[3].value == 3.5);
 
   // RTE: text labels in a fixed order, so train and dev ids agree.
-  test::write_text(dir.file("RTE/train.tsv"), "index\tsentence1\tsentence2\tlabel\n"
-                                              "0\tp\th\tnot_entailment\n1\tp2\th2\tentailment\n");
-  test::write_text(dir.file("RTE/dev.tsv"), "index\tsentence1\tsentence2\tlabel\n"
-                                            "0\tq\tr\tnot_entailment\n");
+  test::write_text(dir.file("RTE/train.tsv"),
+                   "index\tsentence1\tsentence2\tlabel\n"
+                   "0\tp\th\tnot_entailment\n1\tp2\th2\tentailment\n");
+  test::write_text(dir.file("RTE/dev.tsv"),
+                   "index\tsentence1\tsentence2\tlabel\n"
+                   "0\tq\tr\tnot_entailment\n");
   const TextTaskData rte = load_text_task("glue:" + root + ":RTE");
   CHECK(rte.task.class_names == std::vector<std::string>{"entailment", "not_entailment"});
   CHECK(rte.splits.test.examples[0].label == 1);
 
   // CoLA: no header row; source, label, the author's mark, sentence.
-  test::write_text(dir.file("CoLA/train.tsv"), "gj04\t1\t\tOur friends won't buy this .\n"
-                                               "gj04\t0\t*\tThey drank the pub .\n");
+  test::write_text(dir.file("CoLA/train.tsv"),
+                   "gj04\t1\t\tOur friends won't buy this .\n"
+                   "gj04\t0\t*\tThey drank the pub .\n");
   test::write_text(dir.file("CoLA/dev.tsv"), "gj04\t0\t*\tThe more we study .\n");
   const TextTaskData cola = load_text_task("glue:" + root + ":CoLA");
   CHECK(cola.task.metrics.front() == "matthews");

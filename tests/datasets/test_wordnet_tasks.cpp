@@ -73,8 +73,10 @@ int depth_of(int i) {
 int tree_distance(int a, int b) {  // up to the lowest common ancestor and down
   int d = 0;
   while (a != b) {
-    if (depth_of(a) >= depth_of(b)) a = parent_of(a);
-    else b = parent_of(b);
+    if (depth_of(a) >= depth_of(b))
+      a = parent_of(a);
+    else
+      b = parent_of(b);
     ++d;
   }
   return d;
@@ -90,8 +92,8 @@ std::string tree_file() {
   for (int i = 0; i < tree_size(); ++i) {
     const int lex = i == 0 ? 3 : 4 + top_subtree(i);
     if (i == 0) {
-      text += fmt::format("{:08d} {:02d} n 01 node{} 0 000 | gloss of node {}  \n",
-                          tree_offset(i), lex, i, i);
+      text += fmt::format("{:08d} {:02d} n 01 node{} 0 000 | gloss of node {}  \n", tree_offset(i),
+                          lex, i, i);
     } else {
       text += fmt::format("{:08d} {:02d} n 01 node{} 0 001 {} {:08d} n 0000 | gloss of node {}  \n",
                           tree_offset(i), lex, i, i % 5 == 0 ? "@i" : "@",
@@ -152,7 +154,8 @@ TEST_CASE("wordnet_graph: lemmas, glosses, hypernym and instance-hypernym links"
   CHECK(g.is_ancestor(s.at(100), s.at(400)));
   CHECK_FALSE(g.is_ancestor(s.at(400), s.at(100)));
   CHECK_FALSE(g.is_ancestor(s.at(400), s.at(400)));
-  CHECK_THROWS_WITH(g.path_distance(0, 11), Catch::Contains("synset index 11 out of range [0, 11)"));
+  CHECK_THROWS_WITH(g.path_distance(0, 11),
+                    Catch::Contains("synset index 11 out of range [0, 11)"));
   CHECK_THROWS_WITH(g.directly_linked(-1, 0), Catch::Contains("synset index -1 out of range"));
 }
 
@@ -202,9 +205,10 @@ TEST_CASE("wordnet_graph: malformed lines, dangling and repeated offsets are cle
     return "no error";
   };
   const std::string ok = "00000100 03 n 01 entity 0 000 | the top\n";
-  CHECK_THAT(error_for(ok + "00000200 05 n 02 dog 0 001 @ 00000100 n 0000 | one word short\n"),
-             Catch::Contains("line 2") &&
-                 Catch::Contains("p_cnt, field 9 after 2 words, is not 3 decimal digits: '00000100'"));
+  CHECK_THAT(
+      error_for(ok + "00000200 05 n 02 dog 0 001 @ 00000100 n 0000 | one word short\n"),
+      Catch::Contains("line 2") &&
+          Catch::Contains("p_cnt, field 9 after 2 words, is not 3 decimal digits: '00000100'"));
   CHECK_THAT(error_for(ok + "00000200 05 n 01 dog 0 002 @ 00000100 n 0000 | one pointer short\n"),
              Catch::Contains("line 2") &&
                  Catch::Contains("1 words and 2 pointers need 15 fields before '|', found 11"));
@@ -232,14 +236,16 @@ TEST_CASE("wordnet_graph: malformed lines, dangling and repeated offsets are cle
              Catch::Contains("fewer fields than w_cnt words and p_cnt need"));
   CHECK_THAT(error_for(ok + "00000100 05 n 01 dog 0 000 | the same offset\n"),
              Catch::Contains("line 2: synset offset 00000100 already defined on line 1"));
-  CHECK_THAT(error_for(ok + "\n00000200 05 n 01 dog 0 001 @i 00000999 n 0000 | dangling\n"),
-             Catch::Contains("line 3: instance hypernym '@i' pointer to 00000999, which no synset"));
+  CHECK_THAT(
+      error_for(ok + "\n00000200 05 n 01 dog 0 001 @i 00000999 n 0000 | dangling\n"),
+      Catch::Contains("line 3: instance hypernym '@i' pointer to 00000999, which no synset"));
   CHECK_THAT(error_for("  only a header\n"), Catch::Contains("holds no synsets"));
   // A pointer of another kind may point anywhere: it is not followed.
   CHECK(error_for(ok + "00000200 05 n 01 dog 0 001 ~ 00000999 n 0000 | fine\n") == "no error");
   // A cycle (not in WordNet) cannot make the search loop.
-  test::write_text(path, "00000100 03 n 01 a 0 001 @ 00000200 n 0000 | a\n"
-                         "00000200 03 n 01 b 0 001 @ 00000100 n 0000 | b\n");
+  test::write_text(path,
+                   "00000100 03 n 01 a 0 001 @ 00000200 n 0000 | a\n"
+                   "00000200 03 n 01 b 0 001 @ 00000100 n 0000 | b\n");
   const WordNetGraph cycle = read_wordnet_graph(path);
   CHECK(cycle.path_distance(0, 1) == 1);
   CHECK(cycle.ancestor_distances(0).size() == 2);
@@ -272,7 +278,8 @@ TEST_CASE("wordnet_tasks: hypernym pairs are real links, negatives are not, bala
     for (const SynsetPair& p : ps) {
       CHECK(split_of[p.first] == k);  // no synset from another split
       CHECK(split_of[p.second] == k);
-      const int a = node_of(graph.synsets[p.first].gloss), b = node_of(graph.synsets[p.second].gloss);
+      const int a = node_of(graph.synsets[p.first].gloss),
+                b = node_of(graph.synsets[p.second].gloss);
       distinct.insert({std::min(a, b), std::max(a, b)});
       if (p.label == 1) {
         ++positives;
@@ -289,7 +296,7 @@ TEST_CASE("wordnet_tasks: hypernym pairs are real links, negatives are not, bala
     INFO("split " << k);
     CHECK(positives == links_in_split);
     CHECK(static_cast<int64_t>(ps.size()) == 2 * positives);  // balanced
-    CHECK(distinct.size() == ps.size());                       // no pair twice
+    CHECK(distinct.size() == ps.size());                      // no pair twice
     if (k == 0) {
       REQUIRE(positives > 100);
       // Order is no cue: the hypernym comes first about half the time.
@@ -353,12 +360,13 @@ TEST_CASE("wordnet_tasks: path-similarity targets match the distance and cover [
     const std::vector<SynsetPair>& ps = part(pairs, k);
     INFO("split " << k);
     CHECK(static_cast<int64_t>(ps.size()) == wanted[k]);  // every bin filled on this tree
-    std::array<int64_t, 5> per_unit{};  // targets in [0,1), [1,2), ..., [4,5]
+    std::array<int64_t, 5> per_unit{};                    // targets in [0,1), [1,2), ..., [4,5]
     std::set<std::pair<int, int>> distinct;
     for (const SynsetPair& p : ps) {
       CHECK(split_of[p.first] == k);
       CHECK(split_of[p.second] == k);
-      const int a = node_of(graph.synsets[p.first].gloss), b = node_of(graph.synsets[p.second].gloss);
+      const int a = node_of(graph.synsets[p.first].gloss),
+                b = node_of(graph.synsets[p.second].gloss);
       CHECK(a != b);
       distinct.insert({std::min(a, b), std::max(a, b)});
       CHECK(p.value == Approx(10.0 / (1.0 + tree_distance(a, b))));
