@@ -40,6 +40,20 @@ double accuracy(std::span<const int64_t> predictions, std::span<const int64_t> l
   return static_cast<double>(correct) / static_cast<double>(labels.size());
 }
 
+double binary_f1(std::span<const int64_t> predictions, std::span<const int64_t> labels) {
+  check_pair(predictions, labels, "binary_f1");
+  int64_t tp = 0, fp = 0, fn = 0;
+  for (size_t i = 0; i < labels.size(); ++i) {
+    const int64_t p = predictions[i], y = labels[i];
+    check((p == 0 || p == 1) && (y == 0 || y == 1),
+          "binary_f1: binary metric, but example {} has prediction {} and label {}", i, p, y);
+    tp += p && y;
+    fp += p && !y;
+    fn += !p && y;
+  }
+  return tp == 0 ? 0.0 : 2.0 * tp / static_cast<double>(2 * tp + fp + fn);
+}
+
 double macro_f1(std::span<const int64_t> predictions, std::span<const int64_t> labels) {
   check_pair(predictions, labels, "macro_f1");
   struct Counts {
@@ -123,6 +137,11 @@ double spearman(std::span<const double> x, std::span<const double> y) {
 double accuracy(const Tensor& predictions, const Tensor& labels) {
   return accuracy(class_ids(predictions, "accuracy", "predictions"),
                   class_ids(labels, "accuracy", "labels"));
+}
+
+double binary_f1(const Tensor& predictions, const Tensor& labels) {
+  return binary_f1(class_ids(predictions, "binary_f1", "predictions"),
+                   class_ids(labels, "binary_f1", "labels"));
 }
 
 double macro_f1(const Tensor& predictions, const Tensor& labels) {

@@ -1,5 +1,5 @@
 // Evaluation metrics as plain functions of predictions and labels, computed in double precision:
-// accuracy, macro-averaged F1, Matthews correlation (binary, GLUE's CoLA metric), and Pearson and
+// accuracy, binary F1 (GLUE's MRPC and QQP metric), macro-averaged F1, Matthews correlation (binary, GLUE's CoLA metric), and Pearson and
 // Spearman correlation (STS-B). Definitions follow scikit-learn and SciPy, so figures are
 // comparable with published ones. Each has a vector form and a Tensor form (any dtype, on any
 // device; values are copied to the host).
@@ -15,6 +15,10 @@ namespace dg::data {
 
 // Fraction of positions where prediction == label.
 double accuracy(std::span<const int64_t> predictions, std::span<const int64_t> labels);
+// F1 of class 1 for 0/1 predictions and labels: 2 TP / (2 TP + FP + FN), 0 when there is no
+// positive among either (scikit-learn's f1_score with its defaults, average="binary", pos_label=1,
+// zero_division giving 0).
+double binary_f1(std::span<const int64_t> predictions, std::span<const int64_t> labels);
 // Mean over classes of F1 = 2 TP / (2 TP + FP + FN), over the classes that occur among the labels
 // or the predictions (scikit-learn's f1_score(average="macro") without a `labels` argument).
 double macro_f1(std::span<const int64_t> predictions, std::span<const int64_t> labels);
@@ -31,6 +35,7 @@ std::vector<double> average_ranks(std::span<const double> x);
 // Tensor forms. `predictions` are class ids (integer or bool dtype, shape [N]) or scores of shape
 // [N, C] (floating), turned into ids by argmax over dim 1; labels are [N].
 double accuracy(const Tensor& predictions, const Tensor& labels);
+double binary_f1(const Tensor& predictions, const Tensor& labels);
 double macro_f1(const Tensor& predictions, const Tensor& labels);
 double matthews_corrcoef(const Tensor& predictions, const Tensor& labels);
 // x and y with the same number of elements (read in row-major order).

@@ -15,6 +15,9 @@
 // sizes floor(0.8 n), floor(0.1 n) and the rest. With the Debian file and noun.Tops: 82115
 // examples, split 65692 / 8211 / 8212. The permutation comes from dg::Generator, which is
 // bit-identical on every platform, so the split is too.
+//
+// The links between synsets (hypernyms, lemmas) are read by wordnet_graph.h, and the tasks built
+// on them by wordnet_tasks.h.
 #pragma once
 
 #include <array>

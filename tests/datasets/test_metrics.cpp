@@ -32,6 +32,22 @@ TEST_CASE("metrics: accuracy and macro-F1", "[datasets][metrics]") {
   CHECK_THROWS_WITH(accuracy(I{}, I{}), Catch::Contains("no examples"));
 }
 
+TEST_CASE("metrics: binary F1 (of class 1)", "[datasets][metrics]") {
+  // TP 3 (positions 0-2), FN 2 (3, 4), TN 2 (5, 6), FP 1 (7): F1 = 6 / (6 + 1 + 2) = 2/3;
+  // precision 3/4, recall 3/5, harmonic mean 2 * (9/20) / (27/20) = 2/3 as well.
+  const I labels = {1, 1, 1, 1, 1, 0, 0, 0};
+  const I preds = {1, 1, 1, 0, 0, 0, 0, 1};
+  CHECK(binary_f1(preds, labels) == Approx(2.0 / 3.0));
+  CHECK(binary_f1(labels, labels) == 1.0);
+  // Swapping roles of prediction and label leaves F1 unchanged (FP and FN trade places).
+  CHECK(binary_f1(labels, preds) == Approx(2.0 / 3.0));
+  // No positive predicted or present: 0 (scikit-learn's zero_division default).
+  CHECK(binary_f1(I{0, 0, 0}, I{0, 0, 0}) == 0.0);
+  CHECK(binary_f1(I{0, 0}, I{1, 1}) == 0.0);
+  CHECK_THROWS_WITH(binary_f1(I{2, 0}, I{1, 0}), Catch::Contains("binary_f1: binary metric"));
+  CHECK(binary_f1(from_vector(preds), from_vector(labels)) == Approx(2.0 / 3.0));
+}
+
 TEST_CASE("metrics: Matthews correlation", "[datasets][metrics]") {
   // TP 3, TN 2, FP 1, FN 2: (6 - 2) / sqrt(4 * 5 * 3 * 4) = 4 / sqrt(240) = 0.2581989.
   const I labels = {1, 1, 1, 1, 1, 0, 0, 0};

@@ -94,6 +94,18 @@ write("wordnet", "data.noun",
       "00002452 09 n 01 thing 0 002 | a separate and self-contained entity\n"
       "00003553 06 n 02 whole 0 unit 0 | an assemblage of parts that is regarded as a single entity; \"how big is that part compared to the whole?\"\n"
       "15300051 28 n 01 time_period 0 | an amount of time\n")
+# A consistent hierarchy (every '@' / '@i' target defined), so the graph and the pair tasks run.
+write("wordnet", "graph.noun",
+      "  1 license header line\n"
+      "00000100 03 n 01 entity 0 002 ~ 00000200 n 0000 ~ 00000600 n 0000 | the top\n"
+      "00000200 05 n 02 animal 0 beast 0 002 @ 00000100 n 0000 + 01234567 v 0101 | a living thing\n"
+      "00000300 05 n 02 dog 0 domestic_dog 1 001 @ 00000200 n 0000 | a barking animal  \n"
+      "00000400 05 n 01 puppy 0 001 @ 00000300 n 0000 | a young dog\n"
+      "00000500 05 n 01 cat 0 002 @ 00000200 n 0000 %p 00000300 n 0000 | a purring animal\n"
+      "00000600 06 n 01 tool 0 001 @ 00000100 n 0000 | an implement\n"
+      "00000700 06 n 01 hammer 0 001 @ 00000600 n 0000 | a tool for nails\n"
+      "00000800 05 n 01 Rex 0 001 @i 00000300 n 0000 | a famous dog\n"
+      "00000900 06 n 01 toy_dog 0 002 @ 00000300 n 0000 @ 00000600 n 0000 | a dog-shaped tool\n")
 
 # Images: PNG grey, grey+alpha, RGB, RGBA, 16-bit; BMP; a JPEG-looking header.
 write("image_folder", "grey.png", png(5, 4, 0, 1))

@@ -8,7 +8,9 @@
 #include "datasets/idx.h"
 #include "datasets/image_folder.h"
 #include "datasets/io.h"
+#include "datasets/text_task.h"
 #include "datasets/wordnet.h"
+#include "datasets/wordnet_graph.h"
 #include "nn/checkpoint.h"
 #include "tests/reliability/bad_input_registry.h"
 
@@ -108,6 +110,15 @@ ROW(wordnet_lexfile, "wordnet: verb lexicographer file", "lexicographer file 29 
 ROW(wordnet_gloss, "wordnet: empty gloss", "line 1: empty gloss", wordnet(put(dir, "data.noun", "00001740 03 n 01 entity 0 000 |   \n")))
 ROW(wordnet_empty, "wordnet: no synsets", "holds no synsets", wordnet(put(dir, "data.noun", "  license header\n")))
 ROW(wordnet_utf8, "wordnet: invalid UTF-8", "is not valid UTF-8", wordnet(put(dir, "data.noun", "00001740 03 n 01 entity 0 000 | \xC0\xAF\n")))
+ROW(wordnet_graph_counts, "wordnet graph: p_cnt larger than the pointers", "2 pointers need 15 fields before '|', found 11", data::read_wordnet_graph(put(dir, "data.noun", "00001740 03 n 01 entity 0 002 @ 00001740 n 0000 | g\n")))
+ROW(wordnet_graph_wcnt, "wordnet graph: w_cnt far past the line", "fewer fields than w_cnt words and p_cnt need", data::read_wordnet_graph(put(dir, "data.noun", "00001740 03 n ff entity 0 000 | g\n")))
+ROW(wordnet_graph_dangling, "wordnet graph: hypernym to an undefined offset", "line 1: hypernym '@' pointer to 00000001, which no synset line", data::read_wordnet_graph(put(dir, "data.noun", "00001740 03 n 01 entity 0 001 @ 00000001 n 0000 | g\n")))
+ROW(wordnet_graph_repeat, "wordnet graph: offset defined twice", "line 2: synset offset 00001740 already defined on line 1", data::read_wordnet_graph(put(dir, "data.noun", "00001740 03 n 01 a 0 000 | g\n00001740 03 n 01 b 0 000 | h\n")))
+ROW(wordnet_graph_pos, "wordnet graph: pointer part of speech 'q'", "pos is not one of n v a s r", data::read_wordnet_graph(put(dir, "data.noun", "00001740 03 n 01 a 0 001 @ 00001740 q 0000 | g\n")))
+ROW(text_task_unknown, "load_text_task: unknown task name", "unknown task 'imdb'", data::load_text_task("imdb"))
+ROW(text_task_glue_name, "load_text_task: GLUE name without a task", "is not of the form glue:DIR:TASK", data::load_text_task("glue:" + dir.string()))
+ROW(text_task_glue_task, "load_text_task: unknown GLUE task", "unknown GLUE task 'MNLI-X'", data::load_text_task("glue:" + dir.string() + ":MNLI-X"))
+ROW(text_task_cap, "load_text_task: negative cap", "must be >= 0, got -3", data::TextTaskOptions o; o.wordnet.path = put(dir, "data.noun", "00001740 03 n 01 a 0 000 | g\n"); o.wordnet.max_test_examples = -3; data::load_text_task("wordnet-supersense", o))
 
 // ---- safetensors checkpoints
 ROW(st_short, "safetensors: 4-byte file", "too few for the 8-byte header length", nn::load_safetensors(put(dir, "m.st", "abcd")))
