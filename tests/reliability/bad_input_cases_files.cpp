@@ -1,5 +1,6 @@
 // Bad-input catalogue rows for the file readers: corrupt, truncated, empty, non-UTF-8 and
-// inconsistent IDX, gzip, CIFAR-10, GLUE TSV, WordNet, safetensors and image files. Each row
+// inconsistent IDX, gzip, CIFAR-10, GLUE TSV, WordNet, WordPiece vocab.txt, safetensors and image
+// files. Each row
 // writes its file into the case's scratch directory and reads it back.
 #include <fstream>
 
@@ -9,6 +10,7 @@
 #include "datasets/image_folder.h"
 #include "datasets/io.h"
 #include "datasets/wordnet.h"
+#include "datasets/wordpiece.h"
 #include "nn/checkpoint.h"
 #include "tests/reliability/bad_input_registry.h"
 
@@ -108,6 +110,16 @@ ROW(wordnet_lexfile, "wordnet: verb lexicographer file", "lexicographer file 29 
 ROW(wordnet_gloss, "wordnet: empty gloss", "line 1: empty gloss", wordnet(put(dir, "data.noun", "00001740 03 n 01 entity 0 000 |   \n")))
 ROW(wordnet_empty, "wordnet: no synsets", "holds no synsets", wordnet(put(dir, "data.noun", "  license header\n")))
 ROW(wordnet_utf8, "wordnet: invalid UTF-8", "is not valid UTF-8", wordnet(put(dir, "data.noun", "00001740 03 n 01 entity 0 000 | \xC0\xAF\n")))
+
+// ---- WordPiece vocab.txt (BERT) and the text it tokenizes
+ROW(vocab_missing_token, "wordpiece: vocab.txt without [SEP]", "has no '[SEP]' token", data::WordPieceTokenizer::load(put(dir, "vocab.txt", "[PAD]\n[UNK]\n[CLS]\nhello\n")))
+ROW(vocab_empty, "wordpiece: empty vocab.txt", "is empty", data::WordPieceTokenizer::load(put(dir, "vocab.txt", "")))
+ROW(vocab_duplicate, "wordpiece: a token on two lines", "token 'hi' twice (lines 5 and 6)", data::WordPieceTokenizer::load(put(dir, "vocab.txt", "[PAD]\n[UNK]\n[CLS]\n[SEP]\nhi\nhi\n")))
+ROW(vocab_long_line, "wordpiece: a 2000-byte line", "line 5 is 2000 bytes long", data::WordPieceTokenizer::load(put(dir, "vocab.txt", "[PAD]\n[UNK]\n[CLS]\n[SEP]\n" + std::string(2000, 'x'))))
+ROW(vocab_latin1, "wordpiece: Latin-1 vocab.txt", "is not valid UTF-8", data::WordPieceTokenizer::load(put(dir, "vocab.txt", "[PAD]\n[UNK]\n[CLS]\n[SEP]\ncaf\xE9\n")))
+ROW(vocab_huge, "wordpiece: vocab.txt over 64 MiB (sparse)", "a vocab.txt is at most", const std::string p = put(dir, "vocab.txt", "[PAD]\n"); std::filesystem::resize_file(p, data::WordPieceTokenizer::kMaxVocabFileBytes + 1); data::WordPieceTokenizer::load(p))
+ROW(wordpiece_text_utf8, "wordpiece: text not UTF-8", "byte 3 (0xFF) of the text is not valid UTF-8", data::WordPieceTokenizer(std::vector<std::string>{"[PAD]", "[UNK]", "[CLS]", "[SEP]"}).encode("abc\xFF"))
+ROW(wordpiece_max_length, "wordpiece: max_length 2", "at least 3", data::EncodeOptions o; o.max_length = 2; data::WordPieceTokenizer(std::vector<std::string>{"[PAD]", "[UNK]", "[CLS]", "[SEP]"}).encode("a", o))
 
 // ---- safetensors checkpoints
 ROW(st_short, "safetensors: 4-byte file", "too few for the 8-byte header length", nn::load_safetensors(put(dir, "m.st", "abcd")))
