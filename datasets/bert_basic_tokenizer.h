@@ -14,8 +14,9 @@
 //   5. split each word after and before every punctuation character (ASCII punctuation, and
 //      every character of a P* category), each punctuation character a word of its own.
 // Character data comes from utf8proc (Debian: libutf8proc-dev), which implements Unicode 15.0;
-// Python 3.11's unicodedata is Unicode 14.0, so the ~4,500 code points first assigned in 15.0
-// (mostly CJK Extension H, U+31350..U+323AF) are kept here where HF drops them as unassigned.
+// Python 3.11's unicodedata is Unicode 14.0, so code points first assigned in 15.0 (CJK
+// Extension H, U+31350..U+323AF, Kawi, ...) are kept here where HF drops them as unassigned; over
+// every code point, those 4,447 are the only ones tokenized differently (docs/architecture.md).
 //
 // Lower-casing is Python's: each code point's lower-case mapping, with U+0130 (capital I with
 // dot) becoming "i" + U+0307 (which accent stripping then drops). Hugging Face lower-cases the
