@@ -22,6 +22,7 @@ write_basic_package_version_file(${PROJECT_BINARY_DIR}/dyngradConfigVersion.cmak
                                  VERSION ${PROJECT_VERSION} COMPATIBILITY SameMinorVersion)
 install(FILES ${PROJECT_BINARY_DIR}/dyngradConfig.cmake ${PROJECT_BINARY_DIR}/dyngradConfigVersion.cmake
               ${PROJECT_SOURCE_DIR}/cmake/dyngradOpenBLAS.cmake
+              ${PROJECT_SOURCE_DIR}/cmake/dyngradUtf8proc.cmake
         DESTINATION ${DG_CMAKE_INSTALL_DIR})
 
 # pkg-config: OpenBLAS by its full path, with a RUNPATH to its folder (as CMake gives the build).
@@ -47,5 +48,5 @@ set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
 set(CPACK_DEBIAN_PACKAGE_MAINTAINER "dyngrad")
 set(CPACK_DEBIAN_PACKAGE_SECTION libdevel)
 set(CPACK_DEBIAN_PACKAGE_DEPENDS
-    "libeigen3-dev (>= 3.4), libfmt-dev, nlohmann-json3-dev (>= 3.10), zlib1g-dev, libopenblas-openmp-dev | libopenblas-dev")
+    "libeigen3-dev (>= 3.4), libfmt-dev, nlohmann-json3-dev (>= 3.10), zlib1g-dev, libutf8proc-dev, libopenblas-openmp-dev | libopenblas-dev")
 include(CPack)

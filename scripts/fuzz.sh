@@ -20,7 +20,7 @@ FUZZ_BUILD_DIR=${FUZZ_BUILD_DIR:-$DG_ROOT/build-fuzz}
 SECONDS_PER_TARGET=${1:-30}
 shift $(( $# > 0 ? 1 : 0 ))
 TARGETS=("$@")
-(( ${#TARGETS[@]} > 0 )) || TARGETS=(safetensors idx cifar glue_tsv wordnet image_folder tokenizer)
+(( ${#TARGETS[@]} > 0 )) || TARGETS=(safetensors idx cifar glue_tsv wordnet image_folder tokenizer wordpiece)
 
 if [[ ! -f $FUZZ_BUILD_DIR/build.ninja ]]; then
   # -O1 and line tables: fast enough to fuzz, quick to build, readable stack traces. Only the

@@ -30,6 +30,7 @@ DG_PACKAGES=(
   libplplot-dev     # figures of the examples (examples/common/plot.h)
   plplot-driver-cairo  # PLplot's PNG device (pngcairo), with anti-aliased text and lines
   zlib1g-dev        # gzipped IDX files (datasets)
+  libutf8proc-dev   # Unicode normalisation and categories for the BERT tokenizer (datasets)
   dataset-fashion-mnist  # Fashion-MNIST IDX files (datasets, examples)
   wordnet-base           # WordNet 3.0 glosses (datasets, examples)
 )

@@ -123,3 +123,12 @@ write("tokenizer", "word.txt",
 write("tokenizer", "character.txt",
       "dyngrad-tokenizer 1\nkind character\nlowercase 0\nmin_freq 2\nmax_size 10\nspecials 2\ntokens 6\n"
       "<pad>\n<unk>\na\n \n\\n\n\u00e9\n")
+
+# WordPiece (fuzz_wordpiece.cpp): the first byte picks the mode. Even: text for the fixed
+# vocabulary (0x01 separates a sentence pair; bits 2-5 set max_length); odd: a vocab.txt.
+write("wordpiece", "text_uncased.bin",
+      b"\x00" + "Caf\u00e9 NA\u00cfVE un-affable, the CAT's \u4e2d\u6587 [SEP] \U0001F600\t\u00a0x".encode())
+write("wordpiece", "pair_truncated.bin",
+      b"\x10" + "the cats a a a\x01un aff able \u00e9\u00e9\u00e9 \u0130 \u03a3".encode())
+write("wordpiece", "text_cased.bin", b"\x02" + "The END. \u0301 \x07 \u2028 ".encode() + b"a" * 120)
+write("wordpiece", "vocab.txt", b"\x01[PAD]\n[UNK]\r\n[CLS]\r[SEP]\n[MASK]\ndon\n##'\n'\nt\nstop\n,\ncaf\n##\xc3\xa9\nthe\nend\n.\n")

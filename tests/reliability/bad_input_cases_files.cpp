@@ -1,5 +1,6 @@
 // Bad-input catalogue rows for the file readers: corrupt, truncated, empty, non-UTF-8 and
-// inconsistent IDX, gzip, CIFAR-10, GLUE TSV, WordNet, safetensors and image files. Each row
+// inconsistent IDX, gzip, CIFAR-10, GLUE TSV, WordNet, WordPiece vocab.txt, safetensors and image
+// files. Each row
 // writes its file into the case's scratch directory and reads it back.
 #include <fstream>
 
@@ -11,6 +12,7 @@
 #include "datasets/text_task.h"
 #include "datasets/wordnet.h"
 #include "datasets/wordnet_graph.h"
+#include "datasets/wordpiece.h"
 #include "nn/checkpoint.h"
 #include "tests/reliability/bad_input_registry.h"
 
@@ -119,6 +121,16 @@ ROW(text_task_unknown, "load_text_task: unknown task name", "unknown task 'imdb'
 ROW(text_task_glue_name, "load_text_task: GLUE name without a task", "is not of the form glue:DIR:TASK", data::load_text_task("glue:" + dir.string()))
 ROW(text_task_glue_task, "load_text_task: unknown GLUE task", "unknown GLUE task 'MNLI-X'", data::load_text_task("glue:" + dir.string() + ":MNLI-X"))
 ROW(text_task_cap, "load_text_task: negative cap", "must be >= 0, got -3", data::TextTaskOptions o; o.wordnet.path = put(dir, "data.noun", "00001740 03 n 01 a 0 000 | g\n"); o.wordnet.max_test_examples = -3; data::load_text_task("wordnet-supersense", o))
+
+// ---- WordPiece vocab.txt (BERT) and the text it tokenizes
+ROW(vocab_missing_token, "wordpiece: vocab.txt without [SEP]", "has no '[SEP]' token", data::WordPieceTokenizer::load(put(dir, "vocab.txt", "[PAD]\n[UNK]\n[CLS]\nhello\n")))
+ROW(vocab_empty, "wordpiece: empty vocab.txt", "is empty", data::WordPieceTokenizer::load(put(dir, "vocab.txt", "")))
+ROW(vocab_duplicate, "wordpiece: a token on two lines", "token 'hi' twice (lines 5 and 6)", data::WordPieceTokenizer::load(put(dir, "vocab.txt", "[PAD]\n[UNK]\n[CLS]\n[SEP]\nhi\nhi\n")))
+ROW(vocab_long_line, "wordpiece: a 2000-byte line", "line 5 is 2000 bytes long", data::WordPieceTokenizer::load(put(dir, "vocab.txt", "[PAD]\n[UNK]\n[CLS]\n[SEP]\n" + std::string(2000, 'x'))))
+ROW(vocab_latin1, "wordpiece: Latin-1 vocab.txt", "is not valid UTF-8", data::WordPieceTokenizer::load(put(dir, "vocab.txt", "[PAD]\n[UNK]\n[CLS]\n[SEP]\ncaf\xE9\n")))
+ROW(vocab_huge, "wordpiece: vocab.txt over 64 MiB (sparse)", "a vocab.txt is at most", const std::string p = put(dir, "vocab.txt", "[PAD]\n"); std::filesystem::resize_file(p, data::WordPieceTokenizer::kMaxVocabFileBytes + 1); data::WordPieceTokenizer::load(p))
+ROW(wordpiece_text_utf8, "wordpiece: text not UTF-8", "byte 3 (0xFF) of the text is not valid UTF-8", data::WordPieceTokenizer(std::vector<std::string>{"[PAD]", "[UNK]", "[CLS]", "[SEP]"}).encode("abc\xFF"))
+ROW(wordpiece_max_length, "wordpiece: max_length 2", "at least 3", data::EncodeOptions o; o.max_length = 2; data::WordPieceTokenizer(std::vector<std::string>{"[PAD]", "[UNK]", "[CLS]", "[SEP]"}).encode("a", o))
 
 // ---- safetensors checkpoints
 ROW(st_short, "safetensors: 4-byte file", "too few for the 8-byte header length", nn::load_safetensors(put(dir, "m.st", "abcd")))
