@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include "engine/autograd.h"
+#include "dynamic/routing.h"
 #include "engine/ops/ops.h"
 
 namespace dg::partition {
@@ -112,8 +113,66 @@ dynamic::ExpertWeights CompactPartiallyDynamicMoE::expert_weights() const {
 }
 
 Tensor CompactPartiallyDynamicMoE::forward(const Tensor& x, const Tensor& token_ids) {
+  if (takes_sparse_path(x)) return sparse_forward(x, token_ids);
   return moe->forward_with(x, token_ids, expert_weights());
 }
+
+Tensor CompactPartiallyDynamicMoE::expert_activation(const Tensor& h) const {
+  switch (moe->options.activation) {
+    case dynamic::ExpertActivation::relu: return relu(h);
+    case dynamic::ExpertActivation::gelu: return gelu(h);
+    case dynamic::ExpertActivation::silu: return silu(h);
+    case dynamic::ExpertActivation::tanh: return tanh(h);
+  }
+  fail("CompactPartiallyDynamicMoE: unknown expert activation");
+}
+
+bool CompactPartiallyDynamicMoE::takes_sparse_path(const Tensor& x) const {
+  return sparse_inference && !needs_grad(x, w1_dynamic, w1_static, w2_dynamic, w2_static, b1, b2) &&
+         moe->options.mode == dynamic::MoEMode::dropless && moe->shared_fc1 == nullptr &&
+         (x.dtype() == DType::f32 || x.dtype() == DType::f64);
+}
+
+const CompactPartiallyDynamicMoE::Patterns& CompactPartiallyDynamicMoE::patterns() const {
+  std::vector<std::pair<const void*, uint64_t>> key;
+  for (const Tensor* t : {&w1_bitmask, &w2_bitmask}) key.emplace_back(t->impl(), t->version());
+  if (!patterns_ || key != patterns_key_) {
+    patterns_ = Patterns{compressed_rows(w1_bitmask, d_model, d_ff, true),
+                         compressed_rows(w1_bitmask, d_model, d_ff, false),
+                         compressed_rows(w2_bitmask, d_ff, d_model, true),
+                         compressed_rows(w2_bitmask, d_ff, d_model, false)};
+    patterns_key_ = std::move(key);
+  }
+  return *patterns_;
+}
+
+Tensor CompactPartiallyDynamicMoE::sparse_forward(const Tensor& x, const Tensor& token_ids) {
+  const Patterns& p = patterns();
+  const Tensor tokens = reshape(x, {-1, d_model}).contiguous();
+  const dynamic::GateDecision decision = moe->gate->route(tokens, token_ids);
+  const dynamic::RoutingPlan plan(decision.experts, num_experts);
+  // The static halves once per token: x (lambda_s (1 - M1) W1_s), and after the experts
+  // (sum_e g_e h_e) (lambda_s (1 - M2) W2_s), since sum_e g_e h_e W2_s = (sum_e g_e h_e) W2_s.
+  const Tensor static_in = masked_matmul(tokens, p.w1_static, w1_static);
+  const Tensor routed = dynamic::dispatch(tokens, plan);
+  const Tensor routed_static = dynamic::dispatch(static_in, plan);
+  std::vector<Tensor> hidden, outputs;
+  for (int64_t e = 0; e < num_experts; ++e) {
+    if (plan.group_sizes()[static_cast<size_t>(e)] == 0) continue;  // an expert with no token
+    const Tensor rows = dynamic::block(routed, plan, e);
+    const Tensor h = expert_activation(masked_matmul(rows, p.w1_dynamic, w1_dynamic.narrow(0, e, 1).squeeze(0)) +
+                                       dynamic::block(routed_static, plan, e) + b1.narrow(0, e, 1));
+    hidden.push_back(h);
+    outputs.push_back(masked_matmul(h, p.w2_dynamic, w2_dynamic.narrow(0, e, 1).squeeze(0)) + b2.narrow(0, e, 1));
+  }
+  Tensor y = zeros({tokens.shape()[0], d_model}, x.dtype());
+  if (!outputs.empty()) {
+    y = dynamic::combine(cat(outputs, 0), plan, decision.weights) +
+        masked_matmul(dynamic::combine(cat(hidden, 0), plan, decision.weights), p.w2_static, w2_static);
+  }
+  return reshape(y, x.shape());
+}
+
 
 Tensor CompactPartiallyDynamicMoE::mask_w1() const {
   NoGradGuard no_grad;

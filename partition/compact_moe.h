@@ -18,10 +18,20 @@
 //
 // Routing, capacity, statistics and auxiliary losses are a dynamic::MoE's, built with
 // MoE::ExternalExperts (it holds the gate and shared experts, no expert weights) and run with
-// forward_with. What this layer saves is storage. The multiplications per token are the MoE's own:
-// each routed token meets dense d x d_ff and d_ff x d expert matrices, because the engine has no
-// sparse grouped matmul yet (planned); PAD-Net's n kappa c + (1 - kappa) c of Figure 5 needs one
-// (dynamic positions per routed expert, static positions once per token).
+// forward_with.
+//
+// Inference (no graph, dropless routing, no shared experts) multiplies only by the stored values
+// (masked_matmul.h): each routed token meets its experts' dynamic values, and the static values
+// once per token, shared by its experts, since
+//   sum_e g_e (x W_hat1_e)  needs x (lambda_s (1 - M1) (.) W1_s) once, and
+//   sum_e g_e h_e W_hat2_e = sum_e g_e h_e (dynamic part of W2_e) + (sum_e g_e h_e) (static part),
+// so a layer at dynamic ratio kappa runs n kappa c + (1 - kappa) c multiply-adds per token with n
+// routed experts of cost c (PAD-Net Figure 5), plus the router's. That path does not update
+// stats() (the router runs, the MoE's bookkeeping does not). Otherwise (a graph is recorded, i.e.
+// the compacted layer is fine-tuned; capacity mode; shared experts) the values are placed into
+// dense expert matrices and the MoE's grouped matmuls run: outside a graph they are placed once and
+// kept until a stored tensor changes, inside one they are composed from ops (scatter, index_add)
+// so gradients reach the stored values. `sparse_inference = false` forces the dense path.
 //
 // The gate cannot be cloned generically (gates are many classes): pass a freshly constructed gate
 // of the same kind and size to get a copy (the source gate's state is loaded into it), or none to
@@ -30,10 +40,12 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "dynamic/moe/moe_layer.h"
+#include "partition/masked_matmul.h"
 #include "partition/partially_dynamic_moe.h"
 
 namespace dg::partition {
@@ -47,6 +59,9 @@ class CompactPartiallyDynamicMoE : public nn::Module {
 
   // x [..., d] -> [..., d], as PartiallyDynamicMoE::forward.
   Tensor forward(const Tensor& x, const Tensor& token_ids = Tensor());
+  // Whether forward(x) takes the sparse inference path (see the header comment).
+  bool takes_sparse_path(const Tensor& x) const;
+  bool sparse_inference = true;
   Tensor operator()(const Tensor& x, const Tensor& token_ids = Tensor()) { return forward(x, token_ids); }
 
   // The experts' computational weights W_hat_e rebuilt from the stored values.
@@ -71,6 +86,15 @@ class CompactPartiallyDynamicMoE : public nn::Module {
   // One matrix's W_hat for all experts, [E, rows, cols].
   Tensor place(const Tensor& dynamic_values, const Tensor& static_values, const Tensor& bitmask,
                int64_t rows, int64_t cols) const;
+  Tensor sparse_forward(const Tensor& x, const Tensor& token_ids);
+  Tensor expert_activation(const Tensor& h) const;
+  // The four matrices' positions as compressed rows (dynamic = set bits, static = clear bits).
+  struct Patterns {
+    CompressedRows w1_dynamic, w1_static, w2_dynamic, w2_static;
+  };
+  const Patterns& patterns() const;
+  mutable std::optional<Patterns> patterns_;
+  mutable std::vector<std::pair<const void*, uint64_t>> patterns_key_;
   mutable Tensor cache_w1_, cache_w2_;
   mutable std::vector<std::pair<const void*, uint64_t>> cache_key_;
 };

@@ -37,16 +37,19 @@ CompressedRows compressed_rows(const Tensor& bitmask, int64_t rows, int64_t cols
 
 namespace {
 
+// Tokens [first, last) of y^T += W^T x^T, one stored value at a time: value (r, c) adds
+// value * x^T[r, first:last] to y^T[c, first:last], a contiguous multiply-add over the tokens
+// (x^T and y^T are [rows, T] and [cols, T], so the inner loop vectorises).
 template <class T>
-void masked_matmul_rows(const T* x, const CompressedRows& p, const T* values, T* y, int64_t first,
-                        int64_t last) {
-  for (int64_t t = first; t < last; ++t) {
-    const T* x_row = x + t * p.rows;
-    T* y_row = y + t * p.cols;
-    for (int64_t r = 0; r < p.rows; ++r) {
-      const T x_value = x_row[r];
-      for (int64_t k = p.row_starts[static_cast<size_t>(r)]; k < p.row_starts[static_cast<size_t>(r + 1)]; ++k)
-        y_row[p.columns[static_cast<size_t>(k)]] += x_value * values[k];
+void masked_matmul_tokens(const T* x_t, const CompressedRows& p, const T* values, T* y_t,
+                          int64_t tokens, int64_t first, int64_t last) {
+  const int64_t length = last - first;
+  for (int64_t r = 0; r < p.rows; ++r) {
+    const T* __restrict x_row = x_t + r * tokens + first;
+    for (int64_t k = p.row_starts[static_cast<size_t>(r)]; k < p.row_starts[static_cast<size_t>(r + 1)]; ++k) {
+      T* __restrict y_row = y_t + static_cast<int64_t>(p.columns[static_cast<size_t>(k)]) * tokens + first;
+      const T value = values[k];
+      for (int64_t t = 0; t < length; ++t) y_row[t] += value * x_row[t];
     }
   }
 }
@@ -67,24 +70,26 @@ Tensor masked_matmul(const Tensor& x, const CompressedRows& pattern, const Tenso
   check(static_cast<int64_t>(pattern.row_starts.size()) == pattern.rows + 1,
         "masked_matmul: a pattern of {} rows with {} row starts", pattern.rows, pattern.row_starts.size());
   const int64_t tokens = x.shape()[0];
-  Tensor y = zeros({tokens, pattern.cols}, x.dtype());
-  const Tensor xc = x.contiguous(), vc = values.contiguous();
-  // Rows of x in chunks of 16 (each chunk writes its own rows of y: no two threads share a row).
-  constexpr int64_t kChunk = 16;
+  const Tensor x_t = x.transpose(0, 1).contiguous();  // [rows, T]
+  Tensor y_t = zeros({pattern.cols, tokens}, x.dtype());
+  const Tensor vc = values.contiguous();
+  // Token ranges of 64 (each range writes its own columns of y^T: no two threads share an element).
+  constexpr int64_t kChunk = 64;
   const int64_t chunks = (tokens + kChunk - 1) / kChunk;
   const bool split = worth_splitting(tokens * pattern.nnz(), int64_t{1} << 18);
   auto run = [&]<class T>() {
-    const T* xp = xc.data<T>();
+    const T* xp = x_t.data<T>();
     const T* vp = vc.data<T>();
-    T* yp = y.data<T>();
+    T* yp = y_t.data<T>();
     parallel_chunks(chunks, split ? num_threads() : 1, [&](int64_t chunk, int) {
-      masked_matmul_rows<T>(xp, pattern, vp, yp, chunk * kChunk, std::min(tokens, (chunk + 1) * kChunk));
+      masked_matmul_tokens<T>(xp, pattern, vp, yp, tokens, chunk * kChunk,
+                              std::min(tokens, (chunk + 1) * kChunk));
     });
   };
   if (x.dtype() == DType::f32) run.template operator()<float>();
   else run.template operator()<double>();
   flops::add(tokens * pattern.nnz());
-  return y;
+  return y_t.transpose(0, 1).contiguous();
 }
 
 }  // namespace dg::partition

@@ -16,7 +16,9 @@
 
 #include "../datasets/data_test_util.h"
 #include "engine/error.h"
+#include "examples/common/mask_image.h"
 #include "examples/common/plot.h"
+#include "engine/ops/ops.h"
 #include "nn/train/run_log.h"
 
 using namespace dg;
@@ -167,4 +169,42 @@ TEST_CASE("pareto_front: the points nothing beats on both cost and value, by cos
   check_figure(read_png(png), 800, 500);
   const train::CsvTable csv = train::read_csv(csv_path_for(png));
   CHECK(csv.numbers("on_front") == std::vector<double>{1, 1, 0, 0, 1});
+}
+
+TEST_CASE("mask image: dynamic entries black, static white, large masks shrunk by block shares",
+          "[examples][plot]") {
+  test::TempDir dir;
+  // 2 x 3, one pixel per entry.
+  const std::string small = dir.file("small.png");
+  CHECK(experiment::write_mask_image(small, from_vector(std::vector<double>{1, 0, 1, 0, 0, 1}, {2, 3})) == 1);
+  int width = 0, height = 0, channels = 0;
+  unsigned char* pixels = stbi_load(small.c_str(), &width, &height, &channels, 1);
+  REQUIRE(pixels != nullptr);
+  CHECK(width == 3);
+  CHECK(height == 2);
+  const std::vector<int> expected = {0, 255, 0, 255, 255, 0};
+  for (size_t i = 0; i < expected.size(); ++i) CHECK(int(pixels[i]) == expected[i]);
+  stbi_image_free(pixels);
+  // 4 x 4 with max_side 2: each pixel a 2 x 2 block; the top-left block has 1 dynamic entry of 4
+  // (gray 255 * 3/4 = 191), the others none or all.
+  const std::string shrunk = dir.file("shrunk.png");
+  const Tensor mask = from_vector(std::vector<double>{1, 0, 1, 1,  //
+                                                      0, 0, 1, 1,  //
+                                                      0, 0, 0, 0,  //
+                                                      0, 0, 0, 0},
+                                  {4, 4});
+  CHECK(experiment::write_mask_image(shrunk, mask, 2) == 2);
+  pixels = stbi_load(shrunk.c_str(), &width, &height, &channels, 1);
+  REQUIRE(pixels != nullptr);
+  CHECK(width == 2);
+  CHECK(height == 2);
+  CHECK(int(pixels[0]) == 191);
+  CHECK(int(pixels[1]) == 0);
+  CHECK(int(pixels[2]) == 255);
+  CHECK(int(pixels[3]) == 255);
+  stbi_image_free(pixels);
+  CHECK_THROWS_WITH(experiment::write_mask_image(dir.file("x.png"), zeros({2, 2, 2})),
+                    Catch::Contains("needs [rows, cols]"));
+  CHECK_THROWS_WITH(experiment::write_mask_image(dir.file("x.png"), full({2, 2}, 2.0)),
+                    Catch::Contains("needs [0, 1]"));
 }

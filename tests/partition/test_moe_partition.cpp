@@ -236,6 +236,49 @@ TEST_CASE("compacted PAD-Net MoE: same outputs, E m_dyn + (m - m_dyn) values, th
   CHECK(compacted < uncompacted);
 }
 
+TEST_CASE("compacted PAD-Net MoE inference: only the stored values are multiplied (Figure 5)",
+          "[partition][padnet][moe]") {
+  // Dropless, no shared experts: inference takes the sparse path. Two partitions of the same layer
+  // (same gate and input, so the same routing) at different ratios.
+  const int64_t d = 6, d_ff = 10, experts = 4, k = 2, T = 17;
+  const int64_t m = d * d_ff;
+  const Tensor x = test::uniform_f64({T, d}, 81);
+  auto flops_and_check = [&](double kappa, int64_t* dynamic_entries) {
+    auto source = padnet_moe(d, d_ff, experts, k, 80);
+    random_partition(*source, kappa, 82);
+    *dynamic_entries = ones_in(source->mask_w1) + ones_in(source->mask_w2);
+    CompactPartiallyDynamicMoE compact(*source);
+    NoGradGuard no_grad;
+    CHECK(compact.takes_sparse_path(x));
+    const Tensor sparse = compact.forward(x);
+    CHECK(test::max_abs_diff(sparse, source->forward(x)) < 1e-12);
+    compact.sparse_inference = false;  // the placed dense matrices
+    CHECK_FALSE(compact.takes_sparse_path(x));
+    CHECK(test::max_abs_diff(compact.forward(x), sparse) < 1e-12);
+    compact.sparse_inference = true;
+    FlopScope scope;
+    compact.forward(x);
+    return scope.count();
+  };
+  int64_t dyn_a = 0, dyn_b = 0;
+  const int64_t flops_a = flops_and_check(0.7, &dyn_a);
+  const int64_t flops_b = flops_and_check(0.2, &dyn_b);
+  REQUIRE(dyn_a > dyn_b);
+  // Every token meets its k experts' dynamic values and the static values once: T k dyn +
+  // T (2m - dyn) multiply-adds; everything else (router, activations, combine) is the same for both.
+  CHECK(flops_a - flops_b == (T * k - T) * (dyn_a - dyn_b));
+  CHECK(2 * m > dyn_a);
+  // With a graph the composed dense path runs (the sparse kernel records none).
+  auto source = padnet_moe(d, d_ff, experts, k, 80);
+  random_partition(*source, 0.5, 82);
+  CompactPartiallyDynamicMoE compact(*source);
+  Tensor xg = x.clone();
+  xg.set_requires_grad(true);
+  CHECK_FALSE(compact.takes_sparse_path(xg));
+  sum(compact.forward(xg)).backward();
+  CHECK(xg.grad().defined());
+}
+
 TEST_CASE("PAD-Net MoE partition: bad ratios and masks are dg::Errors", "[partition][padnet][moe]") {
   auto layer = padnet_moe(3, 4, 3, 2, 71);
   const Tensor x = test::uniform_f64({5, 3}, 72);
