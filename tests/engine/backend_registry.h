@@ -61,7 +61,8 @@ inline std::vector<BackendUnderTest> backends_under_test() {
         Entry::inference_linear
 #endif
        }},
-      // A CUDA backend adds: {"cuda", Device::cuda(), {}},
+      // The CUDA backend runs these cases in its own binary, against the CPU backend, where a
+      // GPU is present (tests/cuda/test_cuda_backend.cpp).
   };
 }
 
