@@ -1,7 +1,5 @@
 // The CUDA backend's shared machinery: the instance and its registration, the device's stream and
-// cuBLAS handle, the allocator hooks, host <-> device copies, the CUDA and cuBLAS error checks,
-// and the entries that have no CUDA kernel yet (each throws a dg::Error saying so, never computes
-// something wrong).
+// cuBLAS handle, the allocator hooks, host <-> device copies, and the CUDA and cuBLAS error checks.
 #include "cuda/cuda_backend.h"
 
 #include <mutex>
@@ -81,47 +79,6 @@ void CudaBackend::copy_to_host(void* dst, const void* src, size_t nbytes) {
   if (nbytes == 0) return;
   DG_CUDA_CHECK(cudaMemcpyAsync(dst, src, nbytes, cudaMemcpyDeviceToHost, stream()));
   DG_CUDA_CHECK(cudaStreamSynchronize(stream()));
-}
-
-// ---- entries without a CUDA kernel yet ----
-namespace {
-[[noreturn]] void not_implemented(const char* entry) {
-  fail("CUDA backend: {} not implemented yet (docs/architecture.md lists the CUDA kernels that "
-       "exist; move the tensors to the CPU with .to(Device::cpu()) meanwhile)",
-       entry);
-}
-}  // namespace
-
-void CudaBackend::topk(const Tensor&, const Tensor&, const Tensor&, int64_t, int, bool, bool) {
-  not_implemented("topk");
-}
-void CudaBackend::sort(const Tensor&, const Tensor&, const Tensor&, int, bool) {
-  not_implemented("sort");
-}
-void CudaBackend::conv2d(const Tensor&, const Tensor&, const Tensor&, const Tensor&,
-                         const Conv2dGeometry&) {
-  not_implemented("conv2d");
-}
-void CudaBackend::conv2d_input_grad(const Tensor&, const Tensor&, const Tensor&,
-                                    const Conv2dGeometry&) {
-  not_implemented("conv2d_input_grad");
-}
-void CudaBackend::conv2d_weight_grad(const Tensor&, const Tensor&, const Tensor&,
-                                     const Conv2dGeometry&) {
-  not_implemented("conv2d_weight_grad");
-}
-void CudaBackend::max_pool2d(const Tensor&, const Tensor&, const Tensor&, const Pool2dGeometry&) {
-  not_implemented("max_pool2d");
-}
-void CudaBackend::max_pool2d_backward(const Tensor&, const Tensor&, const Tensor&,
-                                      const Pool2dGeometry&) {
-  not_implemented("max_pool2d_backward");
-}
-void CudaBackend::avg_pool2d(const Tensor&, const Tensor&, const Pool2dGeometry&) {
-  not_implemented("avg_pool2d");
-}
-void CudaBackend::avg_pool2d_backward(const Tensor&, const Tensor&, const Pool2dGeometry&) {
-  not_implemented("avg_pool2d_backward");
 }
 
 }  // namespace dg::cuda

@@ -6,17 +6,17 @@
 // How it is split: nvcc does not parse the engine's host headers (fmt's compile-time format
 // strings are beyond its front end), so each kernel family has a host half and a device half.
 // The host half, a .cpp beside each engine/cpu/ file (elementwise_kernels.cpp, reduce_kernels.cpp,
-// matmul_kernels.cpp, index_kernels.cpp, softmax_kernels.cpp, norm_kernels.cpp,
-// recurrent_kernels.cpp), holds the CudaBackend methods:
+// matmul_kernels.cpp, index_kernels.cpp, conv_kernels.cpp, pool_kernels.cpp, softmax_kernels.cpp,
+// norm_kernels.cpp, recurrent_kernels.cpp), holds the CudaBackend methods:
 // it checks dtypes, turns Tensors into raw pointers and the index structs of indexing.h, and calls
 // a launch function. The device half, a .cu of the same family (elementwise.cu, reduce.cu,
-// index.cu, softmax.cu, norm.cu, recurrent.cu), holds the kernels, thin loops around the per-element math of
+// index.cu, conv.cu, pool.cu, softmax.cu, norm.cu, recurrent.cu), holds the kernels, thin loops around the per-element math of
 // engine/scalar_math.h that the CPU backend shares. Matrix products go to cuBLAS.
 //
 // Every kernel runs on one stream per device (so a freed buffer can be reused by the next kernel
-// without waiting, see allocator.h); copies to the host wait for that stream. Entries without a
-// CUDA kernel yet throw "CUDA backend: <entry> not implemented yet" (docs/architecture.md lists
-// which exist); none of this has run on a GPU yet.
+// without waiting, see allocator.h); copies to the host wait for that stream. Every required entry
+// of the table has a CUDA kernel; the optional fast paths keep the table's defaults (they decline
+// and the op layer composes). None of this has run on a GPU yet.
 #pragma once
 
 #include <cublas_v2.h>
@@ -61,8 +61,7 @@ class CudaBackend final : public Backend {
   // grouped_matmul and grouped_matmul_weight_grad keep the table's defaults (one matmul per
   // group, engine/backend_defaults.cpp); inference_linear and inference_attention decline.
   void matmul(const Tensor& out, const Tensor& a, const Tensor& b) override;
-  // ---- indexing (index_kernels.cpp, index.cu); top-k and sort not implemented yet
-  // (cuda_backend.cpp) ----
+  // ---- indexing, top-k and sort (index_kernels.cpp, index.cu) ----
   void index_select(const Tensor& out, const Tensor& in, int dim, const Tensor& index) override;
   void gather(const Tensor& out, const Tensor& in, int dim, const Tensor& index) override;
   void scatter(const Tensor& out, int dim, const Tensor& index, const Tensor& src,
@@ -72,8 +71,9 @@ class CudaBackend final : public Backend {
             bool largest, bool sorted) override;
   void sort(const Tensor& values, const Tensor& indices, const Tensor& in, int dim,
             bool descending) override;
-  // ---- convolution and pooling: not implemented yet (cuda_backend.cpp) ----
-  // kernel_mixture_conv2d keeps the table's default (declines; the op composes it).
+  // ---- convolution by im2col and cuBLAS (conv_kernels.cpp, conv.cu; kernel_mixture_conv2d keeps
+  // the table's default: it declines and the op composes it) and pooling (pool_kernels.cpp,
+  // pool.cu) ----
   void conv2d(const Tensor& out, const Tensor& input, const Tensor& weight, const Tensor& bias,
               const Conv2dGeometry& g) override;
   void conv2d_input_grad(const Tensor& grad_input, const Tensor& grad_out, const Tensor& weight,

@@ -1,5 +1,7 @@
-// CUDA kernels of index_select, gather, scatter and index_add (beside
-// engine/cpu/index_kernels.cpp). One thread walks one line along `dim` in order, so duplicate
+// CUDA kernels of index_select, gather, scatter, index_add, topk and sort (beside
+// engine/cpu/index_kernels.cpp). topk and sort order each line with a stable insertion sort in
+// one thread (quadratic in the line's length: the plain first version; a segmented radix sort
+// would replace it for long rows). One thread walks one line along `dim` in order, so duplicate
 // indices resolve exactly as the reference backend's row-major loop does (a plain scatter keeps
 // the last write; additions happen in order), with no atomics. Index values were checked by the op
 // layer.
@@ -85,7 +87,64 @@ struct IndexAddLine {
   }
 };
 
+// a > b with NaN above every number (and NaNs equal to each other), as the reference's.
+template <class T>
+__device__ bool greater(T a, T b) {
+  if constexpr (std::is_floating_point_v<T>) {
+    if (a != a) return b == b;
+    if (b != b) return false;
+  }
+  return a > b;
+}
+
+template <class T>
+__global__ void ordered_rows_kernel(T* values, int64_t values_stride, int64_t* indices,
+                                    int64_t indices_stride, const T* in, int64_t count,
+                                    bool larger_first, int64_t* scratch, LineIndex<3> lines) {
+  const int64_t n = lines.length;
+  for (int64_t line = first_item(); line < lines.lines; line += item_stride()) {
+    int64_t base[3], off[3];
+    lines.outer.offsets(line, base);
+    auto value = [&](int64_t j) {
+      lines.inner.offsets(j, off);
+      return in[base[2] + off[2]];
+    };
+    auto first = [&](T a, T b) { return larger_first ? greater(a, b) : greater(b, a); };
+    int64_t* order = scratch + line * n;
+    for (int64_t j = 0; j < n; ++j) {  // stable: an element moves only past strictly later ones
+      const T x = value(j);
+      int64_t i = j;
+      while (i > 0 && first(x, value(order[i - 1]))) {
+        order[i] = order[i - 1];
+        --i;
+      }
+      order[i] = j;
+    }
+    for (int64_t j = 0; j < count; ++j) {
+      values[base[0] + j * values_stride] = value(order[j]);
+      indices[base[1] + j * indices_stride] = order[j];
+    }
+  }
+}
+
 }  // namespace
+
+cudaError_t launch_ordered_rows(cudaStream_t stream, Elem type, void* values,
+                                int64_t values_dim_stride, int64_t* indices,
+                                int64_t indices_dim_stride, const void* in, int64_t count,
+                                bool larger_first, int64_t* scratch, const LineIndex<3>& lines) {
+  if (lines.lines == 0 || count == 0) return cudaSuccess;
+  return visit_elem(type, [&]<class T>() -> cudaError_t {
+    if constexpr (std::is_same_v<T, bool>) {
+      return cudaErrorInvalidValue;  // refused by the host side
+    } else {
+      ordered_rows_kernel<T><<<grid_for(lines.lines), kBlock, 0, stream>>>(
+          static_cast<T*>(values), values_dim_stride, indices, indices_dim_stride,
+          static_cast<const T*>(in), count, larger_first, scratch, lines);
+      return cudaGetLastError();
+    }
+  });
+}
 
 cudaError_t launch_index_select(cudaStream_t stream, Elem type, void* out, const void* in,
                                 int64_t in_dim_stride, const int64_t* index, int64_t index_stride,

@@ -1,7 +1,7 @@
 // Host half of the CUDA indexing kernels (beside engine/cpu/index_kernels.cpp): the lines along
 // `dim` that index.cu walks, with the indexed operand seen through a view of the walked shape whose
-// stride at `dim` is 0 (its position along `dim` comes from the index instead). topk and sort have
-// no CUDA kernel yet (cuda_backend.cpp).
+// stride at `dim` is 0 (its position along `dim` comes from the index instead); topk and sort with a
+// scratch buffer for each line's order.
 #include "cuda/check.h"
 #include "cuda/cuda_backend.h"
 #include "cuda/layout.h"
@@ -53,6 +53,34 @@ void CudaBackend::index_add(const Tensor& out, int dim, const Tensor& index, con
   DG_CUDA_CHECK(launch_index_add(stream(), elem(out.dtype()), ptr(src), ptr(out),
                                  out.strides()[dim], index.data<int64_t>(), index.strides()[0],
                                  line_index<2>(src.shape(), dim, {&src, &out_view})));
+}
+
+namespace {
+
+void ordered_rows(CudaBackend& b, const Tensor& values, const Tensor& indices, const Tensor& in,
+                  int dim, int64_t count, bool larger_first, const char* entry) {
+  check(in.dtype() != DType::b8, "{}: not defined for bool tensors", entry);
+  if (values.numel() == 0) return;
+  const LineIndex<3> lines = line_index<3>(in.shape(), dim, {&values, &indices, &in});
+  const Tensor scratch = Tensor::empty({lines.lines * lines.length}, DType::i64, Device::cuda(),
+                                       entry);
+  DG_CUDA_CHECK(launch_ordered_rows(b.stream(), elem(in.dtype()), ptr(values),
+                                    values.strides()[dim], indices.data<int64_t>(),
+                                    indices.strides()[dim], ptr(in), count, larger_first,
+                                    scratch.data<int64_t>(), lines));
+}
+
+}  // namespace
+
+// sorted = false may list the k in any order; these are always in order.
+void CudaBackend::topk(const Tensor& values, const Tensor& indices, const Tensor& in, int64_t k,
+                       int dim, bool largest, bool /*sorted*/) {
+  ordered_rows(*this, values, indices, in, dim, k, largest, "topk");
+}
+
+void CudaBackend::sort(const Tensor& values, const Tensor& indices, const Tensor& in, int dim,
+                       bool descending) {
+  ordered_rows(*this, values, indices, in, dim, in.shape()[dim], descending, "sort");
 }
 
 }  // namespace dg::cuda

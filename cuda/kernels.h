@@ -61,6 +61,15 @@ cudaError_t launch_index_add(cudaStream_t stream, Elem type, const void* src, vo
                              int64_t out_dim_stride, const int64_t* index, int64_t index_stride,
                              const LineIndex<2>& lines);
 
+// topk and sort: each line of `in` along dim (operands values, indices, in; values and indices
+// have `count` positions along dim, at the given strides) is ordered by a stable insertion sort
+// (first: the larger when `larger_first`, NaN above every number), and its first `count` written.
+// scratch holds lines * length i64.
+cudaError_t launch_ordered_rows(cudaStream_t stream, Elem type, void* values,
+                                int64_t values_dim_stride, int64_t* indices,
+                                int64_t indices_dim_stride, const void* in, int64_t count,
+                                bool larger_first, int64_t* scratch, const LineIndex<3>& lines);
+
 // ---- norm.cu ---- (x [M, N] for layer norm, [N, C, S] for batch norm; all contiguous; null for
 // an undefined optional tensor)
 cudaError_t launch_layer_norm(cudaStream_t stream, Elem type, void* out, void* mean, void* rstd,
@@ -82,6 +91,38 @@ cudaError_t launch_batch_norm_backward_reduce(cudaStream_t stream, Elem type, vo
                                               void* sum_dy_xmu, const void* grad_out,
                                               const void* x, const void* mean,
                                               const ChannelShape& shape);
+
+// ---- conv.cu ---- (input [N, C, H, W] contiguous; columns [N, C * kh * kw, out_h * out_w]
+// contiguous, row (c * kh + i) * kw + j holding input (c, oh * stride - pad + i * dilation, ...)
+// for every output position, zero where that falls in the padding)
+struct ConvShape {
+  int64_t batch = 0, channels = 0, in_h = 0, in_w = 0, out_h = 0, out_w = 0;
+  int64_t kernel_h = 1, kernel_w = 1, stride_h = 1, stride_w = 1, pad_h = 0, pad_w = 0;
+  int64_t dilation_h = 1, dilation_w = 1;
+};
+cudaError_t launch_im2col(cudaStream_t stream, Elem type, void* columns, const void* input,
+                          const ConvShape& shape);
+// Its adjoint: input[n, c, h, w] = the sum of every column entry that reads (c, h, w).
+cudaError_t launch_col2im(cudaStream_t stream, Elem type, void* input, const void* columns,
+                          const ConvShape& shape);
+
+// ---- pool.cu ---- (planes of [in_h, in_w] in, [out_h, out_w] out, all contiguous). The windows are
+// computed on the host by Backend::Pool2dGeometry itself and passed as a device table: row_begin
+// [out_h], row_end [out_h], col_begin [out_w], col_end [out_w]; fixed_divisor is the kernel's
+// area, or 0 for adaptive windows (which divide by their own area).
+struct PoolShape {
+  int64_t planes = 0, in_h = 0, in_w = 0, out_h = 0, out_w = 0, fixed_divisor = 0;
+};
+cudaError_t launch_max_pool2d(cudaStream_t stream, Elem type, void* out, int64_t* indices,
+                              const void* input, const int64_t* windows, const PoolShape& shape);
+cudaError_t launch_max_pool2d_backward(cudaStream_t stream, Elem type, void* grad_input,
+                                       const void* grad_out, const int64_t* indices,
+                                       const PoolShape& shape);
+cudaError_t launch_avg_pool2d(cudaStream_t stream, Elem type, void* out, const void* input,
+                              const int64_t* windows, const PoolShape& shape);
+cudaError_t launch_avg_pool2d_backward(cudaStream_t stream, Elem type, void* grad_input,
+                                       const void* grad_out, const int64_t* windows,
+                                       const PoolShape& shape);
 
 // ---- softmax.cu ---- (floating types only)
 // Operands: out, in.
