@@ -4,14 +4,15 @@
 // only fails, with a dg::Error naming the CUDA call, when a cuda tensor is actually created).
 //
 // How it is split: nvcc does not parse the engine's host headers (fmt's compile-time format
-// strings are beyond its front end), so each kernel family has a host half and a device half.
-// The host half, a .cpp beside each engine/cpu/ file (elementwise_kernels.cpp, reduce_kernels.cpp,
+// strings are beyond its front end), so each kernel family has a host half and a device half. The
+// host half, a .cpp beside each engine/cpu/ file (elementwise_kernels.cpp, reduce_kernels.cpp,
 // matmul_kernels.cpp, index_kernels.cpp, conv_kernels.cpp, pool_kernels.cpp, softmax_kernels.cpp,
-// norm_kernels.cpp, recurrent_kernels.cpp), holds the CudaBackend methods:
-// it checks dtypes, turns Tensors into raw pointers and the index structs of indexing.h, and calls
-// a launch function. The device half, a .cu of the same family (elementwise.cu, reduce.cu,
-// index.cu, conv.cu, pool.cu, softmax.cu, norm.cu, recurrent.cu), holds the kernels, thin loops around the per-element math of
-// engine/scalar_math.h that the CPU backend shares. Matrix products go to cuBLAS.
+// norm_kernels.cpp, recurrent_kernels.cpp), holds the CudaBackend methods: it checks dtypes, turns
+// Tensors into raw pointers and the index structs of indexing.h, and calls a launch function
+// (kernels.h). The device half, a .cu of the same family (elementwise.cu, reduce.cu, index.cu,
+// conv.cu, pool.cu, softmax.cu, norm.cu, recurrent.cu), holds the kernels, thin loops around the
+// per-element math of engine/scalar_math.h that the CPU backend shares. Matrix products go to
+// cuBLAS.
 //
 // Every kernel runs on one stream per device (so a freed buffer can be reused by the next kernel
 // without waiting, see allocator.h); copies to the host wait for that stream. Every required entry

@@ -75,7 +75,8 @@ cudaError_t binary_with(cudaStream_t stream, void* out, const void* a, const voi
 cudaError_t launch_fill(cudaStream_t stream, Elem type, void* out, const StridedIndex<1>& index,
                         int64_t n, double value) {
   return visit_elem(type, [&]<class T>() {
-    return launch_strided<1>(stream, index, n, FillAt<T>{static_cast<T*>(out), static_cast<T>(value)});
+    return launch_strided<1>(stream, index, n,
+                             FillAt<T>{static_cast<T*>(out), static_cast<T>(value)});
   });
 }
 

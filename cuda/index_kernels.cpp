@@ -1,7 +1,7 @@
 // Host half of the CUDA indexing kernels (beside engine/cpu/index_kernels.cpp): the lines along
-// `dim` that index.cu walks, with the indexed operand seen through a view of the walked shape whose
-// stride at `dim` is 0 (its position along `dim` comes from the index instead); topk and sort with a
-// scratch buffer for each line's order.
+// `dim` that index.cu walks, with the indexed operand seen through a view of the walked shape
+// whose stride at `dim` is 0 (its position along `dim` comes from the index instead); topk and
+// sort with a scratch buffer for each line's order.
 #include "cuda/check.h"
 #include "cuda/cuda_backend.h"
 #include "cuda/layout.h"

@@ -106,10 +106,10 @@ cudaError_t launch_im2col(cudaStream_t stream, Elem type, void* columns, const v
 cudaError_t launch_col2im(cudaStream_t stream, Elem type, void* input, const void* columns,
                           const ConvShape& shape);
 
-// ---- pool.cu ---- (planes of [in_h, in_w] in, [out_h, out_w] out, all contiguous). The windows are
-// computed on the host by Backend::Pool2dGeometry itself and passed as a device table: row_begin
-// [out_h], row_end [out_h], col_begin [out_w], col_end [out_w]; fixed_divisor is the kernel's
-// area, or 0 for adaptive windows (which divide by their own area).
+// ---- pool.cu ---- (planes of [in_h, in_w] in, [out_h, out_w] out, all contiguous). The windows
+// are computed on the host by Backend::Pool2dGeometry itself and passed as a device table:
+// row_begin [out_h], row_end [out_h], col_begin [out_w], col_end [out_w]; fixed_divisor is the
+// kernel's area, or 0 for adaptive windows (which divide by their own area).
 struct PoolShape {
   int64_t planes = 0, in_h = 0, in_w = 0, out_h = 0, out_w = 0, fixed_divisor = 0;
 };

@@ -104,7 +104,8 @@ __global__ void cross_entropy_kernel(T* loss, T* lse, const T* logits, const int
     double total = 0, gaps = 0;
     for (int64_t c = 0; c < C; ++c) {
       total += static_cast<double>(math::Exp{}(x[c * S] - shift));
-      gaps += static_cast<double>(shift - x[c * S]) * (weight ? static_cast<double>(weight[c]) : 1.0);
+      const double w = weight ? static_cast<double>(weight[c]) : 1.0;
+      gaps += static_cast<double>(shift - x[c * S]) * w;
     }
     const double log_sum = ::log(total);
     lse[p] = shift;

@@ -8,7 +8,8 @@
 namespace dg::cuda {
 namespace {
 
-CrossEntropyShape cross_entropy_shape(const Tensor& logits, const Backend::CrossEntropyTarget& spec) {
+CrossEntropyShape cross_entropy_shape(const Tensor& logits,
+                                      const Backend::CrossEntropyTarget& spec) {
   CrossEntropyShape s;
   s.n = logits.shape()[0];
   s.classes = logits.shape()[1];
@@ -29,8 +30,8 @@ void CudaBackend::softmax(const Tensor& out, const Tensor& in, int dim, bool log
 
 void CudaBackend::softmax_backward(const Tensor& grad_in, const Tensor& grad_out, const Tensor& out,
                                    int dim, bool log) {
-  check(is_floating(out.dtype()), "softmax_backward: expected a floating dtype (f32 or f64), got {}",
-        out.dtype());
+  check(is_floating(out.dtype()),
+        "softmax_backward: expected a floating dtype (f32 or f64), got {}", out.dtype());
   DG_CUDA_CHECK(launch_softmax_backward(
       stream(), elem(out.dtype()), ptr(grad_in), ptr(grad_out), ptr(out),
       line_index<3>(out.shape(), dim, {&grad_in, &grad_out, &out}), log));
@@ -38,8 +39,8 @@ void CudaBackend::softmax_backward(const Tensor& grad_in, const Tensor& grad_out
 
 void CudaBackend::cross_entropy(const Tensor& loss, const Tensor& lse, const Tensor& logits,
                                 const CrossEntropyTarget& spec) {
-  check(is_floating(logits.dtype()), "cross_entropy: expected a floating dtype (f32 or f64), got {}",
-        logits.dtype());
+  check(is_floating(logits.dtype()),
+        "cross_entropy: expected a floating dtype (f32 or f64), got {}", logits.dtype());
   DG_CUDA_CHECK(launch_cross_entropy(stream(), elem(logits.dtype()), ptr(loss), ptr(lse),
                                      ptr(logits), spec.target.data<int64_t>(), ptr(spec.weight),
                                      cross_entropy_shape(logits, spec)));

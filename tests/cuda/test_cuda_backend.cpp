@@ -4,7 +4,8 @@
 //     the ggml test-backend-ops style): every case of every Backend entry, over its shapes, dtypes
 //     and layouts (contiguous, transposed, broadcast, sliced, strided), on CUDA and on the CPU
 //     backend, outputs compared;
-//   - forward and backward through the ops, on CUDA and on the CPU, outputs and gradients compared;
+//   - forward and backward through the ops, on CUDA and on the CPU, outputs, gradients and FLOP
+//     counts compared;
 //   - every float64 gradient check of the gradcheck registry (tests/engine/gradcheck_cases_*.cpp)
 //     with its inputs on CUDA;
 //   - copies between host and device for every dtype, and the caching allocator.
@@ -18,6 +19,7 @@
 
 #include "cuda/allocator.h"
 #include "cuda/cuda_backend.h"
+#include "engine/flops.h"
 #include "engine/ops/functional.h"
 #include "engine/transfer.h"
 #include "tests/engine/backend_registry.h"
@@ -146,7 +148,9 @@ struct OpCheck {
 };
 
 std::vector<OpCheck> op_checks() {
-  auto f = [](const Shape& s, uint64_t seed) { return make_input(s, DType::f32, Layout::contiguous, seed); };
+  auto f = [](const Shape& s, uint64_t seed) {
+    return make_input(s, DType::f32, Layout::contiguous, seed);
+  };
   return {
       {"gelu(x) * y + broadcast", [=] { return Tensors{f({4, 6}, 1), f({6}, 2)}; },
        [](const Tensors& x) { return gelu(x[0]) * x[1] + tanh(x[1]); }},
@@ -179,7 +183,7 @@ std::vector<OpCheck> op_checks() {
 
 }  // namespace
 
-TEST_CASE("cuda: forward and backward through the ops match the CPU") {
+TEST_CASE("cuda: forward and backward through the ops match the CPU, FLOP counts included") {
   DG_REQUIRE_CUDA_DEVICE();
   for (const OpCheck& check_case : op_checks()) {
     INFO("op check " << check_case.name);
@@ -190,7 +194,13 @@ TEST_CASE("cuda: forward and backward through the ops match the CPU") {
       on_cpu.push_back(differentiable ? t.detach().clone().set_requires_grad(true) : t);
       on_cuda.push_back(differentiable ? to_cuda(t).set_requires_grad(true) : to_cuda(t));
     }
-    const Tensor want = check_case.fn(on_cpu), got = check_case.fn(on_cuda);
+    // The FLOP counter is fed by the op layer, so both devices must count the same work.
+    FlopScope cpu_flops;
+    const Tensor want = check_case.fn(on_cpu);
+    const int64_t cpu_count = cpu_flops.count();
+    FlopScope cuda_flops;
+    const Tensor got = check_case.fn(on_cuda);
+    CHECK(cuda_flops.count() == cpu_count);
     CHECK(got.device() == Device::cuda());
     CHECK(mismatch(to_cpu(got), want, kSums) == "");
     const Tensor v = make_input(want.shape(), want.dtype(), Layout::contiguous, 99, 0.5, 1.5);

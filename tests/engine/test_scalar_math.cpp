@@ -13,7 +13,7 @@
 
 using namespace dg;
 
-TEST_CASE("scalar_math: the first Adam step moves each parameter by about lr against its gradient") {
+TEST_CASE("scalar_math: the first Adam step moves each parameter by about lr against its sign") {
   const double lr = 1e-2, beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
   // Step 1 with bias correction: step_size = lr / (1 - beta1), correction = sqrt(1 - beta2).
   const auto k = math::adam_coefficients<double>(beta1, beta2, eps, lr / (1 - beta1),
@@ -32,7 +32,7 @@ TEST_CASE("scalar_math: the first Adam step moves each parameter by about lr aga
   CHECK(p == 2.0);
 }
 
-TEST_CASE("scalar_math: the CPU's strided Adam path (math::adam_update) matches its contiguous path") {
+TEST_CASE("scalar_math: the CPU's strided Adam path (math::adam_update) matches its vector path") {
   AdamStep step;
   step.step_size = 3e-3;
   step.bias_correction2_sqrt = 0.7;
@@ -46,7 +46,9 @@ TEST_CASE("scalar_math: the CPU's strided Adam path (math::adam_update) matches 
     Tensor p = p0.clone(), g = g0.clone(), m = m0.clone(), v = v0.clone();
     backend(Device::cpu()).adam_step(p, g, m, v, step);
     // The same values seen through transposed views: the per-element path.
-    auto transposed = [](const Tensor& t) { return t.transpose(0, 1).contiguous().transpose(0, 1); };
+    auto transposed = [](const Tensor& t) {
+      return t.transpose(0, 1).contiguous().transpose(0, 1);
+    };
     Tensor pt = transposed(p0), gt = transposed(g0), mt = transposed(m0), vt = transposed(v0);
     REQUIRE(!pt.is_contiguous());
     backend(Device::cpu()).adam_step(pt, gt, mt, vt, step);
