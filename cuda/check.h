@@ -1,7 +1,7 @@
 // Error checking for the CUDA backend: every CUDA runtime and cuBLAS call goes through
 // DG_CUDA_CHECK or DG_CUBLAS_CHECK, which turn a failing status into a dg::Error naming the call
-// and the status (cudaErrorNoDevice on a machine without a GPU reads "CUDA call
-// cudaMalloc(&ptr, size) failed: cudaErrorNoDevice (no CUDA-capable device is detected)").
+// and the status (on a machine without a GPU driver: "CUDA call cudaMalloc(&p, size) failed:
+// cudaErrorInsufficientDriver (...)"; without a device: cudaErrorNoDevice).
 // Host code only (compiled by the C++ compiler, never by nvcc).
 #pragma once
 
