@@ -1,9 +1,19 @@
-// The registry from device type to kernel table. The CPU backend is always there; others register
-// themselves when their library is linked in.
+// The registry from device type to kernel table. The CPU backend is always there. A build with the
+// CUDA backend (DG_WITH_CUDA, defined for this file by cuda/CMakeLists.txt) registers it the first
+// time a cuda device is asked for; registering touches no GPU, so such a build runs on machines
+// without one until a cuda tensor is made.
 #include "engine/backend.h"
 #include "engine/backend_override.h"
 
 #include "engine/cpu/cpu_backend.h"
+
+#include <mutex>
+
+#ifdef DG_WITH_CUDA
+namespace dg::cuda {
+Backend* cuda_backend();  // cuda/cuda_backend.cpp
+}
+#endif
 
 namespace dg {
 namespace {
@@ -17,8 +27,20 @@ Backend& backend(Device device) {
     static auto* cpu_backend = new cpu::CpuBackend();  // never destroyed: outlives static tensors
     return *cpu_backend;
   }
+#ifdef DG_WITH_CUDA
+  static std::once_flag cuda_once;
+  if (device.type == DeviceType::cuda)
+    std::call_once(cuda_once, [] {
+      if (g_backends[static_cast<int>(DeviceType::cuda)] == nullptr)
+        register_backend(DeviceType::cuda, cuda::cuda_backend());
+    });
+  check(device.type != DeviceType::cuda || device.index == 0,
+        "device {}: the CUDA backend serves cuda:0 only", device);
+#endif
   Backend* b = g_backends[static_cast<int>(device.type)];
-  check(b != nullptr, "device {}: no backend is registered for it (this build of dyngrad has the CPU backend only)",
+  check(b != nullptr,
+        "device {}: no backend is registered for it (this build of dyngrad has no CUDA backend: "
+        "configure with -DDG_CUDA=ON where nvcc is installed)",
         device);
   return *b;
 }

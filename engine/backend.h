@@ -1,7 +1,9 @@
 // The kernel table. The op layer (engine/ops/) checks arguments, allocates outputs and handles
 // autograd; it then calls one of these kernels on the Backend of the tensors' device. The CPU
-// backend (engine/cpu/) implements every kernel. A CUDA backend (cuda/, planned: not written yet)
-// would fill the same table and register itself with register_backend.
+// backend (engine/cpu/) implements every kernel; the reference backend (engine/reference/) is the
+// plain version every other backend is tested against; the CUDA backend (cuda/, built with
+// DG_CUDA) fills the entries listed in docs/architecture.md and registers itself for
+// DeviceType::cuda through register_backend.
 //
 // Conventions for every kernel: all tensors are on this backend's device; `out` tensors are
 // freshly allocated and contiguous unless stated otherwise; inputs may have any strides (a stride
@@ -13,32 +15,12 @@
 #include <cstdint>
 #include <vector>
 
+#include "engine/kernel_ops.h"
 #include "engine/tensor.h"
 
 namespace dg {
 
 struct AdamStep;  // engine/ops/ops.h
-
-enum class UnaryOp : uint8_t {
-  neg, exp, log, log1p, sqrt, rsqrt, abs, sign, sin, cos, erf,
-  tanh, sigmoid, relu, silu, gelu_erf, gelu_tanh,
-  softplus,     // p0 = beta, p1 = threshold
-  leaky_relu,   // p0 = negative slope
-  clamp,        // p0 = lo, p1 = hi (use +-inf for an open side)
-  pow_scalar,   // p0 = exponent
-  logical_not,
-};
-
-enum class BinaryOp : uint8_t {
-  add, sub, mul, div, pow, maximum, minimum,
-  // Backward of an activation from (grad, output) in one pass; used when no graph of the
-  // backward itself is being recorded (the composed formulas serve create_graph).
-  sigmoid_grad, tanh_grad, relu_grad,
-  eq, ne, lt, le, gt, ge,  // out is bool
-  logical_and, logical_or, logical_xor,  // inputs and out are bool
-};
-
-enum class ReduceOp : uint8_t { sum, max, min };
 
 class Backend {
  public:

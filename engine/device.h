@@ -1,5 +1,6 @@
-// Where a tensor's storage lives. The CPU backend is always present; the CUDA device type is named
-// here for the planned CUDA backend (cuda/, not written yet), and using it is an error until then.
+// Where a tensor's storage lives. The CPU backend is always present; cuda:0 is served by the CUDA
+// backend (cuda/) in a build configured with it (DG_CUDA, CMakeLists.txt), and using a cuda device
+// in a build without it is a dg::Error. Tensor::to(Device) moves a tensor between devices.
 #pragma once
 
 #include <string_view>

@@ -1,10 +1,14 @@
-// gradcheck and gradgradcheck: see gradcheck.h.
+// gradcheck and gradgradcheck: see gradcheck.h. Inputs may live on any device (the CUDA backend's
+// tests run the gradient checks on the GPU): the projection vector is made on the output's device,
+// and an input off the CPU is perturbed one element at a time through its backend's host copies.
 #include "engine/gradcheck.h"
 
 #include <cmath>
 
 #include "engine/autograd.h"
+#include "engine/backend.h"
 #include "engine/ops/ops.h"
+#include "engine/transfer.h"
 
 namespace dg {
 
@@ -22,6 +26,10 @@ Tensor projection(const Shape& shape, uint64_t seed) {
     v[i] = 0.5 + static_cast<double>(state % 1000) / 1000.0;  // in [0.5, 1.5)
   }
   return from_vector(v, shape);
+}
+
+Tensor projection_on(const Tensor& out, uint64_t seed) {
+  return copy_to_device(projection(out.shape(), seed), out.device());
 }
 
 double projected(const DifferentiableFn& f, const std::vector<Tensor>& inputs, const Tensor& v) {
@@ -43,9 +51,8 @@ GradcheckResult check_gradients(const DifferentiableFn& f, const std::vector<Ten
   std::vector<Tensor> inputs;
   for (const Tensor& t : inputs_in) {
     if (t.defined() && t.requires_grad()) {
-      check(t.dtype() == DType::f64 && t.device().is_cpu(),
-            "gradcheck: inputs requiring grad must be f64 CPU tensors, got {} on {}", t.dtype(),
-            t.device());
+      check(t.dtype() == DType::f64, "gradcheck: inputs requiring grad must be f64, got {} on {}",
+            t.dtype(), t.device());
       inputs.push_back(t.detach().clone().set_requires_grad(true));
     } else {
       inputs.push_back(t);
@@ -53,7 +60,7 @@ GradcheckResult check_gradients(const DifferentiableFn& f, const std::vector<Ten
   }
   Tensor out = f(inputs);
   check(out.dtype() == DType::f64, "gradcheck: the function must return f64, got {}", out.dtype());
-  const Tensor v = projection(out.shape(), options.seed);
+  const Tensor v = projection_on(out, options.seed);
   std::vector<Tensor> wrt;
   for (const Tensor& t : inputs)
     if (t.defined() && t.requires_grad()) wrt.push_back(t);
@@ -70,15 +77,19 @@ GradcheckResult check_gradients(const DifferentiableFn& f, const std::vector<Ten
     Tensor x = inputs[i];
     Tensor a = analytical[wi].defined() ? analytical[wi].contiguous() : zeros_like(x);
     ++wi;
-    double* p = static_cast<double*>(x.raw_data());
-    const std::vector<double> ag = a.to_vector<double>();
+    double* p = static_cast<double*>(x.raw_data());  // x is a contiguous clone
+    auto set = [&](int64_t k, double value) {
+      if (x.device().is_cpu()) p[k] = value;
+      else backend(x.device()).copy_from_host(p + k, &value, sizeof(double));
+    };
+    const std::vector<double> ag = a.to_vector<double>(), xs = x.to_vector<double>();
     for (int64_t k = 0; k < x.numel(); ++k) {
-      const double saved = p[k];
-      p[k] = saved + options.eps;
+      const double saved = xs[k];
+      set(k, saved + options.eps);
       const double plus = projected(f, inputs, v);
-      p[k] = saved - options.eps;
+      set(k, saved - options.eps);
       const double minus = projected(f, inputs, v);
-      p[k] = saved;
+      set(k, saved);
       const double numeric = (plus - minus) / (2 * options.eps);
       const double err = std::abs(numeric - ag[k]);
       result.max_abs_error = std::max(result.max_abs_error, err);
@@ -108,14 +119,14 @@ GradcheckResult gradgradcheck(const DifferentiableFn& f, const std::vector<Tenso
   DifferentiableFn first_order = [&](const std::vector<Tensor>& xs) {
     EnableGradGuard enable;
     Tensor out = f(xs);
-    const Tensor v = projection(out.shape(), options.seed + 1);
+    const Tensor v = projection_on(out, options.seed + 1);
     std::vector<Tensor> wrt;
     for (const Tensor& t : xs)
       if (t.defined() && t.requires_grad()) wrt.push_back(t);
     std::vector<Tensor> g = grad({sum(out * v)}, wrt, {}, true, true, true);
-    Tensor total = zeros({}, DType::f64);
+    Tensor total = zeros({}, DType::f64, out.device());
     for (size_t i = 0; i < g.size(); ++i)
-      if (g[i].defined()) total = total + sum(g[i] * projection(g[i].shape(), options.seed + 2 + i));
+      if (g[i].defined()) total = total + sum(g[i] * projection_on(g[i], options.seed + 2 + i));
     return total;
   };
   return check_gradients(first_order, inputs, options, /*allow_constant=*/true);

@@ -26,7 +26,7 @@ struct GradcheckResult {
 
 using DifferentiableFn = std::function<Tensor(const std::vector<Tensor>&)>;
 
-// Inputs that require grad must be contiguous f64 CPU leaves; the others are passed through.
+// Inputs that require grad must be f64 leaves (on any one device); the others are passed through.
 GradcheckResult gradcheck(const DifferentiableFn& f, const std::vector<Tensor>& inputs,
                           const GradcheckOptions& options = {});
 

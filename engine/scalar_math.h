@@ -1,7 +1,9 @@
-// Per-element math of the elementwise kernels: one functor per UnaryOp/BinaryOp and the two switches
-// that turn a runtime op into a functor. The functors are marked __host__ __device__ under nvcc so
-// that the planned CUDA backend (not written yet) can share them, and then compute exactly what the
-// CPU tests check.
+// Per-element math of the elementwise kernels: one functor per UnaryOp/BinaryOp, the switches that
+// turn a runtime op into a functor, and the Adam update of one element. Everything here is marked
+// __host__ __device__ under nvcc: the CPU backend (engine/cpu/elementwise_kernels.cpp) and the CUDA
+// backend (cuda/elementwise.cu) call the same functions, so the CPU tests check the math the GPU
+// kernels run. This header includes nothing of Tensor, so that nvcc never parses the engine's
+// host-only headers.
 #pragma once
 
 #include <cmath>
@@ -9,7 +11,7 @@
 #include <limits>
 #include <type_traits>
 
-#include "engine/backend.h"
+#include "engine/kernel_ops.h"
 
 #if defined(__CUDACC__)
 #define DG_HOST_DEVICE __host__ __device__
@@ -92,9 +94,10 @@ struct PowScalar {
   }
 };
 
-// Calls f(functor) for a floating unary op (logical_not is handled by the caller).
+// Calls f(functor) for a floating unary op (logical_not is handled by the caller). The dispatchers
+// run on the host: they pick the functor type a kernel is instantiated with.
 template <class F>
-DG_HOST_DEVICE void dispatch_unary(UnaryOp op, double p0, double p1, F&& f) {
+void dispatch_unary(UnaryOp op, double p0, double p1, F&& f) {
   switch (op) {
     case UnaryOp::neg: return f(Neg{});
     case UnaryOp::exp: return f(Exp{});
@@ -205,7 +208,7 @@ constexpr bool is_logical(BinaryOp op) {
 
 // Calls f(functor) for an arithmetic binary op.
 template <class F>
-DG_HOST_DEVICE void dispatch_arithmetic(BinaryOp op, F&& f) {
+void dispatch_arithmetic(BinaryOp op, F&& f) {
   switch (op) {
     case BinaryOp::add: return f(Add{});
     case BinaryOp::sub: return f(Sub{});
@@ -222,7 +225,7 @@ DG_HOST_DEVICE void dispatch_arithmetic(BinaryOp op, F&& f) {
 }
 
 template <class F>
-DG_HOST_DEVICE void dispatch_comparison(BinaryOp op, F&& f) {
+void dispatch_comparison(BinaryOp op, F&& f) {
   switch (op) {
     case BinaryOp::eq: return f(Eq{});
     case BinaryOp::ne: return f(Ne{});
@@ -235,13 +238,57 @@ DG_HOST_DEVICE void dispatch_comparison(BinaryOp op, F&& f) {
 }
 
 template <class F>
-DG_HOST_DEVICE void dispatch_logical(BinaryOp op, F&& f) {
+void dispatch_logical(BinaryOp op, F&& f) {
   switch (op) {
     case BinaryOp::logical_and: return f(And{});
     case BinaryOp::logical_or: return f(Or{});
     case BinaryOp::logical_xor: return f(Xor{});
     default: return;
   }
+}
+
+// ---- the Adam step (Backend::adam_step) ----
+// Its coefficients converted to T once, as the scalar operands of the chain of in-place ops it
+// replaces are: m = beta1 m + (1 - beta1) g; v = beta2 v + (1 - beta2) g^2;
+// p += -step_size m / (sqrt(v) / bias_correction2_sqrt + eps).
+template <class T>
+struct AdamCoefficients {
+  T beta1, one_minus_beta1, beta2, one_minus_beta2, correction, eps, minus_step_size;
+};
+
+template <class T>
+AdamCoefficients<T> adam_coefficients(double beta1, double beta2, double eps, double step_size,
+                                      double bias_correction2_sqrt) {
+  return {static_cast<T>(beta1), static_cast<T>(1 - beta1), static_cast<T>(beta2),
+          static_cast<T>(1 - beta2), static_cast<T>(bias_correction2_sqrt), static_cast<T>(eps),
+          static_cast<T>(-step_size)};
+}
+
+template <class T>
+DG_HOST_DEVICE void adam_update(T& param, T grad, T& exp_avg, T& exp_avg_sq,
+                                const AdamCoefficients<T>& k) {
+  exp_avg = exp_avg * k.beta1 + grad * k.one_minus_beta1;
+  exp_avg_sq = exp_avg_sq * k.beta2 + (grad * k.one_minus_beta2) * grad;
+  param = param + (exp_avg * k.minus_step_size) / (std::sqrt(exp_avg_sq) / k.correction + k.eps);
+}
+
+// ---- cross-entropy's target distribution (Backend::cross_entropy) ----
+// At one position, T_c = on_target [c == target] + smooth w_c, summing to `total`; all zero at an
+// ignored position. weight_of_target is w[target] (1 without class weights), weight_sum is
+// sum_c w_c (C without).
+struct TargetMass {
+  double on_target = 0, smooth = 0, total = 0;
+};
+
+DG_HOST_DEVICE inline TargetMass target_mass(bool ignored, double weight_of_target,
+                                             double smoothing, int64_t classes,
+                                             double weight_sum) {
+  TargetMass m;
+  if (ignored) return m;
+  m.on_target = (1.0 - smoothing) * weight_of_target;
+  m.smooth = smoothing / static_cast<double>(classes);
+  m.total = m.on_target + m.smooth * weight_sum;
+  return m;
 }
 
 }  // namespace dg::math

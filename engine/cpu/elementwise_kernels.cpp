@@ -193,31 +193,30 @@ void CpuBackend::where(const Tensor& out, const Tensor& cond, const Tensor& a, c
 }
 
 // The Adam step on n contiguous elements, in T, in the order of the chain of in-place ops it
-// replaces (scalars converted to T first, as scalar operands of those ops are). Where the compiler
-// fuses a multiply and an add into one FMA the result differs from the chain by an ulp. Eigen's
-// array expressions vectorise it (a plain loop with std::sqrt does not: errno); they run over
-// blocks that stay in L1, so memory is read and written once.
+// replaces (scalars converted to T first, as scalar operands of those ops are): the expression of
+// math::adam_update (engine/scalar_math.h), written over Eigen arrays. Where the compiler fuses a
+// multiply and an add into one FMA the result differs from the chain by an ulp. Eigen's array
+// expressions vectorise it (a plain loop with std::sqrt does not: errno); they run over blocks that
+// stay in L1, so memory is read and written once.
 template <class T>
-void adam_elements(T* p, const T* g, T* m, T* v, int64_t n, const AdamStep& step) {
+void adam_elements(T* p, const T* g, T* m, T* v, int64_t n, const math::AdamCoefficients<T>& k) {
   using Array = Eigen::Array<T, Eigen::Dynamic, 1>;
   constexpr int64_t kBlock = 1024;
-  const T beta1 = static_cast<T>(step.beta1), one_minus_beta1 = static_cast<T>(1 - step.beta1);
-  const T beta2 = static_cast<T>(step.beta2), one_minus_beta2 = static_cast<T>(1 - step.beta2);
-  const T correction = static_cast<T>(step.bias_correction2_sqrt);
-  const T eps = static_cast<T>(step.eps), minus_step_size = static_cast<T>(-step.step_size);
   for (int64_t from = 0; from < n; from += kBlock) {
     const int64_t len = std::min(kBlock, n - from);
     Eigen::Map<Array> param(p + from, len), exp_avg(m + from, len), exp_avg_sq(v + from, len);
     const Eigen::Map<const Array> grad(g + from, len);
-    exp_avg = exp_avg * beta1 + grad * one_minus_beta1;
-    exp_avg_sq = exp_avg_sq * beta2 + (grad * one_minus_beta2) * grad;
-    param = param + (exp_avg * minus_step_size) / (exp_avg_sq.sqrt() / correction + eps);
+    exp_avg = exp_avg * k.beta1 + grad * k.one_minus_beta1;
+    exp_avg_sq = exp_avg_sq * k.beta2 + (grad * k.one_minus_beta2) * grad;
+    param = param + (exp_avg * k.minus_step_size) / (exp_avg_sq.sqrt() / k.correction + k.eps);
   }
 }
 
 void CpuBackend::adam_step(const Tensor& param, const Tensor& grad, const Tensor& exp_avg,
                            const Tensor& exp_avg_sq, const AdamStep& step) {
   visit_floating(param.dtype(), "adam_step", [&]<class T>() {
+    const auto k = math::adam_coefficients<T>(step.beta1, step.beta2, step.eps, step.step_size,
+                                              step.bias_correction2_sqrt);
     for_each_strided<4>(param.shape(), {&param, &grad, &exp_avg, &exp_avg_sq},
                         [&](auto ptr, auto stride, int64_t n) {
       T* p = reinterpret_cast<T*>(ptr[0]);
@@ -225,10 +224,10 @@ void CpuBackend::adam_step(const Tensor& param, const Tensor& grad, const Tensor
       T* m = reinterpret_cast<T*>(ptr[2]);
       T* v = reinterpret_cast<T*>(ptr[3]);
       if (stride[0] == 1 && stride[1] == 1 && stride[2] == 1 && stride[3] == 1)
-        return adam_elements(p, g, m, v, n, step);
-      for (int64_t i = 0; i < n; ++i)  // strided: one element at a time through the same code
-        adam_elements(p + i * stride[0], g + i * stride[1], m + i * stride[2],
-                      v + i * stride[3], 1, step);
+        return adam_elements(p, g, m, v, n, k);
+      for (int64_t i = 0; i < n; ++i)  // strided: one element at a time, the GPU's per-element code
+        math::adam_update(p[i * stride[0]], g[i * stride[1]], m[i * stride[2]], v[i * stride[3]],
+                          k);
     });
   });
 }

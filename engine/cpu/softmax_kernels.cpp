@@ -20,6 +20,7 @@
 
 #include "engine/cpu/cpu_backend.h"
 #include "engine/cpu/strided_loop.h"
+#include "engine/scalar_math.h"
 
 namespace dg::cpu {
 
@@ -197,10 +198,8 @@ void softmax_backward_columns(T* gi, const T* g, const T* y, int64_t n, int64_t 
 // ---------------------------------------------------------------- cross-entropy
 
 // The target distribution T of one position (see Backend::cross_entropy), as the constants the
-// kernels need: T_c = on_target * [c == target] + smooth * w_c, and its total sum_c T_c.
-struct TargetMass {
-  double on_target = 0, smooth = 0, total = 0;
-};
+// kernels need: math::TargetMass (engine/scalar_math.h, shared with the CUDA kernels).
+using math::TargetMass;
 
 // Reads a CrossEntropyTarget's weights and the per-position target distribution.
 template <class T>
@@ -225,11 +224,7 @@ struct ClassTargets {
   // All zero for an ignored target.
   TargetMass mass(int64_t t) const {
     if (t == ignore_index) return {};
-    TargetMass m;
-    m.on_target = (1.0 - smoothing) * w(t);
-    m.smooth = smoothing / static_cast<double>(classes);
-    m.total = m.on_target + m.smooth * weight_sum;
-    return m;
+    return math::target_mass(false, w(t), smoothing, classes, weight_sum);
   }
 };
 

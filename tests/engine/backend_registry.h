@@ -9,6 +9,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <functional>
 #include <sstream>
@@ -61,7 +62,8 @@ inline std::vector<BackendUnderTest> backends_under_test() {
         Entry::inference_linear
 #endif
        }},
-      // A CUDA backend adds: {"cuda", Device::cuda(), {}},
+      // The CUDA backend runs these cases in its own binary, against the CPU backend, where a
+      // GPU is present (tests/cuda/test_cuda_backend.cpp).
   };
 }
 
@@ -271,6 +273,29 @@ inline Tensor poke(Tensor t, int64_t every, double value) {
 inline Shape with(Shape s, int dim, int64_t size) {
   s[dim] = size;
   return s;
+}
+
+// Puts each row along `dim` of (values, indices) in increasing index order, so that two topk
+// results holding the same k entries compare equal whatever order they list them in.
+inline void order_by_index(Tensor& values, Tensor& at, int dim) {
+  const Tensor v = contiguous(to_dtype(values, f64)), ix = contiguous(at);
+  const int64_t k = v.shape()[dim];
+  REQUIRE(v.dim() == 2);
+  const int64_t rows = v.shape()[1 - dim];
+  auto index_of = [&](int64_t r, int64_t j) { return dim == 1 ? r * k + j : j * rows + r; };
+  for (int64_t r = 0; r < rows; ++r) {
+    std::vector<std::pair<int64_t, double>> row(k);
+    for (int64_t j = 0; j < k; ++j)
+      row[j] = {ix.data<int64_t>()[index_of(r, j)], v.data<double>()[index_of(r, j)]};
+    std::sort(row.begin(), row.end(),
+              [](const auto& a, const auto& b) { return a.first < b.first; });
+    for (int64_t j = 0; j < k; ++j) {
+      ix.data<int64_t>()[index_of(r, j)] = row[j].first;
+      v.data<double>()[index_of(r, j)] = row[j].second;
+    }
+  }
+  values = to_dtype(v, values.dtype());
+  at = ix;
 }
 
 // The case files' registration functions.

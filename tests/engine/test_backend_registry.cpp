@@ -32,29 +32,6 @@ const std::vector<Case>& cases() {
   return table();
 }
 
-// Puts each row along `dim` of (values, indices) in increasing index order, so that two topk
-// results holding the same k entries compare equal whatever order they list them in.
-void order_by_index(Tensor& values, Tensor& at, int dim) {
-  const Tensor v = contiguous(to_dtype(values, f64)), ix = contiguous(at);
-  const int64_t k = v.shape()[dim];
-  REQUIRE(v.dim() == 2);
-  const int64_t rows = v.shape()[1 - dim];
-  auto index_of = [&](int64_t r, int64_t j) { return dim == 1 ? r * k + j : j * rows + r; };
-  for (int64_t r = 0; r < rows; ++r) {
-    std::vector<std::pair<int64_t, double>> row(k);
-    for (int64_t j = 0; j < k; ++j)
-      row[j] = {ix.data<int64_t>()[index_of(r, j)], v.data<double>()[index_of(r, j)]};
-    std::sort(row.begin(), row.end(),
-              [](const auto& a, const auto& b) { return a.first < b.first; });
-    for (int64_t j = 0; j < k; ++j) {
-      ix.data<int64_t>()[index_of(r, j)] = row[j].first;
-      v.data<double>()[index_of(r, j)] = row[j].second;
-    }
-  }
-  values = to_dtype(v, values.dtype());
-  at = ix;
-}
-
 // The names of the virtual functions backend.h declares.
 std::set<std::string> declared_entries() {
   std::ifstream file(std::string(DG_TEST_DATA_DIR) + "/../engine/backend.h");
