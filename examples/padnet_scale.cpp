@@ -184,8 +184,7 @@ int main(int argc, char** argv) {
                  "The paper's order: no factors lowest, a single factor better, the constrained "
                  "pair the best (it is checked against each other option). Every comparison is the "
                  "mean of the per-seed differences (same seed, same data order) with its 95% "
-                 "Student t interval. Earlier versions of this file doubled the lambda_d column "
-                 "(the layer sum counted each lambda_d twice)."}});
+                 "Student t interval."}});
   std::vector<std::string> written = {md_path, csv_path};
   written.insert(written.end(), figures.begin(), figures.end());
   print_written(written);
