@@ -218,8 +218,9 @@ int main(int argc, char** argv) {
 
   MarkdownTable table{.header = {"Backbone", "Model", "Params (intrinsic)", "FLOPs / sample",
                                  "Top-1 % (mean +- std; each seed)", "ms / sample (batch 1)",
-                                 "ms / sample (batch 64)", "s / epoch"},
-                      .right_aligned = {false, false, true, true, true, true, true, true},
+                                 "ms / sample (batch 64)", "s / epoch", "bytes stored",
+                                 "bytes with inference caches"},
+                      .right_aligned = {false, false, true, true, true, true, true, true, true, true},
                       .rows = {}};
   for (Backbone backbone : kBackbones) {
     const BackboneResults& r = results.at(to_string(backbone));
@@ -231,7 +232,8 @@ int main(int argc, char** argv) {
                  r.accuracy.summary(name, 100.0),
                  fmt::format("{:.3f}", 1e3 * report.seconds_per_sample_batch1),
                  fmt::format("{:.3f}", 1e3 * report.seconds_per_sample_batch64),
-                 fmt::format("{:.1f}", r.epoch_seconds.at(name))});
+                 fmt::format("{:.1f}", r.epoch_seconds.at(name)),
+                 std::to_string(report.total.state_bytes), std::to_string(report.total.bytes())});
     }
   }
   std::printf("\n%s", table.str().c_str());
@@ -274,7 +276,9 @@ int main(int argc, char** argv) {
                             "ImageNet, 100/300 epochs, 5 runs). "
                             "PAD-Net: kappa = {:.0f}%, IMP with E = {} rounds on {} batches of 64 "
                             "before training, scale factors "
-                            "lambda_s + lambda_d = 2; parameters and FLOPs of the compacted model. "
+                            "lambda_s + lambda_d = 2; parameters, bytes and FLOPs of the compacted "
+                            "model (bytes: the state as stored, then with the dense static kernel "
+                            "and i64 positions a compacted layer keeps for inference). "
                             "FLOPs: the engine's count of one "
                             "batch-1 forward; times: median of batch-1 and batch-64 forwards over "
                             "0.2 s each on a shared machine "
