@@ -143,7 +143,7 @@ class Backend {
   // operands are contiguous; out is contiguous and fully overwritten.
   // Optional: a backend without a fused kernel keeps this default, which writes nothing and
   // returns false; the op (engine/ops/conv.cpp) then composes the same result from matmul, scatter
-  // and one grouped conv2d. Returns true when it wrote out.
+  // and one grouped conv2d. Returns true when it wrote out, having counted (flops.h) its work.
   virtual bool kernel_mixture_conv2d(const Tensor& /*out*/, const Tensor& /*input*/,
                                      const Tensor& /*mixing*/, const Tensor& /*factors*/,
                                      const Tensor& /*biases*/, const Tensor& /*base_kernel*/,

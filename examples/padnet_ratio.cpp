@@ -166,15 +166,14 @@ int main(int argc, char** argv) {
   double overall = 0.0;
   for (double kappa : kDynamicRatios)
     overall += accuracy.mean(padnet_name(kappa)) / static_cast<double>(kDynamicRatios.size());
-  MarkdownTable table{.header = {"Model", "kappa", "Params (intrinsic)", "Top-1 % (mean +- std)",
+  MarkdownTable table{.header = {"Model", "kappa", "Params (intrinsic)", "Top-1 % (mean +- std; each seed)",
                                  "normalised (x - mean) / mean"},
                       .right_aligned = {false, true, true, true, true},
                       .rows = {}};
   auto add_row = [&](const std::string& model, const std::string& name, double kappa) {
     const MeanStd s = accuracy.stats(name);
     table.add({model, fmt::format("{:.0f}%", 100 * kappa), std::to_string(params.at(name)),
-               fmt::format("{:.2f} +- {:.2f}", 100 * s.mean, 100 * s.std),
-               fmt::format("{:+.4f}", (s.mean - overall) / overall)});
+               accuracy.summary(name, 100.0), fmt::format("{:+.4f}", (s.mean - overall) / overall)});
   };
   for (double kappa : kDynamicRatios) add_row("PAD-Net", padnet_name(kappa), kappa);
   add_row("DY-Conv", "DY-Conv", 1.0);
@@ -200,14 +199,29 @@ int main(int argc, char** argv) {
 
   // --------------------------------------------------------------------------- the results file
 
-  double best_kappa = kDynamicRatios.front(), best = -1.0, worst = 2.0, noise = 0.0;
-  for (double kappa : kDynamicRatios) {
-    const MeanStd s = accuracy.stats(padnet_name(kappa));
-    if (s.mean > best) best = s.mean, best_kappa = kappa;
-    worst = std::min(worst, s.mean);
-    noise = std::max(noise, s.std);
-  }
-  const double dyconv = accuracy.mean("DY-Conv");
+  // The paper's Figure 3 says kappa = 30% is nearly the best ratio and that PAD-Net at low ratios
+  // outperforms the fully dynamic network: 30% against each other ratio, and each ratio of at
+  // most 50% (the range the paper plots) against DY-Conv, each worded from the paired interval.
+  double best_kappa = kDynamicRatios.front(), best = -1.0;
+  for (double kappa : kDynamicRatios)
+    if (accuracy.mean(padnet_name(kappa)) > best)
+      best = accuracy.mean(padnet_name(kappa)), best_kappa = kappa;
+  std::vector<Verdict> verdicts;
+  auto verdict = [&](const std::string& text, const std::string& method,
+                     const std::string& reference) {
+    verdicts.push_back(
+        {fmt::format("{} (paired difference {} - {})", text, method, reference),
+         accuracy.paired(method, reference, ClaimedSign::positive, 100.0).describe("points")});
+  };
+  for (double kappa : kDynamicRatios)
+    if (kappa != 0.3)
+      verdict(fmt::format("kappa 30% above kappa {:.0f}%", 100 * kappa), padnet_name(0.3),
+              padnet_name(kappa));
+  for (double kappa : kDynamicRatios)
+    if (kappa <= 0.5)
+      verdict(fmt::format("PAD-Net at kappa {:.0f}% above fully dynamic DY-Conv", 100 * kappa),
+              padnet_name(kappa), "DY-Conv");
+  for (const Verdict& v : verdicts) std::printf("%s\n", verdict_line(v).c_str());
   const std::string md_path = flags.out_dir + "/padnet_ratio.md";
   write_results_page(
       md_path,
@@ -221,16 +235,15 @@ int main(int argc, char** argv) {
            flags.epochs, flags.seeds - 1, flags.partition_rounds, flags.partition_batches),
        .table = table.str(),
        .figures = figures_in(figures),
-       .claims = {{fmt::format("The best kappa is {:.0f}% (the paper: 30%)", 100 * best_kappa),
-                   best_kappa == 0.3},
-                  {"A low ratio (10% or 30%) above fully dynamic DY-Conv",
-                   accuracy.mean(padnet_name(0.1)) > dyconv ||
-                       accuracy.mean(padnet_name(0.3)) > dyconv}},
-       .notes = {fmt::format(
-           "The spread over the ratios (largest minus smallest mean) is {:.2f} points against a "
-           "per-setting std of up to {:.2f} points; differences below the std are not resolved by "
-           "this run.",
-           100 * (best - worst), 100 * noise)}});
+       .verdicts = verdicts,
+       .claims = {},
+       .notes = {recipe_choices(flags),
+                 fmt::format(
+           "The highest mean is at kappa {:.0f}% (the paper: 30%); which ratio is best is "
+           "decided above only where the paired intervals exclude zero. Every comparison is the "
+           "mean of the per-seed differences (same seed, same data order) with its 95% Student t "
+           "interval.",
+           100 * best_kappa)}});
   std::vector<std::string> written = {md_path, csv_path};
   written.insert(written.end(), figures.begin(), figures.end());
   print_written(written);

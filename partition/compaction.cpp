@@ -6,6 +6,7 @@
 #include "engine/autograd.h"
 #include "engine/ops/ops.h"
 #include "engine/random.h"
+#include "partition/compact_moe.h"  // pack_bitmask, bitmask_positions
 #include "partition/mode_partition.h"
 
 namespace dg::partition {
@@ -24,7 +25,8 @@ CompactPartiallyDynamicConv2d::CompactPartiallyDynamicConv2d(const PartiallyDyna
       out_channels(source.dynamic->out_channels),
       num_kernels(source.dynamic->num_kernels),
       kernel_size(source.dynamic->kernel_size),
-      geometry(source.dynamic->geometry) {
+      geometry(source.dynamic->geometry),
+      kernel_elements_(source.mode_mask.numel()) {
   NoGradGuard no_grad;
   const auto& dyn = *source.dynamic;
   const DType dtype = dyn.weight.dtype();
@@ -43,10 +45,7 @@ CompactPartiallyDynamicConv2d::CompactPartiallyDynamicConv2d(const PartiallyDyna
     (mask[j] != 0.0 ? dynamic_positions_list : static_positions_list).push_back(j);
   const int64_t m_dyn = static_cast<int64_t>(dynamic_positions_list.size());
 
-  dynamic_positions = register_buffer("dynamic_positions", from_vector(dynamic_positions_list, {m_dyn}));
-  static_positions = register_buffer(
-      "static_positions",
-      from_vector(static_positions_list, {static_cast<int64_t>(static_positions_list.size())}));
+  mode_bitmask = register_buffer("mode_bitmask", pack_bitmask(source.mode_mask));
 
   const double lambda_d = source.lambda_dynamic().item<double>();
   const double lambda_s = source.lambda_static().item<double>();
@@ -71,24 +70,53 @@ double CompactPartiallyDynamicConv2d::dynamic_ratio() const {
   return static_cast<double>(dynamic_elements()) / static_cast<double>(kernel_elements());
 }
 
+Tensor CompactPartiallyDynamicConv2d::dynamic_positions() const {
+  const bool fresh = positions_cache_.defined() && positions_mask_version_ == mode_bitmask.version();
+  if (fresh) return positions_cache_;
+  Tensor positions = bitmask_positions(mode_bitmask, kernel_elements(), true);
+  check(positions.numel() == dynamic_elements(),
+        "CompactPartiallyDynamicConv2d: the bitmask has {} dynamic positions but dynamic_factors {}",
+        positions.numel(), dynamic_factors.shape());
+  if (keep_inference_cache) {
+    positions_cache_ = positions;
+    positions_mask_version_ = mode_bitmask.version();
+  }
+  return positions;
+}
+
+Tensor CompactPartiallyDynamicConv2d::static_positions() const {
+  return bitmask_positions(mode_bitmask, kernel_elements(), false);
+}
+
 Tensor CompactPartiallyDynamicConv2d::static_kernel() const {
   const Shape shape{out_channels, in_channels / geometry.groups, kernel_size[0], kernel_size[1]};
   auto place = [&] {
-    return reshape(scatter(zeros({kernel_elements()}, static_values.dtype()), 0, static_positions,
+    return reshape(scatter(zeros({kernel_elements()}, static_values.dtype()), 0, static_positions(),
                            static_values),
                    shape);
   };
   if (needs_grad(static_values)) return place();  // on the graph: static_values may be trained
-  // Otherwise the placed kernel is kept until static_values changes (a new tensor, or an in-place
-  // write such as load_state_dict's, which bumps its version).
+  // Otherwise the placed kernel is kept until static_values or the bitmask changes (a new tensor,
+  // or an in-place write such as load_state_dict's, which bumps its version).
   const bool fresh = static_kernel_cache_.defined() && cached_static_values_.same(static_values) &&
-                     cached_static_version_ == static_values.version();
-  if (!fresh) {
-    static_kernel_cache_ = place();
+                     cached_static_version_ == static_values.version() &&
+                     cached_mask_version_ == mode_bitmask.version();
+  if (fresh) return static_kernel_cache_;
+  Tensor kernel = place();
+  if (keep_inference_cache) {
+    static_kernel_cache_ = kernel;
     cached_static_values_ = static_values;
     cached_static_version_ = static_values.version();
+    cached_mask_version_ = mode_bitmask.version();
   }
-  return static_kernel_cache_;
+  return kernel;
+}
+
+int64_t CompactPartiallyDynamicConv2d::cache_bytes() const {
+  auto bytes = [](const Tensor& t) {
+    return t.defined() ? t.numel() * static_cast<int64_t>(itemsize(t.dtype())) : int64_t{0};
+  };
+  return bytes(static_kernel_cache_) + bytes(positions_cache_);
 }
 
 Tensor CompactPartiallyDynamicConv2d::forward(const Tensor& x) {
@@ -106,12 +134,13 @@ Tensor CompactPartiallyDynamicConv2d::forward(const Tensor& x) {
   const Tensor biases = bias_factors.defined() ? matmul(weights, bias_factors) : Tensor();
   const bool records = needs_grad(x, weights, dynamic_factors, base, biases);
   if (!records)  // inference: each sample's kernel is mixed where it is convolved
-    return kernel_mixture_conv2d(x, weights, dynamic_factors, biases, geometry, base, dynamic_positions);
+    return kernel_mixture_conv2d(x, weights, dynamic_factors, biases, geometry, base,
+                                 dynamic_positions());
   // Recorded (e.g. fine-tuning the compacted model): the same kernels composed from ops. The
   // mixed values [N, m_dyn] are added into the dynamic positions, where the base holds zeros.
   const Tensor mixed = matmul(weights, dynamic_factors);
   const Tensor full = index_add(expand(reshape(base, {1, kernel_elements()}), {n, kernel_elements()}), 1,
-                                dynamic_positions, mixed);
+                                dynamic_positions(), mixed);
   const Shape k = base.shape();
   return dynamic::per_sample_conv2d(x, reshape(full, {n, k[0], k[1], k[2], k[3]}), biases, geometry);
 }

@@ -15,9 +15,15 @@
 // kernels are composed from ops (matmul, index_add into the expanded static kernel,
 // per_sample_conv2d). A layer with no dynamic position (possible under a global partition) is an
 // ordinary convolution with its static kernel, the attention then only mixing the biases (or not run
-// at all without bias). The two position lists (i64 buffers "dynamic_positions", "static_positions":
-// flat kernel positions in increasing order) are the mask in another form and are not counted among
-// the parameters.
+// at all without bias). The mask is stored as a packed bitmask (i64 buffer "mode_bitmask", bit j of
+// word j / 64 set where flat kernel position j is dynamic: m / 8 bytes, against 8 bytes per
+// position for a list of i64 positions) and is not counted among the parameters.
+//
+// What inference keeps besides the state: the dense static kernel (m values) and the dynamic
+// positions as i64 (what kernel_mixture_conv2d reads), built from the state on the first forward
+// and rebuilt when it changes. They cost m * sizeof(value) + 8 * m_dyn bytes, which is more than
+// the state saves at low kappa; cache_bytes() reports them (partition/report.h counts them), and
+// keep_inference_cache = false rebuilds them on every forward instead of keeping them.
 //
 // compact_model builds a compacted copy of a model: the architecture is rebuilt by the caller's
 // builder with a ConvFactory that returns, for the i-th factory call, the compaction of the
@@ -47,14 +53,19 @@ class CompactPartiallyDynamicConv2d : public nn::UnaryModule {
   // x [N, C_in, H, W] -> [N, C_out, H', W'].
   Tensor forward(const Tensor& x) override;
 
-  int64_t dynamic_elements() const { return dynamic_factors.shape()[1]; }   // m_dyn
-  int64_t kernel_elements() const {                                          // m
-    return dynamic_positions.numel() + static_positions.numel();
-  }
+  int64_t dynamic_elements() const { return dynamic_factors.shape()[1]; }  // m_dyn
+  int64_t kernel_elements() const { return kernel_elements_; }              // m
   // The static kernel [C_out, C_in / groups, kH, kW]: static_values at their positions, zeros at
   // the dynamic ones.
   Tensor static_kernel() const;
+  // The flat kernel positions (ascending, i64) that are dynamic / static, from the bitmask.
+  Tensor dynamic_positions() const;
+  Tensor static_positions() const;
   double dynamic_ratio() const;
+  // The bytes of the inference caches currently kept (dense static kernel, i64 dynamic positions).
+  int64_t cache_bytes() const;
+  // Keep the inference caches between forwards (the default), or rebuild them on every forward.
+  bool keep_inference_cache = true;
 
   std::string type_name() const override { return "CompactPartiallyDynamicConv2d"; }
   std::string extra_repr() const override;
@@ -66,13 +77,15 @@ class CompactPartiallyDynamicConv2d : public nn::UnaryModule {
   Tensor dynamic_factors;  // [K, m_dyn], lambda_d folded in
   Tensor static_values;    // [m - m_dyn], lambda_s folded in
   Tensor bias_factors;     // [K, C_out], undefined without bias
-  Tensor dynamic_positions;  // i64 [m_dyn]: where the dynamic factors' mixture goes
-  Tensor static_positions;   // i64 [m - m_dyn]: where static_values go
+  Tensor mode_bitmask;     // i64 [ceil(m / 64)]: bit j set where position j is dynamic
 
  private:
-  // static_kernel() outside a graph, and the static_values (handle, version) it was placed from.
-  mutable Tensor static_kernel_cache_, cached_static_values_;
-  mutable uint64_t cached_static_version_ = 0;
+  const int64_t kernel_elements_;
+  // static_kernel() outside a graph and the (tensor, version) of static_values and mode_bitmask it
+  // was built from; the dynamic positions and the bitmask version they were read from.
+  mutable Tensor static_kernel_cache_, cached_static_values_, positions_cache_;
+  mutable uint64_t cached_static_version_ = 0, cached_mask_version_ = 0,
+                   positions_mask_version_ = 0;
 };
 
 // Rebuilds the architecture around a given convolution factory (e.g. a lambda constructing a

@@ -81,11 +81,12 @@ double ratio_of(const Tensor& mask) {
 
 // Sums dL/d(tensors) over the batches with dg::grad (parameters' .grad untouched).
 std::vector<Tensor> summed_gradients(const std::vector<Tensor>& tensors, const BatchLoss& loss,
-                                     int64_t num_batches, const char* op) {
+                                     int64_t num_batches, const char* op, int64_t first_batch = 0) {
   check(num_batches > 0, "{}: the number of batches must be positive, got {}", op, num_batches);
   check(static_cast<bool>(loss), "{}: the batch-loss callback is empty", op);
   std::vector<Tensor> total(tensors.size());
-  for (int64_t b = 0; b < num_batches; ++b) {
+  check(first_batch >= 0, "{}: the first batch index must be >= 0, got {}", op, first_batch);
+  for (int64_t b = first_batch; b < first_batch + num_batches; ++b) {
     const Tensor value = loss(b);
     check(value.defined() && value.numel() == 1, "{}: the loss of batch {} must be a scalar, got shape {}",
           op, b, value.defined() ? value.shape() : Shape{});
@@ -125,7 +126,8 @@ std::vector<NamedPartialLayer> partially_dynamic_layers(nn::Module& model) {
   return out;
 }
 
-std::vector<Tensor> mask_gradients(nn::Module& model, const BatchLoss& loss, int64_t num_batches) {
+std::vector<Tensor> mask_gradients(nn::Module& model, const BatchLoss& loss, int64_t num_batches,
+                                   int64_t first_batch) {
   const auto sites = require_masks(model, "mask_gradients");
   std::vector<Tensor> masks;
   for (const auto& m : sites) masks.push_back(m.view.mask);
@@ -137,7 +139,7 @@ std::vector<Tensor> mask_gradients(nn::Module& model, const BatchLoss& loss, int
     }
   } restore{masks};
   for (Tensor& m : masks) m.set_requires_grad(true);
-  return summed_gradients(masks, loss, num_batches, "mask_gradients");
+  return summed_gradients(masks, loss, num_batches, "mask_gradients", first_batch);
 }
 
 std::vector<Tensor> normalized_scores(const std::vector<Tensor>& gradients,
@@ -201,7 +203,8 @@ std::vector<PartitionRound> mode_partition(nn::Module& model, const BatchLoss& l
     const double density =
         std::pow(options.dynamic_ratio, static_cast<double>(e + 1) / static_cast<double>(options.rounds));
     const std::vector<Tensor> eligible = current_masks(masks);
-    const auto gradients = mask_gradients(model, loss, options.num_batches);
+    const int64_t first_batch = options.fresh_batches_per_round ? e * options.num_batches : 0;
+    const auto gradients = mask_gradients(model, loss, options.num_batches, first_batch);
     const auto scores = normalized_scores(gradients, eligible, options.scope);
     set_masks(masks, select_dynamic(scores, eligible, dynamic_counts(sizes, density, options.scope), options.scope));
     PartitionRound round;

@@ -27,8 +27,27 @@ int64_t count_nonzero(const Tensor& t) {
 
 int64_t numel_or_zero(const Tensor& t) { return t.defined() ? t.numel() : 0; }
 
-// The cost row of `module` if it is a convolution this report knows.
+// The bytes of a module's parameters and buffers (its submodules' included), each at its dtype.
+int64_t state_bytes(nn::Module& module) {
+  int64_t bytes = 0;
+  for (const auto& [key, tensor] : module.state_dict())
+    bytes += tensor.numel() * static_cast<int64_t>(itemsize(tensor.dtype()));
+  return bytes;
+}
+
+std::optional<LayerCost> known_convolution_cost(const std::string& name, nn::Module* module);
+
+// The cost row of `module` if it is a convolution this report knows, with its bytes.
 std::optional<LayerCost> convolution_cost(const std::string& name, nn::Module* module) {
+  std::optional<LayerCost> c = known_convolution_cost(name, module);
+  if (!c) return c;
+  c->state_bytes = state_bytes(*module);
+  if (auto* q = dynamic_cast<CompactPartiallyDynamicConv2d*>(module)) c->cache_bytes = q->cache_bytes();
+  return c;
+}
+
+// The parameter counts of `module` if it is a convolution this report knows.
+std::optional<LayerCost> known_convolution_cost(const std::string& name, nn::Module* module) {
   LayerCost c{.name = name.empty() ? "(model)" : name, .kind = module->type_name()};
   if (auto* p = dynamic_cast<PartiallyDynamicConv2d*>(module)) {
     NoGradGuard no_grad;
@@ -84,6 +103,8 @@ void add_to(LayerCost& total, const LayerCost& row) {
   total.static_parameters += row.static_parameters;
   total.attention_parameters += row.attention_parameters;
   total.other += row.other;
+  total.state_bytes += row.state_bytes;
+  total.cache_bytes += row.cache_bytes;
 }
 
 // At least `runs` timed forwards, and more until kTimingBudgetSeconds of them have run (at most
@@ -130,6 +151,8 @@ ModelReport parameter_report(nn::Module& model) {
     if (std::none_of(prefixes.begin(), prefixes.end(),
                      [&name = name](const std::string& p) { return is_under(name, p); }))
       report.rest.other += tensor.numel();
+  report.rest.state_bytes = state_bytes(model);
+  for (const auto& row : report.layers) report.rest.state_bytes -= row.state_bytes;
   report.total = LayerCost{.name = "total", .kind = ""};
   for (const auto& row : report.layers) add_to(report.total, row);
   add_to(report.total, report.rest);
@@ -155,6 +178,9 @@ ModelReport model_report(nn::UnaryModule& model, const ReportOptions& options) {
     return rand(shape, generator, options.dtype);
   };
   const Tensor one = input(1);
+  // One forward first, uncounted: what a layer builds once and keeps (a compacted layer's dense
+  // static kernel) is not work per sample.
+  model.forward(one);
   {
     FlopScope scope;
     model.forward(one);
@@ -163,17 +189,24 @@ ModelReport model_report(nn::UnaryModule& model, const ReportOptions& options) {
   report.seconds_per_sample_batch1 = median_seconds_per_sample(model, one, options.timing_runs);
   report.seconds_per_sample_batch64 = median_seconds_per_sample(model, input(64), options.timing_runs);
   model.train(was_training);
+  // The counts again, now that a forward has built whatever inference caches the layers keep.
+  const ModelReport after = parameter_report(model);
+  report.layers = after.layers;
+  report.rest = after.rest;
+  report.total = after.total;
   return report;
 }
 
 std::string ModelReport::to_markdown() const {
   std::string out =
-      "| layer | kind | dynamic factors | static | attention | other | intrinsic | dynamic ratio |\n"
-      "|---|---|---:|---:|---:|---:|---:|---:|\n";
+      "| layer | kind | dynamic factors | static | attention | other | intrinsic | dynamic ratio | "
+      "state bytes | cache bytes |\n"
+      "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n";
   auto row = [&](const LayerCost& c, bool ratio) {
-    out += fmt::format("| {} | {} | {} | {} | {} | {} | {} | {} |\n", c.name, c.kind, c.dynamic_factors,
-                       c.static_parameters, c.attention_parameters, c.other, c.intrinsic(),
-                       ratio ? fmt::format("{:.4f}", c.dynamic_ratio) : std::string(""));
+    out += fmt::format("| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n", c.name, c.kind,
+                       c.dynamic_factors, c.static_parameters, c.attention_parameters, c.other,
+                       c.intrinsic(), ratio ? fmt::format("{:.4f}", c.dynamic_ratio) : std::string(""),
+                       c.state_bytes, c.cache_bytes);
   };
   for (const auto& c : layers) row(c, true);
   row(rest, false);

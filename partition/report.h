@@ -16,7 +16,12 @@
 // overall ratio, sum m_dyn / sum m over the layers with an attention (partially or fully dynamic;
 // the static stem is left out, as the paper leaves the first convolution static), i.e. the kappa
 // of a partition and 1 for DY-Conv.
-// Cost: FLOPs per sample measured by a FlopScope around one forward at batch 1 (the engine's
+// Bytes: state_bytes, what the layer stores (its parameters and buffers, e.g. a compacted layer's
+// packed mode bitmask, each at its dtype's size), and cache_bytes, what a compacted layer keeps
+// beside its state for inference (the dense static kernel and the i64 dynamic positions,
+// compaction.h), as held when the report is made (model_report makes it after a forward).
+// Cost: FLOPs per sample measured by a FlopScope around one forward at batch 1 (after one
+// uncounted forward, so caches built once are not counted per sample) (the engine's
 // count of executed multiply-adds and elementwise operations), and the median wall time per sample
 // of forwards at batch 1 and batch 64 (as many as fit in 0.2 s, at least timing_runs), in eval
 // mode without gradients.
@@ -37,6 +42,9 @@ struct LayerCost {
   int64_t kernel_elements = 0;   // m: one kernel's size
   int64_t dynamic_elements = 0;  // m_dyn
   bool dynamic_layer = false;    // has an attention (partially or fully dynamic)
+  int64_t state_bytes = 0;       // parameters and buffers as stored
+  int64_t cache_bytes = 0;       // inference caches kept beside the state
+  int64_t bytes() const { return state_bytes + cache_bytes; }
   int64_t intrinsic() const { return dynamic_factors + static_parameters + attention_parameters + other; }
 };
 

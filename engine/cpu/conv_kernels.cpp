@@ -26,6 +26,7 @@
 #include <Eigen/Core>
 
 #include <algorithm>
+#include <atomic>
 
 #include "engine/cpu/blas.h"
 #include "engine/cpu/cpu_backend.h"
@@ -33,6 +34,7 @@
 #include "engine/cpu/fast/lane_placement.h"
 #include "engine/cpu/strided_loop.h"
 #include "engine/cpu/window_range.h"
+#include "engine/flops.h"
 
 namespace dg::cpu {
 
@@ -389,17 +391,33 @@ void kernel_mixture_conv2d_forward(const Tensor& out, const Tensor& input, const
   const int64_t* at = placed ? positions.data<int64_t>() : nullptr;
   T* y = out.data<T>();
 
+  // The multiply-adds executed, counted where they run (FLOP counting, engine/flops.h): K per
+  // mixed value and C_out/g * patch * pixels per convolved (sample, group); added to the calling
+  // thread's counter at the end.
+  std::atomic<int64_t> executed{0};
+  const int64_t group_macs = s.out_channels * s.patch * s.out_pixels;
+  auto convolve = [&](const T* kernel, const T* b_row, int64_t n, int64_t group, int thread,
+                      const Tensor& scratch) {
+    conv_task(x, kernel, b_row, y, g, s, n, group, scratch, thread);
+    executed.fetch_add(group_macs, std::memory_order_relaxed);
+  };
+
   // Sample n's kernel, mixed into `kernel` (which holds the base when `placed`). Placed values are
   // mixed a block at a time into `mixed` (L1-sized) and stored at their positions.
+  auto mix_rows_counted = [&](T* into, const T* weights, const T* from, int64_t k, int64_t len,
+                              int64_t stride) {
+    mix_rows(into, weights, from, k, len, stride);
+    executed.fetch_add(k * len, std::memory_order_relaxed);
+  };
   auto mix_sample = [&](int64_t n, T* kernel, T* mixed) {
     const T* weights = w + n * num_kernels;
-    if (!placed) return mix_rows(kernel, weights, f, num_kernels, kernel_size, kernel_size);
+    if (!placed) return mix_rows_counted(kernel, weights, f, num_kernels, kernel_size, kernel_size);
     if constexpr (std::is_same_v<T, float>) {
       if (plan) {
         for (size_t i = 0; i < plan->blocks.size(); ++i) {
           const LanePlacement::Block& block = plan->blocks[i];
-          mix_rows(mixed, weights, f + block.value_begin, num_kernels,
-                   block.value_end - block.value_begin, mixed_size);
+          mix_rows_counted(mixed, weights, f + block.value_begin, num_kernels,
+                           block.value_end - block.value_begin, mixed_size);
           place_block(*plan, i, mixed, kernel);
         }
         return;
@@ -407,7 +425,7 @@ void kernel_mixture_conv2d_forward(const Tensor& out, const Tensor& input, const
     }
     for (int64_t from = 0; from < mixed_size; from += kMixBlock) {
       const int64_t len = std::min(kMixBlock, mixed_size - from);
-      mix_rows(mixed, weights, f + from, num_kernels, len, mixed_size);
+      mix_rows_counted(mixed, weights, f + from, num_kernels, len, mixed_size);
       const int64_t* block_at = at + from;
       for (int64_t i = 0; i < len; ++i) kernel[block_at[i]] = mixed[i];
     }
@@ -423,8 +441,9 @@ void kernel_mixture_conv2d_forward(const Tensor& out, const Tensor& input, const
     mix_sample(0, kernels.kernel(0), kernels.mixed(0));
     const Tensor scratch = columns_scratch<T>(g, s, threads);
     run_tasks(g.groups, threads, work, [&](int64_t group, int thread) {
-      conv_task(x, kernels.kernel(0), b, y, g, s, 0, group, scratch, thread);
+      convolve(kernels.kernel(0), b, 0, group, thread, scratch);
     });
+    flops::add(executed.load());
     return;
   }
   const int64_t work = g.out_channels * s.patch * s.out_pixels;
@@ -436,8 +455,9 @@ void kernel_mixture_conv2d_forward(const Tensor& out, const Tensor& input, const
     mix_sample(n, kernel, kernels.mixed(thread));
     const T* b_row = b ? b + n * g.out_channels : nullptr;
     for (int64_t group = 0; group < g.groups; ++group)
-      conv_task(x, kernel, b_row, y, g, s, n, group, scratch, thread);
+      convolve(kernel, b_row, n, group, thread, scratch);
   });
+  flops::add(executed.load());
 }
 
 template <class T>

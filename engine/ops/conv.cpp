@@ -236,13 +236,12 @@ Tensor kernel_mixture_conv2d(const Tensor& input, const Tensor& mixing, const Te
                                                 biases.defined() ? dense(biases) : Tensor(),
                                                 placed ? dense(base_kernel) : Tensor(),
                                                 placed ? dense(positions) : Tensor(), g);
-  // A backend without the fused kernel: the composition (its ops count their own FLOPs).
+  // A backend without the fused kernel: the composition (its ops count their own FLOPs). The fused
+  // kernel counts the multiply-adds it executed itself (mixing and convolution), so a kernel that
+  // mixed more values than the positions, or convolved more than once, shows it in the count.
   if (!fused)
     return detail::composed_kernel_mixture_conv2d(input, mixing, factors, biases, options,
                                                   base_kernel, positions);
-  // The convolution's multiply-adds plus the mixing's: K per mixed kernel value.
-  const int64_t mixed_values = placed ? positions.numel() : numel(kernel_shape);
-  flops::add(conv_macs(g) + n * k * mixed_values);
   return out;
 }
 

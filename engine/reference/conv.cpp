@@ -8,6 +8,7 @@
 // in double. Operands are contiguous (the table's contract), so flat offsets address them.
 #include <vector>
 
+#include "engine/flops.h"
 #include "engine/reference/reference_backend.h"
 
 namespace dg::reference {
@@ -107,21 +108,25 @@ bool ReferenceBackend::kernel_mixture_conv2d(const Tensor& out, const Tensor& in
     const int64_t K = mixing.shape()[1];
     const T* a = mixing.data<T>();
     const T* f = factors.data<T>();
-    // kernels[n * kernel_size + e]: element e of sample n's kernel W_n.
+    // kernels[n * kernel_size + e]: element e of sample n's kernel W_n. `executed` counts the
+    // multiply-adds as they run (the fused op's FLOPs are the backend's count).
     std::vector<double> kernels(g.batch * kernel_size, 0.0);
+    int64_t executed = 0;
     for (int64_t n = 0; n < g.batch; ++n) {
       double* W = kernels.data() + n * kernel_size;
       if (!base_kernel.defined()) {
         for (int64_t e = 0; e < kernel_size; ++e)
           for (int64_t k = 0; k < K; ++k)
-            W[e] += static_cast<double>(a[n * K + k]) * static_cast<double>(f[k * kernel_size + e]);
+            W[e] += static_cast<double>(a[n * K + k]) * static_cast<double>(f[k * kernel_size + e]),
+                ++executed;
       } else {
         const int64_t D = positions.numel();
         for (int64_t e = 0; e < kernel_size; ++e) W[e] = base_kernel.data<T>()[e];
         for (int64_t i = 0; i < D; ++i) {
           double mixed = 0;
           for (int64_t k = 0; k < K; ++k)
-            mixed += static_cast<double>(a[n * K + k]) * static_cast<double>(f[k * D + i]);
+            mixed += static_cast<double>(a[n * K + k]) * static_cast<double>(f[k * D + i]),
+                ++executed;
           W[positions.data<int64_t>()[i]] = mixed;
         }
       }
@@ -135,8 +140,10 @@ bool ReferenceBackend::kernel_mixture_conv2d(const Tensor& out, const Tensor& in
       }
     for_each_product(g, [&](int64_t n, int64_t yi, int64_t xi, int64_t wi) {
       y[yi] += static_cast<double>(x[xi]) * kernels[n * kernel_size + wi];
+      ++executed;
     });
     store<T>(out, y);
+    flops::add(executed);
   });
   return true;
 }

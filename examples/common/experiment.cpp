@@ -154,12 +154,14 @@ std::vector<PartitionRound> apply_partition(nn::UnaryModule& model, const Labell
     case PartitionMethod::one_shot: {
       const bool was_training = model.is_training();
       model.train();
+      dynamic::set_dynamic_conv_temperature(model, plan.temperature);
       const BatchLoss loss = classification_batch_loss(model, data, plan.batch_size, seed);
       auto rounds = partition::mode_partition(
           model, loss,
           {.dynamic_ratio = plan.dynamic_ratio,
            .rounds = plan.method == PartitionMethod::imp ? plan.rounds : 1,
-           .num_batches = plan.num_batches});
+           .num_batches = plan.num_batches,
+           .fresh_batches_per_round = plan.fresh_batches_per_round});
       if (!was_training) model.eval();
       return rounds;
     }
@@ -189,9 +191,18 @@ TrainingRecord train_classifier(nn::UnaryModule& model, const LabelledImages& tr
         options.batch_size, train.size());
   const int64_t batches = (train.size() + options.batch_size - 1) / options.batch_size;
   const int64_t total_steps = options.epochs * batches;
-  nn::SGD optimizer(model.parameters(), {.lr = options.learning_rate,
-                                         .momentum = options.momentum,
-                                         .weight_decay = options.weight_decay});
+  // The 0-dim parameters (scale factors) in a group of their own without decay, unless asked.
+  const nn::SGDOptions decayed{.lr = options.learning_rate,
+                               .momentum = options.momentum,
+                               .weight_decay = options.weight_decay};
+  nn::SGDOptions undecayed = decayed;
+  undecayed.weight_decay = 0.0;
+  std::vector<Tensor> tensors, scalars;
+  for (const Tensor& p : model.parameters())
+    (p.dim() == 0 && !options.decay_scalars ? scalars : tensors).push_back(p);
+  std::vector<nn::ParamGroup<nn::SGDOptions>> groups = {{tensors, decayed}};
+  if (!scalars.empty()) groups.push_back({scalars, undecayed});
+  nn::SGD optimizer(std::move(groups));
   nn::LrScheduler scheduler(
       optimizer,
       nn::warmup_cosine(static_cast<int64_t>(options.warmup_fraction * total_steps), total_steps));

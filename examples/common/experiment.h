@@ -87,6 +87,11 @@ struct PartitionPlan {
   int64_t rounds = 5;          // E, for IMP
   int64_t num_batches = 10;    // D_b
   int64_t batch_size = 64;
+  bool fresh_batches_per_round = true;  // IMP round e scores batches e * D_b .. (mode_partition.h)
+  // DY-Conv's temperature while scoring. The partition happens before the first step, where the
+  // annealing schedule (TrainOptions) gives its initial temperature, 30: the masks are scored on
+  // the network as training will start from it (train mode, batch statistics, T = 30).
+  double temperature = 30.0;
 };
 
 // Cross-entropy of `model` on mini-batch b: the examples perm[b * batch_size ...] of a permutation
@@ -95,7 +100,7 @@ BatchLoss classification_batch_loss(nn::UnaryModule& model, const LabelledImages
                                     int64_t batch_size, uint64_t seed);
 
 // Sets the mode masks of every PartiallyDynamicConv2d in `model` by the plan (scoring batches from
-// `data` in training mode); returns the IMP/MP rounds (empty for random and fully dynamic).
+// `data` in training mode at the plan's temperature, which stays set afterwards); returns the IMP/MP rounds (empty for random and fully dynamic).
 std::vector<PartitionRound> apply_partition(nn::UnaryModule& model, const LabelledImages& data,
                                             const PartitionPlan& plan, uint64_t seed);
 
@@ -107,6 +112,11 @@ struct TrainOptions {
   double learning_rate = 0.1;  // the maximum, reached after the warmup
   double momentum = 0.9;
   double weight_decay = 1e-4;
+  // Weight decay on the 0-dim parameters too (PAD-Net's phi, lambda_s, lambda_d). Off by default:
+  // decay pulls a free lambda toward 0 and phi toward lambda_s = lambda_d = 1, a prior the paper
+  // does not state; biases and batch norm keep the decay, as in the plain SGD recipe of DY-Conv
+  // (Chen et al. 2020) that the paper follows.
+  bool decay_scalars = false;
   double warmup_fraction = 0.1;      // of all steps (the paper: 10 of 100 epochs)
   double annealing_fraction = 0.15;  // DY-Conv temperature 30 -> 1 (the paper: 15 of 100 epochs)
   double initial_temperature = 30.0;

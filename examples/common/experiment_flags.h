@@ -9,6 +9,10 @@
 //   --data DIR   where the data set is
 //   --quiet      no progress bars
 //   --replot     no training: draw the figures again from the CSV a run left in DIR
+//   --batch N    training batch size (default 64; the paper's is 256)
+//   --reuse-partition-batches   IMP scores the same D_b batches in every round (default: fresh
+//                batches per round, mode_partition.h)
+//   --decay-scalars  weight decay on the 0-dim scale-factor parameters too (default: not)
 //   --smoke      a seconds-long run: tiny subsets, a narrow one-block model, one seed, two
 //                partition batches; explicit flags after or before it still apply
 //
@@ -34,6 +38,9 @@ struct ExperimentFlags {
   int64_t resnet_blocks_per_stage = 2;
   int64_t partition_batches = 10;  // D_b
   int64_t partition_rounds = 5;    // E
+  bool reuse_partition_batches = false;  // IMP: the same D_b batches in every round
+  bool decay_scalars = false;            // weight decay on phi, lambda_s, lambda_d too
+  int64_t batch_size = 64;               // training batch (the paper: 256)
   std::string out_dir = "docs/results";
   std::string data_dir;
   bool quiet = false;
@@ -57,6 +64,10 @@ ModelRecipe flags_recipe(const ExperimentFlags& flags, Backbone backbone, ConvMe
 // The flags' partition rounds and batches at `dynamic_ratio`.
 PartitionPlan flags_plan(const ExperimentFlags& flags, PartitionMethod method,
                          double dynamic_ratio);
+// One paragraph for every results file: the training batch against the paper's 256, the IMP
+// batches per round, the partition's mode and temperature, and which parameters are decayed.
+std::string recipe_choices(const ExperimentFlags& flags);
+
 // The paper's training options for `backbone` at the flags' epochs and quietness, batch order from
 // `seed`, `label` on the progress bar.
 TrainOptions flags_train_options(const ExperimentFlags& flags, Backbone backbone, int64_t seed,

@@ -70,6 +70,14 @@ std::string PairedVerdict::describe(const std::string& unit, int decimals) const
                      difference.half_width, decimals, unit);
 }
 
+std::string mean_std_values(const std::vector<double>& values, double scale, int decimals) {
+  const MeanStd s = mean_std(values);
+  std::vector<std::string> each;
+  for (double v : values) each.push_back(fmt::format("{:.{}f}", scale * v, decimals));
+  return fmt::format("{:.{}f} +- {:.{}f} ({})", scale * s.mean, decimals, scale * s.std, decimals,
+                     fmt::join(each, ", "));
+}
+
 void SeedResults::add(const std::string& method, int64_t seed, double value) {
   auto& by_seed = values_[method];
   if (by_seed.empty()) methods_.push_back(method);
@@ -104,6 +112,15 @@ std::vector<double> SeedResults::paired_differences(const std::string& method,
     if (found != base.end()) out.push_back(value - found->second);
   }
   return out;
+}
+
+PairedVerdict SeedResults::paired(const std::string& method, const std::string& reference,
+                                  ClaimedSign claimed, double scale) const {
+  std::vector<double> differences = paired_differences(method, reference);
+  check(!differences.empty(), "SeedResults::paired: '{}' and '{}' share no seed", method,
+        reference);
+  for (double& d : differences) d *= scale;
+  return paired_verdict(differences, claimed);
 }
 
 }  // namespace dg::experiment

@@ -47,6 +47,11 @@ struct PairedVerdict {
 // `differences` must not be empty.
 PairedVerdict paired_verdict(const std::vector<double>& differences, ClaimedSign claimed);
 
+// "80.57 +- 0.90 (79.61, 80.13, 81.97)": mean +- std, then every value (by increasing seed), each
+// multiplied by `scale` (100 turns a fraction into percent points).
+std::string mean_std_values(const std::vector<double>& values, double scale = 1.0,
+                            int decimals = 2);
+
 // One number per (method, seed), in the order the methods were first added. Adding a method and
 // seed twice is an error; a method never added is an error naming the known ones.
 class SeedResults {
@@ -63,6 +68,14 @@ class SeedResults {
   // method - reference at each seed both have (for paired comparisons), by increasing seed.
   std::vector<double> paired_differences(const std::string& method,
                                          const std::string& reference) const;
+  // The paired verdict of `method` against `reference` over their common seeds, the differences
+  // multiplied by `scale` (100: points from fractions). Throws when they share no seed.
+  PairedVerdict paired(const std::string& method, const std::string& reference,
+                       ClaimedSign claimed, double scale = 1.0) const;
+  // mean_std_values of `method`.
+  std::string summary(const std::string& method, double scale = 1.0, int decimals = 2) const {
+    return mean_std_values(values(method), scale, decimals);
+  }
 
  private:
   const std::map<int64_t, double>& of(const std::string& method) const;

@@ -145,6 +145,12 @@ TEST_CASE("kernel_mixture_conv2d: counts the convolution's multiply-adds plus K 
   kernel_mixture_conv2d(x, mixing, zeros({3, 7}), Tensor(), {.padding = {1, 1}}, zeros({5, 4, 3, 3}),
                         from_vector(std::vector<int64_t>{0, 1, 2, 3, 4, 5, 6}, {7}));
   CHECK(placed_scope.count() == conv_macs + 2 * 3 * 7);
+  // One sample, two groups (the kernel's batch-1 path, which splits the groups over threads):
+  // 6 output channels x (2 input channels x 3 x 3) x 5 x 5 pixels, and K = 2 per mixed value.
+  FlopScope grouped_scope;
+  kernel_mixture_conv2d(zeros({1, 4, 5, 5}), zeros({1, 2}), zeros({2, 6, 2, 3, 3}), Tensor(),
+                        {.padding = {1, 1}, .groups = 2});
+  CHECK(grouped_scope.count() == 6 * 2 * 9 * 25 + 2 * (6 * 2 * 9));
 }
 
 TEST_CASE("kernel_mixture_conv2d: refuses to run where a gradient would be recorded") {

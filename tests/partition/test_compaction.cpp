@@ -1,11 +1,14 @@
 // Compaction's defining properties: the compacted layer computes what the partitioned layer
 // computes (float64 to 1e-12, float32 to 1e-5), for mixed, all-static and all-dynamic masks, with
 // and without bias, for a depthwise layer and under every scale-factor option; it stores exactly
-// K * m_dyn + (m - m_dyn) kernel values (hand-counted for a small layer) and executes fewer
-// measured FLOPs than the DY-Conv it came from; a compacted copy of a whole SmallResNet gives the
+// K * m_dyn + (m - m_dyn) kernel values (hand-counted for a small layer) with its mask as a packed
+// bitmask, counts its inference caches in bytes, and executes K (m - m_dyn) fewer multiply-adds
+// per sample than the DY-Conv it came from, as the fused kernel counts them while it runs; an
+// all-static mask is the convolution with lambda_s W_s; a compacted copy of a whole SmallResNet gives the
 // original's outputs; the fused inference path equals the recorded one and follows changes of the
 // stored values.
 #include <catch2/catch.hpp>
+#include <cmath>
 
 #include "dynamic/model_builders.h"
 #include "engine/autograd.h"
@@ -164,6 +167,93 @@ TEST_CASE("compaction: fewer measured FLOPs than DY-Conv", "[partition][padnet]"
   CHECK(m_dyn < m / 2);
   CHECK(compact_flops < dyconv_flops);
   CHECK(dyconv_flops - compact_flops >= 2 * 4 * (m - m_dyn));
+}
+
+TEST_CASE("compaction: the fused kernel's count is the work it executed, by hand", "[partition][padnet]") {
+  // 16 -> 16, 3x3, same padding on 8x8, 2 samples, K = 4: the convolution executes
+  // 2 * 16 * 8 * 8 * (16 * 9) multiply-adds whatever the mask; the mixing 4 per mixed value, per
+  // sample: 4 * m for DY-Conv, 4 * m_dyn for the compacted layer. The counts come from the kernel
+  // (engine/cpu/conv_kernels.cpp), so a kernel that mixed every position would show 4 * m.
+  auto layer = partial_layer(16, 16, 31, false, {.padding = {1, 1}}, DType::f32);
+  layer->set_mode_mask(to_dtype(gt(test::uniform_f64({16, 16, 3, 3}, 32), 0.4), DType::f32));
+  CompactPartiallyDynamicConv2d compact(*layer);
+  const Tensor x = to_dtype(varied_input({2, 16, 8, 8}, 33), DType::f32);
+  NoGradGuard no_grad;
+  const Tensor pi = layer->dynamic->attention->forward(x);  // [2, 4]
+  const Tensor base = compact.static_kernel();               // built once, outside the counts
+  const int64_t m = 16 * 16 * 9, m_dyn = compact.dynamic_elements();
+  const int64_t conv = 2 * 16 * 8 * 8 * (16 * 9);
+  FlopScope dense_scope;
+  kernel_mixture_conv2d(x, pi, reshape(layer->dynamic->weight, {4, 16, 16, 3, 3}), Tensor(),
+                        {.padding = {1, 1}});
+  CHECK(dense_scope.count() == conv + 2 * 4 * m);
+  FlopScope placed_scope;
+  kernel_mixture_conv2d(x, pi, compact.dynamic_factors, Tensor(), {.padding = {1, 1}}, base,
+                        compact.dynamic_positions());
+  CHECK(placed_scope.count() == conv + 2 * 4 * m_dyn);
+  // The layers around the op add the same attention to both: their difference is the mixing.
+  compact(x);  // builds the inference caches
+  FlopScope dyconv_scope;
+  layer->dynamic->forward(x);
+  const int64_t dyconv_flops = dyconv_scope.count();
+  FlopScope compact_scope;
+  compact(x);
+  CHECK(dyconv_flops - compact_scope.count() == 2 * 4 * (m - m_dyn));
+}
+
+TEST_CASE("compaction: bytes stored fall with kappa; the inference caches are counted", "[partition][padnet]") {
+  // f64, 2 -> 3, 3x3 (m = 54), K = 4, with bias, 20 dynamic: stored are 4*20 factors, 34 static
+  // values, 12 biases and 32 attention parameters at 8 bytes, and one 64-bit bitmask word.
+  auto layer = partial_layer(2, 3, 30, true);
+  layer->set_mode_mask(range_mask({3, 2, 3, 3}, 0, 20));
+  auto compact = std::make_shared<CompactPartiallyDynamicConv2d>(*layer);
+  nn::Sequential model({compact});
+  model.eval();
+  CHECK(parameter_report(model).layers[0].state_bytes == (4 * 20 + 34 + 12 + 32) * 8 + 8);
+  CHECK(parameter_report(model).layers[0].cache_bytes == 0);
+  // The bitmask is the mask: bits 0..19 set.
+  CHECK(compact->mode_bitmask.to_vector<int64_t>() == std::vector<int64_t>{(int64_t{1} << 20) - 1});
+  // After a forward: the dense static kernel (54 f64) and the 20 i64 positions are kept.
+  const Tensor x = varied_input({2, 2, 5, 5}, 34);
+  {
+    NoGradGuard no_grad;
+    compact->forward(x);
+  }
+  CHECK(parameter_report(model).layers[0].cache_bytes == 54 * 8 + 20 * 8);
+  // Not kept: nothing stays after a forward, and the outputs are the same.
+  auto uncached = std::make_shared<CompactPartiallyDynamicConv2d>(*layer);
+  uncached->keep_inference_cache = false;
+  NoGradGuard no_grad;
+  CHECK(max_abs_diff(uncached->forward(x), compact->forward(x)) == 0.0);
+  CHECK(uncached->cache_bytes() == 0);
+  // DY-Conv stores 4 * 54 kernel values, 12 biases, 32 attention parameters: (216 + 44) * 8 bytes.
+  nn::Sequential dyconv({layer->dynamic});
+  CHECK(parameter_report(dyconv).layers[0].state_bytes == (4 * 54 + 12 + 32) * 8);
+}
+
+TEST_CASE("compaction: an all-static mask with lambda_s != 1 is the convolution with lambda_s W_s", "[partition][padnet]") {
+  // partial_layer sets phi = 0.3: lambda_d = 2 sigmoid(0.3), lambda_s = 2 - lambda_d, by hand.
+  const double lambda_s = 2.0 - 2.0 / (1.0 + std::exp(-0.3));
+  REQUIRE(std::abs(lambda_s - 1.0) > 0.1);
+  auto layer = partial_layer(2, 3, 35, false);
+  layer->set_mode_mask(zeros({3, 2, 3, 3}, DType::f64));
+  const Tensor x = varied_input({3, 2, 6, 6}, 36);
+  NoGradGuard no_grad;
+  const Tensor expected = conv2d(x, layer->static_weight * lambda_s, Tensor(), {.padding = {1, 1}});
+  CHECK(max_abs_diff(layer->forward(x), expected) < 1e-12);
+  CompactPartiallyDynamicConv2d compact(*layer);
+  CHECK(compact.dynamic_elements() == 0);
+  CHECK(max_abs_diff(compact(x), expected) < 1e-12);
+  // The free lambda_s (ScaleFactors::static_only) at 0.7, by hand as well.
+  auto dyn = std::make_shared<dynamic::DynamicConv2d>(2, 3, 3, Conv2dOptions{.padding = {1, 1}}, false,
+                                                      dynamic::DynamicConvOptions{.temperature = 1.0},
+                                                      dynamic_test::kF64);
+  PartiallyDynamicConv2d free(dyn, {.scale_factors = ScaleFactors::static_only}, dynamic_test::kF64);
+  dynamic_test::assign(free.scale_static, full({}, 0.7, DType::f64));
+  free.set_mode_mask(zeros({3, 2, 3, 3}, DType::f64));
+  const Tensor expected_free = conv2d(x, free.static_weight * 0.7, Tensor(), {.padding = {1, 1}});
+  CHECK(max_abs_diff(free.forward(x), expected_free) < 1e-12);
+  CHECK(max_abs_diff(CompactPartiallyDynamicConv2d(free)(x), expected_free) < 1e-12);
 }
 
 TEST_CASE("compaction: a compacted SmallResNet gives the original's outputs", "[partition][padnet]") {

@@ -1,6 +1,7 @@
 // The dynamic property (partition/dynamic_property.h): a static convolution has parameter
 // variance 0 and the output variance computed directly; a DY-Conv layer's parameter variance is
-// that of its mixed kernels; identical samples give zero variance; a PAD-Net layer with an
+// that of its kernels mixed by hand from the attention's output (checked to be the kernels its
+// output is convolved with); identical samples give zero variance; a PAD-Net layer with an
 // all-static mask has parameter variance 0; the recorder changes nothing in the output.
 #include <catch2/catch.hpp>
 
@@ -41,14 +42,42 @@ TEST_CASE("dynamic property: DY-Conv's parameter variance is its mixed kernels' 
   auto partial = partition_test::partial_layer(2, 3, 21);
   auto dyconv = partial->dynamic;  // a DY-Conv whose attention differs clearly between samples
   auto model = recorded(dyconv);
-  const Tensor x = dynamic_test::varied_input({5, 2, 5, 5}, 4);
+  const int64_t n = 5, k = 4, m = 3 * 2 * 3 * 3;
+  const Tensor x = dynamic_test::varied_input({n, 2, 5, 5}, 4);
   const auto layers = dynamic_property(*model, x);
   REQUIRE(layers.size() == 1);
-  const Tensor kernels = dyconv->mixed_kernels(dyconv->mixing_weights(x));
-  CHECK(layers[0].parameter_variance == Approx(direct_sample_variance(kernels)).epsilon(1e-12));
-  CHECK(layers[0].parameter_variance > 0.0);
+  // Expected by hand from the attention's output pi [N, K] and the K kernels: W_n = sum_k
+  // pi[n, k] W_k element by element, then the population variance over n of each element,
+  // averaged over the m elements.
+  NoGradGuard no_grad;
+  const Tensor pi_tensor = dyconv->attention->forward(x);
+  const std::vector<double> pi = pi_tensor.to_vector<double>();
+  const std::vector<double> w = dyconv->weight.to_vector<double>();
+  std::vector<double> kernels(n * m, 0.0);
+  for (int64_t s = 0; s < n; ++s)
+    for (int64_t e = 0; e < m; ++e)
+      for (int64_t j = 0; j < k; ++j) kernels[s * m + e] += pi[s * k + j] * w[j * m + e];
+  double expected = 0.0;
+  for (int64_t e = 0; e < m; ++e) {
+    double mean = 0.0, squares = 0.0;
+    for (int64_t s = 0; s < n; ++s) mean += kernels[s * m + e] / n;
+    for (int64_t s = 0; s < n; ++s) squares += (kernels[s * m + e] - mean) * (kernels[s * m + e] - mean);
+    expected += squares / n / m;
+  }
+  CHECK(layers[0].parameter_variance == Approx(expected).epsilon(1e-12));
+  CHECK(expected > 1e-6);
+  // Those hand-mixed kernels are the ones DY-Conv convolves with: sample s through conv2d with
+  // W_s gives DY-Conv's output for s (the layer has no bias).
+  REQUIRE_FALSE(dyconv->bias.defined());
+  const Tensor all_kernels = from_vector(kernels, {n, 3, 2, 3, 3});
+  for (int64_t s = 0; s < n; ++s) {
+    const Tensor one = narrow(x, 0, s, 1);
+    const Tensor by_hand =
+        conv2d(one, reshape(narrow(all_kernels, 0, s, 1), {3, 2, 3, 3}), Tensor(), {.padding = {1, 1}});
+    CHECK(test::max_abs_diff(by_hand, narrow(dyconv->forward(x), 0, s, 1)) < 1e-12);
+  }
   CHECK(layers[0].output_variance == Approx(direct_sample_variance(dyconv->forward(x))).epsilon(1e-12));
-  // The same sample five times: nothing varies.
+  // The same sample three times: nothing varies.
   const Tensor same = cat({narrow(x, 0, 0, 1), narrow(x, 0, 0, 1), narrow(x, 0, 0, 1)}, 0);
   const auto flat = dynamic_property(*model, same);
   CHECK(flat[0].parameter_variance == Approx(0.0).margin(1e-20));

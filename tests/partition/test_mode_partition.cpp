@@ -142,7 +142,7 @@ TEST_CASE("IMP: static stays static and every round meets kappa^((e+1)/E)", "[pa
     // Snapshot the masks each time a scoring pass starts: the state after the previous round.
     std::vector<std::vector<Tensor>> snapshots;
     const BatchLoss loss = [&](int64_t b) {
-      if (b == 0) snapshots.push_back(masks_of(*model));
+      if (b % 2 == 0) snapshots.push_back(masks_of(*model));  // each round's first batch
       return inner(b);
     };
     const double kappa = 0.2;
@@ -166,6 +166,68 @@ TEST_CASE("IMP: static stays static and every round meets kappa^((e+1)/E)", "[pa
         CHECK(amax(after[l] - snapshots[e][l]).item<double>() <= 0.0);
     }
   }
+}
+
+TEST_CASE("IMP: round e >= 2 keeps the top |g| of the gradient rescored at its mask, on fresh batches",
+          "[partition][padnet]") {
+  auto model = two_layer_model();
+  const BatchLoss inner = regression_loss(*model);
+  std::vector<int64_t> asked;
+  std::vector<std::vector<Tensor>> snapshots;  // the masks when each round starts
+  const BatchLoss loss = [&](int64_t b) {
+    if (b % 2 == 0) snapshots.push_back(masks_of(*model));
+    asked.push_back(b);
+    return inner(b);
+  };
+  const double kappa = 0.2;
+  mode_partition(*model, loss, {.dynamic_ratio = kappa, .rounds = 3, .num_batches = 2});
+  CHECK(asked == std::vector<int64_t>{0, 1, 2, 3, 4, 5});  // fresh batches: round e asks 2e, 2e + 1
+  REQUIRE(snapshots.size() == 3);
+  const std::vector<Tensor> final_masks = masks_of(*model);
+  CHECK(total_ones(final_masks) == std::llround(kappa * 108));
+  // Rescore by hand at round 2's starting mask on its batches 4 and 5 (the partition changes no
+  // weight, so the model is as it was then).
+  const auto layers = partially_dynamic_layers(*model);
+  for (size_t l = 0; l < 2; ++l) layers[l].layer->set_mode_mask(snapshots[2][l]);
+  const std::vector<Tensor> rescored =
+      mask_gradients(*model, [&](int64_t b) { return inner(b + 4); }, 2);
+  // ...and the gradient round 0 saw (all ones, batches 0 and 1), to show the rescoring matters.
+  for (size_t l = 0; l < 2; ++l) layers[l].layer->set_mode_mask(ones({l == 0 ? 3 : 2, l == 0 ? 2 : 3, 3, 3}, DType::f64));
+  const std::vector<Tensor> stale = mask_gradients(*model, inner, 2);
+  // Among the entries still dynamic when round 2 starts, every kept one has |g| >= every dropped
+  // one under the rescored gradient.
+  auto separates = [&](const std::vector<Tensor>& g) {
+    double lowest_kept = INFINITY, highest_dropped = 0.0;
+    for (size_t l = 0; l < 2; ++l) {
+      const auto gl = g[l].to_vector<double>();
+      const auto before = snapshots[2][l].to_vector<double>();
+      const auto after = final_masks[l].to_vector<double>();
+      for (size_t j = 0; j < gl.size(); ++j) {
+        if (before[j] == 0.0) {
+          CHECK(after[j] == 0.0);  // static stays static
+          continue;
+        }
+        if (after[j] == 1.0) lowest_kept = std::min(lowest_kept, std::abs(gl[j]));
+        else highest_dropped = std::max(highest_dropped, std::abs(gl[j]));
+      }
+    }
+    return lowest_kept >= highest_dropped;
+  };
+  CHECK(separates(rescored));
+  CHECK_FALSE(separates(stale));
+}
+
+TEST_CASE("IMP: reusing the batches asks for the same D_b batches every round", "[partition][padnet]") {
+  auto model = two_layer_model();
+  const BatchLoss inner = regression_loss(*model);
+  std::vector<int64_t> asked;
+  const BatchLoss loss = [&](int64_t b) {
+    asked.push_back(b);
+    return inner(b);
+  };
+  mode_partition(*model, loss,
+                 {.dynamic_ratio = 0.3, .rounds = 3, .num_batches = 2, .fresh_batches_per_round = false});
+  CHECK(asked == std::vector<int64_t>{0, 1, 0, 1, 0, 1});
 }
 
 TEST_CASE("random partition: the count per scope, reproducible from its seed", "[partition][padnet]") {
