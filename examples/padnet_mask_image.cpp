@@ -27,7 +27,6 @@
 
 #include "datasets/metrics.h"
 #include "datasets/text_task.h"
-#include "datasets/wordnet.h"
 #include "engine/random.h"
 #include "examples/common/bert_finetune.h"
 #include "examples/common/command_line.h"
@@ -109,10 +108,6 @@ int main(int argc, char** argv) {
   const Settings s = parse_settings(argc, argv);
   auto encoder = load_pretrained_encoder(s.model_dir);
   if (!encoder) return 77;
-  if (!data::wordnet_available()) {
-    std::printf("WordNet is not installed (Debian package wordnet-base)\n");
-    return 77;
-  }
   data::TextTaskOptions options;
   options.wordnet.max_train_examples = s.scale.max_train_examples;
   options.wordnet.max_test_examples = s.scale.max_test_examples;

@@ -28,6 +28,7 @@
 // model or WordNet.
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -36,7 +37,6 @@
 #include <vector>
 
 #include "datasets/text_task.h"
-#include "datasets/wordnet.h"
 #include "examples/common/bert_finetune.h"
 #include "examples/common/command_line.h"
 #include "examples/common/result_figures.h"
@@ -265,12 +265,11 @@ SeedRun run_seed(const Settings& s, PretrainedEncoder& encoder, const TaskFeatur
 int main(int argc, char** argv) {
   std::setvbuf(stdout, nullptr, _IOLBF, 0);
   const Settings s = parse_settings(argc, argv);
-  auto encoder = load_pretrained_encoder(s.model_dir);
+  const bool needs_wordnet = std::any_of(s.tasks.begin(), s.tasks.end(), [](const std::string& t) {
+    return t.starts_with("wordnet");
+  });
+  auto encoder = load_pretrained_encoder(s.model_dir, needs_wordnet);
   if (!encoder) return 77;
-  if (!data::wordnet_available()) {
-    std::printf("WordNet is not installed (Debian package wordnet-base)\n");
-    return 77;
-  }
   const nn::BertConfig& config = encoder->model->config;
   const int64_t tuned = config.num_hidden_layers - s.scale.frozen_layers;
   // The deployed model's frozen part: embeddings and the frozen layers (the pooler is unused).

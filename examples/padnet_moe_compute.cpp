@@ -30,7 +30,6 @@
 #include <vector>
 
 #include "datasets/text_task.h"
-#include "datasets/wordnet.h"
 #include "dynamic/moe/moe_layer.h"
 #include "dynamic/moe/softmax_topk_gate.h"
 #include "engine/autograd.h"
@@ -108,10 +107,6 @@ int main(int argc, char** argv) {
   const Settings s = parse_settings(argc, argv);
   auto encoder = load_pretrained_encoder(s.model_dir);
   if (!encoder) return 77;
-  if (!data::wordnet_available()) {
-    std::printf("WordNet is not installed (Debian package wordnet-base)\n");
-    return 77;
-  }
   const nn::BertConfig& config = encoder->model->config;
   const int64_t last = config.num_hidden_layers - 1;
 

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <filesystem>
 
+#include "datasets/wordnet.h"
 #include "dynamic/moe/softmax_topk_gate.h"
 #include "engine/autograd.h"
 #include "engine/error.h"
@@ -29,7 +30,11 @@ nn::StateDict snapshot(const nn::Module& module) {
   return copy;
 }
 
-std::optional<PretrainedEncoder> load_pretrained_encoder(const std::string& dir) {
+std::optional<PretrainedEncoder> load_pretrained_encoder(const std::string& dir, bool needs_wordnet) {
+  if (needs_wordnet && !data::wordnet_available()) {
+    std::printf("WordNet is not installed (Debian package wordnet-base)\n");
+    return std::nullopt;
+  }
   const std::string vocab = dir + "/vocab.txt";
   if (!nn::pretrained_model_available(dir) || !std::filesystem::exists(vocab)) {
     std::printf(

@@ -53,8 +53,10 @@ struct PretrainedEncoder {
   nn::StateDict pretrained_state;        // a private copy of the checkpoint's tensors
 };
 // The model folder's config.json, model.safetensors and vocab.txt; nullopt (and a message naming
-// scripts/fetch-model.sh) when the folder lacks them.
-std::optional<PretrainedEncoder> load_pretrained_encoder(const std::string& dir);
+// scripts/fetch-model.sh) when the folder lacks them, or (with needs_wordnet) when WordNet is not
+// installed: the programs then exit with 77, "skipped".
+std::optional<PretrainedEncoder> load_pretrained_encoder(const std::string& dir,
+                                                         bool needs_wordnet = true);
 
 struct TaskScale {
   int64_t max_length = 48;          // tokens per example, specials included (longer is truncated)
