@@ -16,9 +16,10 @@
 //   moe_routing [--gates a,b,...] [--seeds N] [--epochs N] [--out DIR] [--smoke]
 //
 // Gates: dense softmax_topk noisy_topk switch gshard hash base expert_choice loss_free k_top1 dts
-// thor. --out DIR (default out/moe_routing) receives results.md and load_<gate>.png. --smoke trains
-// a tiny model on a small subset for two epochs with every gate (seconds; --seeds, --epochs and
-// --out given explicitly win); exits 1 if a run's training loss did not go down, 77 where
+// thor. --out DIR (default out/moe_routing) receives moe_routing.md (the table and each gate's
+// paired difference from the dense FFN), moe_routing_accuracy*.png and moe_routing_load_<gate>.png
+// (each with its CSV). --smoke trains a tiny model on a small subset for two epochs with every gate
+// (seconds; --seeds, --epochs and --out given explicitly win); exits 1 if a run's training loss did not go down, 77 where
 // wordnet-base is not installed.
 #include <chrono>
 #include <cmath>
@@ -30,6 +31,8 @@
 #include <sstream>
 #include <string>
 #include <vector>
+
+#include <fmt/format.h>
 
 #include "datasets/dataloader.h"
 #include "datasets/metrics.h"
@@ -53,6 +56,9 @@
 #include "engine/ops/functional.h"
 #include "examples/common/command_line.h"
 #include "examples/common/plot.h"
+#include "examples/common/result_figures.h"
+#include "examples/common/results_page.h"
+#include "examples/common/statistics.h"
 #include "nn/attention.h"
 #include "nn/basic.h"
 #include "nn/linear.h"
@@ -88,7 +94,7 @@ Settings parse_args(int argc, char** argv) {
   app.add_option("--epochs", s.epochs, "training epochs per run")
       ->check(CLI::Range(int64_t{1}, int64_t{100000}))
       ->capture_default_str();
-  app.add_option("--out", s.out_dir, "where results.md and the load plots go")
+  app.add_option("--out", s.out_dir, "where moe_routing.md and the figures go")
       ->capture_default_str();
   app.add_flag("--smoke", s.smoke,
                "a seconds-long run: a tiny model on 800 glosses, 1 seed, 2 epochs, every gate "
@@ -160,14 +166,12 @@ class Block : public nn::Module {
     Tensor y = x + attention->forward(h, h, h, masks);
     const int64_t B = x.size(0), L = x.size(1), d = x.size(2);
     const Tensor tokens = reshape(norm2->forward(y), {B * L, d});
-    Tensor ffn;
-    if (moe) {
-      // Only the real tokens are routed; padded rows get zeros (no expert runs on them).
-      ffn = run_active(tokens, real, zeros({B * L, d}),
-                       [&](const Tensor& rows) { return moe->forward(rows, compact(reshape(ids, {B * L}), real)); });
-    } else {
-      ffn = fc2->forward(relu(fc1->forward(tokens)));
-    }
+    // Only the real tokens go through the FFN, dense or MoE; padded rows get zeros (no expert
+    // runs on them), so FLOPs per token compare the two on the same rows.
+    const Tensor ffn = run_active(tokens, real, zeros({B * L, d}), [&](const Tensor& rows) {
+      return moe ? moe->forward(rows, compact(reshape(ids, {B * L}), real))
+                 : fc2->forward(relu(fc1->forward(rows)));
+    });
     return y + reshape(ffn, {B, L, d});
   }
   std::shared_ptr<nn::LayerNorm> norm1, norm2;
@@ -285,14 +289,6 @@ RunResult run(const Settings& s, const std::string& gate, uint64_t seed, const d
 
 // --------------------------------------------------------------------------- main
 
-std::pair<double, double> mean_std(const std::vector<double>& v) {
-  double m = 0, q = 0;
-  for (double x : v) m += x;
-  m /= static_cast<double>(v.size());
-  for (double x : v) q += (x - m) * (x - m);
-  return {m, v.size() > 1 ? std::sqrt(q / static_cast<double>(v.size() - 1)) : 0.0};
-}
-
 int main(int argc, char** argv) try {
   std::setvbuf(stdout, nullptr, _IOLBF, 0);
   const Settings s = parse_args(argc, argv);
@@ -330,13 +326,11 @@ int main(int argc, char** argv) try {
               (long long)s.d_model, (long long)s.layers, (long long)s.experts, (long long)s.d_ff, (long long)s.k,
               (long long)s.epochs, (long long)s.batch_size, (long long)s.seeds);
 
-  // ---- every gate, every seed (same data order per seed)
-  std::ostringstream table;
-  table << "| gate | test accuracy | load CV | dropped tokens | MFLOP / token | ms / step |\n"
-        << "|---|---|---|---|---|---|\n";
+  // ---- every gate, every seed (same data order per seed, so gates compare paired by seed)
+  experiment::SeedResults accuracy, load_cv, dropped, mflops, ms_per_step;
+  std::vector<std::string> figures;
   bool ok = true;
   for (const std::string& gate : s.gates) {
-    std::vector<double> acc, cv, drop, flops, ms;
     for (int64_t seed = 0; seed < s.seeds; ++seed) {
       const data::DataLoader train(train_set, {.batch_size = s.batch_size, .shuffle = true, .seed = static_cast<uint64_t>(seed)});
       const data::DataLoader test(test_set, {.batch_size = 256});
@@ -349,11 +343,11 @@ int main(int argc, char** argv) try {
         std::printf("  training loss did not go down\n");
         ok = false;
       }
-      acc.push_back(r.accuracy);
-      cv.push_back(r.load_cv);
-      drop.push_back(r.dropped_fraction);
-      flops.push_back(r.flops_per_token / 1e6);
-      ms.push_back(r.ms_per_step);
+      accuracy.add(gate, seed, r.accuracy);
+      load_cv.add(gate, seed, r.load_cv);
+      dropped.add(gate, seed, r.dropped_fraction);
+      mflops.add(gate, seed, r.flops_per_token / 1e6);
+      ms_per_step.add(gate, seed, r.ms_per_step);
       if (seed == 0 && !r.load_share.empty()) {
         plot::LineChart chart;
         chart.title = "per-expert load, " + gate;
@@ -368,24 +362,65 @@ int main(int argc, char** argv) try {
           }
           chart.series.push_back(series);
         }
-        plot::write_line_chart(s.out_dir + "/load_" + gate + ".png", chart);
+        figures.push_back(s.out_dir + "/moe_routing_load_" + gate + ".png");
+        plot::write_line_chart(figures.back(), chart);
       }
     }
-    auto cell = [](const std::vector<double>& v, int digits) {
-      const auto [m, sd] = mean_std(v);
-      char buffer[64];
-      std::snprintf(buffer, sizeof buffer, "%.*f +- %.*f", digits, m, digits, sd);
-      return std::string(buffer);
-    };
-    table << "| " << gate << " | " << cell(acc, 4) << " | " << cell(cv, 3) << " | " << cell(drop, 4) << " | "
-          << cell(flops, 3) << " | " << cell(ms, 2) << " |\n";
   }
+
+  // ---- the table (mean +- std over seeds) and each gate against the dense FFN, paired by seed
+  auto cell = [](const experiment::SeedResults& results, const std::string& gate, int digits) {
+    const experiment::MeanStd m = results.stats(gate);
+    return fmt::format("{:.{}f} +- {:.{}f}", m.mean, digits, m.std, digits);
+  };
+  experiment::MarkdownTable table{
+      .header = {"gate", "test accuracy", "load CV", "dropped tokens", "MFLOP / token", "ms / step"},
+      .right_aligned = {false, true, true, true, true, true},
+      .rows = {}};
+  for (const std::string& gate : s.gates)
+    table.add({gate, cell(accuracy, gate, 4), cell(load_cv, gate, 3), cell(dropped, gate, 4),
+               cell(mflops, gate, 4), cell(ms_per_step, gate, 2)});
+  std::vector<experiment::Verdict> verdicts;
+  if (accuracy.contains("dense"))
+    for (const std::string& gate : s.gates)
+      if (gate != "dense")
+        verdicts.push_back(
+            {.text = gate + ": test accuracy above the dense FFN's (the premise of adding experts)",
+             .verdict = accuracy.paired(gate, "dense", experiment::ClaimedSign::positive, 100.0)
+                            .describe("points")});
+  const std::vector<std::string> accuracy_figures = experiment::draw_seed_figures(
+      accuracy, s.out_dir, "moe_routing_accuracy", "test accuracy per gate and seed", "test accuracy",
+      accuracy.contains("dense") ? "dense" : "");
+  figures.insert(figures.begin(), accuracy_figures.begin(), accuracy_figures.end());
   std::printf("\n%s", table.str().c_str());
-  std::FILE* f = std::fopen((s.out_dir + "/results.md").c_str(), "w");
-  if (f) {
-    std::fputs(table.str().c_str(), f);
-    std::fclose(f);
-  }
+  for (const experiment::Verdict& v : verdicts) std::printf("%s\n", experiment::verdict_line(v).c_str());
+  const std::string md_path = s.out_dir + "/moe_routing.md";
+  experiment::write_results_page(
+      md_path,
+      {.title = "Every MoE gate side by side on WordNet noun supersenses",
+       .program = "moe_routing",
+       .command_line = experiment::joined_arguments(argc, argv),
+       .scale = fmt::format(
+           "Scale: {} training / {} test glosses (max {} tokens), {} layers of width {} ({} heads), "
+           "the FFN of every other layer an MoE of {} experts of width {} (top-{} unless the gate "
+           "fixes k), the others a dense FFN of width {}; {} epochs, batch {}, Adam lr {}, seeds "
+           "0..{}.",
+           train_text.size(), test_text.size(), s.max_length, s.layers, s.d_model, s.heads,
+           s.experts, s.d_ff, s.k, s.d_ff, s.epochs, s.batch_size, s.learning_rate, s.seeds - 1),
+       .table = table.str(),
+       .figures = experiment::figures_in(figures),
+       .claims_heading = "Each gate against the dense FFN",
+       .verdicts = verdicts,
+       .claims = {},
+       .notes = {"Each comparison is the mean of the per-seed differences in test accuracy (gate "
+                 "minus dense FFN, same seed, same data order) with its 95% Student t interval. "
+                 "Load CV is the coefficient of variation of the per-expert load of the first MoE "
+                 "layer, averaged over training steps; dropped tokens are counted in capacity mode "
+                 "(Switch, GShard); FLOPs per token are the engine's counted FLOPs of the test "
+                 "pass over real (non-padding) tokens."}});
+  std::vector<std::string> written = {md_path};
+  written.insert(written.end(), figures.begin(), figures.end());
+  experiment::print_written(written);
   return ok ? 0 : 1;
 } catch (const std::exception& e) {
   std::fprintf(stderr, "moe_routing: %s\n", e.what());
