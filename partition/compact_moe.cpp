@@ -6,29 +6,9 @@
 #include "engine/autograd.h"
 #include "dynamic/routing.h"
 #include "engine/ops/ops.h"
+#include "partition/bitmask.h"
 
 namespace dg::partition {
-
-Tensor pack_bitmask(const Tensor& mask) {
-  const std::vector<double> values = mask.to_vector<double>();
-  std::vector<int64_t> words((values.size() + 63) / 64, 0);
-  for (size_t j = 0; j < values.size(); ++j)
-    if (values[j] != 0.0) words[j / 64] = static_cast<int64_t>(static_cast<uint64_t>(words[j / 64]) | (uint64_t{1} << (j % 64)));
-  return from_vector(words, {static_cast<int64_t>(words.size())});
-}
-
-Tensor bitmask_positions(const Tensor& bitmask, int64_t size, bool set) {
-  check(bitmask.dtype() == DType::i64 && bitmask.dim() == 1 && bitmask.numel() * 64 >= size,
-        "bitmask_positions: a bitmask of {} bits needs i64 [>= {}], got {} {}", size, (size + 63) / 64,
-        bitmask.dtype(), bitmask.shape());
-  const std::vector<int64_t> words = bitmask.to_vector<int64_t>();
-  std::vector<int64_t> positions;
-  for (int64_t j = 0; j < size; ++j) {
-    const bool bit = (static_cast<uint64_t>(words[j / 64]) >> (j % 64)) & 1u;
-    if (bit == set) positions.push_back(j);
-  }
-  return from_vector(positions, {static_cast<int64_t>(positions.size())});
-}
 
 CompactPartiallyDynamicMoE::CompactPartiallyDynamicMoE(const PartiallyDynamicMoE& source,
                                                        std::shared_ptr<dynamic::Gate> gate)

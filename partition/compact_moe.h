@@ -99,10 +99,4 @@ class CompactPartiallyDynamicMoE : public nn::Module {
   mutable std::vector<std::pair<const void*, uint64_t>> cache_key_;
 };
 
-// Packs a 0/1 mask (any shape, row-major) into i64 words, 64 positions per word; and back.
-Tensor pack_bitmask(const Tensor& mask);
-// The positions (ascending flat indices among the first `size`) whose bit is set (`set` true) or
-// clear (false), as i64 [count].
-Tensor bitmask_positions(const Tensor& bitmask, int64_t size, bool set);
-
 }  // namespace dg::partition

@@ -6,7 +6,7 @@
 #include "engine/autograd.h"
 #include "engine/ops/ops.h"
 #include "engine/random.h"
-#include "partition/compact_moe.h"  // pack_bitmask, bitmask_positions
+#include "partition/bitmask.h"
 #include "partition/mode_partition.h"
 
 namespace dg::partition {

@@ -3,20 +3,21 @@
 
 #include <algorithm>
 
+#include <fmt/format.h>
+
 #include "engine/autograd.h"
 #include "engine/cpu/parallel.h"
 #include "engine/error.h"
 #include "engine/flops.h"
 #include "engine/ops/ops.h"
+#include "partition/bitmask.h"
 
 namespace dg::partition {
 
 CompressedRows compressed_rows(const Tensor& bitmask, int64_t rows, int64_t cols, bool set) {
   check(rows >= 0 && cols >= 0 && cols <= INT32_MAX, "compressed_rows: a {} x {} matrix", rows, cols);
   const int64_t size = rows * cols;
-  check(bitmask.dtype() == DType::i64 && bitmask.dim() == 1 && bitmask.numel() * 64 >= size,
-        "compressed_rows: a {} x {} matrix needs an i64 bitmask of {} words, got {} {}", rows, cols,
-        (size + 63) / 64, bitmask.dtype(), bitmask.shape());
+  check_bitmask(bitmask, size, fmt::format("compressed_rows: a {} x {} matrix", rows, cols));
   const Tensor words = bitmask.contiguous();
   const auto* w = words.data<int64_t>();
   CompressedRows out;
@@ -26,9 +27,7 @@ CompressedRows compressed_rows(const Tensor& bitmask, int64_t rows, int64_t cols
   out.row_starts.push_back(0);
   for (int64_t r = 0; r < rows; ++r) {
     for (int64_t c = 0; c < cols; ++c) {
-      const int64_t j = r * cols + c;
-      const bool bit = (static_cast<uint64_t>(w[j / 64]) >> (j % 64)) & 1u;
-      if (bit == set) out.columns.push_back(static_cast<int32_t>(c));
+      if (bit(w, r * cols + c) == set) out.columns.push_back(static_cast<int32_t>(c));
     }
     out.row_starts.push_back(out.nnz());
   }

@@ -19,6 +19,7 @@
 #include "engine/autograd.h"
 #include "engine/flops.h"
 #include "engine/random.h"
+#include "partition/bitmask.h"
 #include "partition/compact_moe.h"
 #include "partition/moe_report.h"
 #include "tests/partition/moe_partition_test_util.h"
