@@ -10,10 +10,11 @@
 //
 // Padding tokens are never routed: the real tokens of a batch are compacted (dynamic/routing.h,
 // ActiveRows), sent through the MoE layer and written back, so FLOPs per token count real work.
-// THOR runs one stochastic pass per step here (its consistency loss needs a second forward of
-// the whole model and is not part of this comparison).
+// THOR trains as its paper does: two stochastic passes of the whole model per step (each token
+// meets two random experts), loss = both cross-entropies + alpha x their symmetric KL
+// (thor_consistency_loss, alpha = --thor-alpha); its ms / step therefore counts two forwards.
 //
-//   moe_routing [--gates a,b,...] [--seeds N] [--epochs N] [--out DIR] [--smoke]
+//   moe_routing [--gates a,b,...] [--seeds N] [--epochs N] [--thor-alpha A] [--out DIR] [--smoke]
 //
 // Gates: dense softmax_topk noisy_topk switch gshard hash base expert_choice loss_free k_top1 dts
 // thor. --out DIR (default out/moe_routing) receives moe_routing.md (the table and each gate's
@@ -77,6 +78,7 @@ struct Settings {
   int64_t seeds = 3, epochs = 3, subset = 0, max_length = 24;
   int64_t d_model = 64, heads = 4, layers = 2, d_ff = 128, experts = 8, k = 2, batch_size = 64;
   double learning_rate = 2e-3;
+  double thor_alpha = 1.0;
   std::string out_dir = "out/moe_routing";
   bool smoke = false;
 };
@@ -93,6 +95,9 @@ Settings parse_args(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--epochs", s.epochs, "training epochs per run")
       ->check(CLI::Range(int64_t{1}, int64_t{100000}))
+      ->capture_default_str();
+  app.add_option("--thor-alpha", s.thor_alpha, "weight of THOR's consistency loss")
+      ->check(experiment::non_negative())
       ->capture_default_str();
   app.add_option("--out", s.out_dir, "where moe_routing.md and the figures go")
       ->capture_default_str();
@@ -244,8 +249,17 @@ RunResult run(const Settings& s, const std::string& gate, uint64_t seed, const d
           if (b->moe) static_cast<DenseToSparseGate&>(*b->moe->gate).set_temperature(
               2.0 - 1.9 * static_cast<double>(steps) / static_cast<double>(std::max<int64_t>(1, total_steps - 1)));
       const auto start = std::chrono::steady_clock::now();
-      const Tensor loss = cross_entropy(model.forward(batch.input, batch.mask), batch.target);
-      const Tensor total = loss + model.aux_loss();
+      Tensor loss, total;
+      if (gate == "thor") {
+        const Tensor logits_a = model.forward(batch.input, batch.mask);
+        const Tensor logits_b = model.forward(batch.input, batch.mask);
+        const Tensor task_a = cross_entropy(logits_a, batch.target), task_b = cross_entropy(logits_b, batch.target);
+        loss = 0.5 * (task_a + task_b);  // reported: the mean of the two passes' losses
+        total = task_a + task_b + s.thor_alpha * thor_consistency_loss(logits_a, logits_b);
+      } else {
+        loss = cross_entropy(model.forward(batch.input, batch.mask), batch.target);
+        total = loss + model.aux_loss();
+      }
       optimizer.zero_grad();
       total.backward();
       optimizer.step();
@@ -403,10 +417,11 @@ int main(int argc, char** argv) try {
        .scale = fmt::format(
            "Scale: {} training / {} test glosses (max {} tokens), {} layers of width {} ({} heads), "
            "the FFN of every other layer an MoE of {} experts of width {} (top-{} unless the gate "
-           "fixes k), the others a dense FFN of width {}; {} epochs, batch {}, Adam lr {}, seeds "
-           "0..{}.",
+           "fixes k), the others a dense FFN of width {}; {} epochs, batch {}, AdamW lr {}, seeds "
+           "0..{}; THOR's consistency weight {}.",
            train_text.size(), test_text.size(), s.max_length, s.layers, s.d_model, s.heads,
-           s.experts, s.d_ff, s.k, s.d_ff, s.epochs, s.batch_size, s.learning_rate, s.seeds - 1),
+           s.experts, s.d_ff, s.k, s.d_ff, s.epochs, s.batch_size, s.learning_rate, s.seeds - 1,
+           s.thor_alpha),
        .table = table.str(),
        .figures = experiment::figures_in(figures),
        .claims_heading = "Each gate against the dense FFN",
