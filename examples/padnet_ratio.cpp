@@ -23,6 +23,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <filesystem>
 #include <limits>
 #include <map>
 #include <optional>
@@ -137,7 +138,10 @@ int main(int argc, char** argv) {
   const std::string layers_csv_path = flags.out_dir + "/padnet_ratio_layers.csv";
   if (flags.replot) {  // the figures again from an earlier run's CSVs, no training
     std::vector<std::string> figures = draw_figures(train::read_csv(csv_path), flags.out_dir);
-    figures.push_back(draw_layer_figure(train::read_csv(layers_csv_path), flags.out_dir));
+    if (std::filesystem::exists(layers_csv_path))
+      figures.push_back(draw_layer_figure(train::read_csv(layers_csv_path), flags.out_dir));
+    else  // a run of a version that did not write it
+      std::printf("no %s: padnet_ratio_layers.png is not redrawn\n", layers_csv_path.c_str());
     print_written(figures);
     return 0;
   }
