@@ -12,8 +12,8 @@
 # benchmarks default to OFF for a project that is not the top level; checked below):
 #   4. through FetchContent_Declare(dyngrad SOURCE_DIR <this tree>) + FetchContent_MakeAvailable;
 #   5. through add_subdirectory(<this tree> dyngrad-build).
-# Ways 4 and 5 compile the libraries again (Release, CPU only, with BUILD_DIR's compiler and its
-# compiler launcher, e.g. ccache); --installed-only skips them. Exits non-zero on the first failure.
+# Ways 4 and 5 compile the libraries again (Release, CPU only, with BUILD_DIR's compiler);
+# --installed-only skips them. Exits non-zero on the first failure.
 set -euo pipefail
 # shellcheck source=scripts/setup.sh
 source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
@@ -22,7 +22,10 @@ WORK=$(mktemp -d "${TMPDIR:-/tmp}/dyngrad-downstream.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
 SOURCE=$DG_ROOT/tests/downstream
 CXX_COMPILER=$(sed -n 's/^CMAKE_CXX_COMPILER:[A-Z]*=//p' "$BUILD_DIR/CMakeCache.txt")
+# The from-source ways compile the same libraries twice: through a compiler cache (BUILD_DIR's
+# launcher, else ccache where installed) the second build takes the first one's objects.
 CXX_LAUNCHER=$(sed -n 's/^CMAKE_CXX_COMPILER_LAUNCHER:[A-Z]*=//p' "$BUILD_DIR/CMakeCache.txt")
+if [[ -z $CXX_LAUNCHER ]] && command -v ccache >/dev/null; then CXX_LAUNCHER=ccache; fi
 case ${1:-} in
   "") FROM_SOURCE=1 ;;
   --installed-only) FROM_SOURCE=0 ;;
