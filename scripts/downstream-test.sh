@@ -74,9 +74,11 @@ from_source() {
         -DCMAKE_CXX_COMPILER="$CXX_COMPILER" -DCMAKE_CXX_COMPILER_LAUNCHER="$CXX_LAUNCHER" \
         -DDYNGRAD_FROM="$way" -DDYNGRAD_SOURCE_DIR="$DG_ROOT" -DDG_CUDA=OFF >/dev/null
   local extra
-  extra=$(cmake --build "$dir" --target help | grep -Eo '^(dg_tests|micro_bench|bench_[a-z_]+|dyngrad_examples_common):' || true)
+  extra=$(cmake --build "$dir" --target help |
+          grep -Eo '^(dg_tests|micro_bench|bench_[a-z_]+|dyngrad_examples_common):' || true)
   if [[ -n $extra ]]; then
-    echo "downstream: dyngrad built inside another project configured more than its libraries:" $extra >&2
+    echo "downstream: dyngrad inside another project configured more than its libraries:" \
+         $extra >&2
     exit 1
   fi
   cmake --build "$dir" -j "$DG_JOBS" --target gated_mixture
