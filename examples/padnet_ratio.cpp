@@ -14,13 +14,16 @@
 //                [--data DIR] [--quiet] [--smoke]
 //
 // Writes DIR/padnet_ratio.md (table, command, seeds, shape statement), DIR/padnet_ratio.csv (one
-// row per run), DIR/padnet_ratio.png (accuracy against kappa) and DIR/padnet_ratio_layers.png
-// (layer-wise dynamic ratio per kappa). Exits 1 if a run's loss did not go down, 77 without the
-// data set.
+// row per run), DIR/padnet_ratio_layers.csv (one row per PAD-Net run and layer: the dynamic ratio
+// the partition left there), DIR/padnet_ratio.png (accuracy against kappa) and
+// DIR/padnet_ratio_layers.png (layer-wise dynamic ratio per kappa, the mean over the seeds).
+// --replot draws every figure again from the two CSVs. Exits 1 if a run's loss did not go down,
+// 77 without the data set.
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <cstdio>
+#include <filesystem>
 #include <limits>
 #include <map>
 #include <optional>
@@ -95,6 +98,34 @@ std::vector<std::string> draw_figures(const train::CsvTable& csv, const std::str
   return written;
 }
 
+// From the layer CSV (kappa, seed, layer, ratio; one row per PAD-Net run and partitioned layer):
+// the dynamic ratio of each layer after IMP, one curve per kappa, the mean over the seeds.
+std::string draw_layer_figure(const train::CsvTable& csv, const std::string& out_dir) {
+  const std::vector<double> kappas = csv.numbers("kappa"), seeds = csv.numbers("seed"),
+                            layers = csv.numbers("layer"), ratios = csv.numbers("ratio");
+  std::map<double, std::map<double, std::vector<double>>> by_kappa;  // kappa -> layer -> per seed
+  std::map<double, bool> seed_seen;
+  for (size_t r = 0; r < kappas.size(); ++r) {
+    by_kappa[kappas[r]][layers[r]].push_back(ratios[r]);
+    seed_seen[seeds[r]] = true;
+  }
+  plot::LineChart chart{
+      .title = fmt::format("Layer-wise dynamic ratio after IMP (mean over {} seed{})",
+                           seed_seen.size(), seed_seen.size() == 1 ? "" : "s"),
+      .x_label = "layer (factory order)",
+      .y_label = "dynamic ratio",
+      .series = {}};
+  for (const auto& [kappa, per_layer] : by_kappa) {
+    plot::Series s{.name = fmt::format("kappa {:.0f}%", 100 * kappa), .x = {}, .y = {}};
+    for (const auto& [layer, values] : per_layer)
+      s.x.push_back(layer), s.y.push_back(mean_std(values).mean);
+    chart.series.push_back(s);
+  }
+  const std::string png = out_dir + "/padnet_ratio_layers.png";
+  plot::write_line_chart(png, chart);
+  return png;
+}
+
 // --------------------------------------------------------------------------- the experiment
 
 int main(int argc, char** argv) {
@@ -104,8 +135,14 @@ int main(int argc, char** argv) {
                              "PAD-Net Figure 3 on Fashion-MNIST: top-1 against the dynamic ratio "
                              "kappa, and the layer-wise ratio.");
   const std::string csv_path = flags.out_dir + "/padnet_ratio.csv";
-  if (flags.replot) {  // the figures again from an earlier run's CSV, no training
-    print_written(draw_figures(train::read_csv(csv_path), flags.out_dir));
+  const std::string layers_csv_path = flags.out_dir + "/padnet_ratio_layers.csv";
+  if (flags.replot) {  // the figures again from an earlier run's CSVs, no training
+    std::vector<std::string> figures = draw_figures(train::read_csv(csv_path), flags.out_dir);
+    if (std::filesystem::exists(layers_csv_path))
+      figures.push_back(draw_layer_figure(train::read_csv(layers_csv_path), flags.out_dir));
+    else  // a run of a version that did not write it
+      std::printf("no %s: padnet_ratio_layers.png is not redrawn\n", layers_csv_path.c_str());
+    print_written(figures);
     return 0;
   }
   const auto data =
@@ -126,7 +163,7 @@ int main(int argc, char** argv) {
                              flags.quiet);
   SeedResults accuracy;
   std::map<std::string, int64_t> params;
-  std::map<double, std::vector<double>> layer_ratios;  // seed 0's, per kappa
+  train::RunLog layer_log(layers_csv_path, {"kappa", "seed", "layer", "ratio"});
   bool all_went_down = true;
   auto run_setting = [&](const std::string& name, ConvMethod method, double kappa) {
     for (int64_t seed = 0; seed < flags.seeds; ++seed) {
@@ -135,8 +172,11 @@ int main(int argc, char** argv) {
                                         flags_train_options(flags, Backbone::resnet, seed, name),
                                         static_cast<uint64_t>(seed), 0);
       all_went_down = all_went_down && run.training.loss_went_down();
-      if (method == ConvMethod::padnet && seed == 0)
-        layer_ratios[kappa] = run.rounds.back().layer_ratios;
+      if (method == ConvMethod::padnet) {  // after IMP's last round, in mode_masks order
+        const std::vector<double>& ratios = run.rounds.back().layer_ratios;
+        for (size_t layer = 0; layer < ratios.size(); ++layer)
+          layer_log.add({kappa, seed, static_cast<int64_t>(layer), ratios[layer]});
+      }
       accuracy.add(name, seed, run.accuracy);
       params[name] = run.report.total.intrinsic();
       const double epoch_seconds = mean_std(run.training.epoch_seconds).mean;
@@ -182,20 +222,8 @@ int main(int argc, char** argv) {
 
   // --------------------------------------------------------------------------- the figures
 
-  // The layer-wise ratios are not in the CSV (seed 0's, one value per layer): this figure is drawn
-  // here only, its data in the CSV beside it.
   std::vector<std::string> figures = draw_figures(train::read_csv(csv_path), flags.out_dir);
-  plot::LineChart layers{.title = "Layer-wise dynamic ratio after IMP (seed 0)",
-                         .x_label = "layer (factory order)",
-                         .y_label = "dynamic ratio",
-                         .series = {}};
-  for (const auto& [kappa, ratios] : layer_ratios) {
-    plot::Series s{.name = fmt::format("kappa {:.0f}%", 100 * kappa), .x = {}, .y = ratios};
-    for (size_t i = 0; i < ratios.size(); ++i) s.x.push_back(double(i));
-    layers.series.push_back(s);
-  }
-  figures.push_back(flags.out_dir + "/padnet_ratio_layers.png");
-  plot::write_line_chart(figures.back(), layers);
+  figures.push_back(draw_layer_figure(train::read_csv(layers_csv_path), flags.out_dir));
 
   // --------------------------------------------------------------------------- the results file
 
@@ -244,7 +272,7 @@ int main(int argc, char** argv) {
            "mean of the per-seed differences (same seed, same data order) with its 95% Student t "
            "interval.",
            100 * best_kappa)}});
-  std::vector<std::string> written = {md_path, csv_path};
+  std::vector<std::string> written = {md_path, csv_path, layers_csv_path};
   written.insert(written.end(), figures.begin(), figures.end());
   print_written(written);
 

@@ -19,6 +19,7 @@ DG_PACKAGES=(
   cmake             # >= 3.25
   ninja-build
   pkg-config
+  ccache            # downstream-test.sh: its two from-source builds compile the libraries once
   libeigen3-dev     # Eigen 3.4
   libopenblas-dev   # BLAS (cblas_sgemm)
   libopenblas-openmp-dev  # its OpenMP build, which the engine links (CMakeLists.txt)
